@@ -1,0 +1,27 @@
+/* The HTTP API: registers every /v1 route, /healthz, /metrics and /v1/ws on a server. */
+#ifndef PLAZA_API_H
+#define PLAZA_API_H
+
+#include <uv.h>
+#include "plaza/net.h"
+#include "plaza/store.h"
+
+typedef struct pz_api_s pz_api_t;
+
+typedef struct pz_api_config_s {
+  /* Failed log-ins allowed per account and per client address in a window
+   * before 429; zero fields take defaults (5 per account, 20 per address,
+   * window 15 minutes). */
+  unsigned login_fail_per_account;
+  unsigned login_fail_per_addr;
+  unsigned login_window_s;
+} pz_api_config_t;
+
+/* Registers the routes on srv's router. loop, srv and st are borrowed and
+ * must outlive the api. Loop thread. Caller frees with pz_api_free after the
+ * server has shut down and before pz_store_close. */
+int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st,
+               const pz_api_config_t *cfg, pz_err_t *err);
+void pz_api_free(pz_api_t *api);
+
+#endif

@@ -1,0 +1,67 @@
+/* The store engine: SQLite in WAL mode, versioned migrations, and the commit pipeline of DESIGN.md. */
+#ifndef PLAZA_STORE_H
+#define PLAZA_STORE_H
+
+#include <stdint.h>
+#include <uv.h>
+#include "plaza/error.h"
+#include "plaza/str.h"
+
+typedef struct pz_store_s pz_store_t;
+/* A database connection, used by one thread at a time: the writer's or a
+ * reader's. Only store/ looks inside; typed store functions take it first. */
+typedef struct pz_db_s pz_db_t;
+typedef struct pz_store_job_s pz_store_job_t;
+
+/* Runs on the writer thread (inside its own savepoint of the batch's
+ * transaction) or on a reader thread (inside a read transaction). Returns 0
+ * or a negative PZ_E code with job->err filled; a failing write job's
+ * changes are rolled back, the other jobs of the batch commit. */
+typedef int (*pz_store_run_fn)(pz_db_t *db, pz_store_job_t *job);
+/* Runs on the loop thread when the job is over: for a write job, only once
+ * the batch that carried it is durable (committed and fsynced). */
+typedef void (*pz_store_done_cb)(pz_store_job_t *job);
+
+/* The caller owns the job (usually embedded in its request context) and
+ * keeps it alive until done is called. */
+struct pz_store_job_s {
+  pz_store_run_fn run;
+  pz_store_done_cb done;
+  void *data;            /* the caller's */
+  int rc;                /* run's result; PZ_EIO for all jobs of a batch whose commit failed */
+  pz_err_t err;
+  /* private to the store */
+  pz_store_job_t *next;
+  uv_work_t work;
+  pz_store_t *store;
+};
+
+typedef struct pz_store_config_s {
+  const char *data_dir;   /* the database is DATA_DIR/plaza.db */
+  unsigned max_batch;     /* jobs per commit at most; default 1024 */
+  unsigned readers;       /* read connections; default 4 */
+} pz_store_config_t;
+
+/* Opens (creating if needed) the database, applies pending migrations, and
+ * starts the writer thread. Loop thread. Caller frees with pz_store_close. */
+int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cfg, pz_err_t *err);
+/* Queues a write job; returns 0, or PZ_ESHUTDOWN once pz_store_close began
+ * (then done is never called). Loop thread. */
+int pz_store_write(pz_store_t *st, pz_store_job_t *job);
+/* Runs a read job on a read connection in libuv's thread pool; returns 0
+ * or PZ_ESHUTDOWN as pz_store_write does. Loop thread. */
+int pz_store_read(pz_store_t *st, pz_store_job_t *job);
+/* Runs every job already queued, stops the writer and closes the
+ * connections. Loop thread; jobs' done callbacks run before it returns
+ * only if the loop runs, so call it after the server has drained. */
+void pz_store_close(pz_store_t *st);
+/* Jobs waiting for or inside the writer, and read jobs under way. Loop thread. */
+unsigned pz_store_pending(const pz_store_t *st);
+
+/* Opens the database at data_dir without threads, for offline tools and
+ * tests; run jobs with pz_store_run_sync. */
+int pz_store_open_sync(pz_store_t **out, const char *data_dir, pz_err_t *err);
+/* Runs job->run as a write (in a transaction, committed) on the calling thread. */
+int pz_store_run_sync(pz_store_t *st, pz_store_job_t *job);
+
+#endif

@@ -1,0 +1,261 @@
+/* plazad: flags and environment, wiring of net, api and store, signals and graceful stop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <uv.h>
+#include <sodium.h>
+#include "plaza/api.h"
+#include "plaza/id.h"
+#include "plaza/log.h"
+#include "plaza/net.h"
+#include "plaza/store.h"
+
+#define PZ_VERSION "0.1.0"
+
+typedef struct {
+  const char *listen;
+  const char *data_dir;
+  const char *db;
+  const char *web_dir;
+  const char *log_level;
+  unsigned max_connections;
+  unsigned long max_body;
+  unsigned node;
+  unsigned shutdown_ms;
+  int access_log;
+} options_t;
+
+typedef struct {
+  uv_loop_t *loop;
+  pz_server_t *server;
+  pz_api_t *api;
+  pz_store_t *store;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t drain_timer;
+  int stopping;
+  unsigned shutdown_ms;
+} daemon_t;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: plazad [options]\n"
+          "\n"
+          "Plaza server: HTTP API, WebSocket events and the web client, on one libuv loop.\n"
+          "\n"
+          "options (each also read from the environment variable in brackets):\n"
+          "  --listen ADDR          address to listen on, HOST:PORT or [V6]:PORT\n"
+          "                         [PLAZA_LISTEN] (default 127.0.0.1:8080)\n"
+          "  --data-dir DIR         where the embedded database lives, created if missing\n"
+          "                         [PLAZA_DATA_DIR] (default ./var)\n"
+          "  --db URL               storage backend: sqlite (the default, under --data-dir);\n"
+          "                         postgres://... is not available in this build [PLAZA_DB]\n"
+          "  --web-dir DIR          web client to serve at / [PLAZA_WEB_DIR] (default ./web)\n"
+          "  --log-level LEVEL      debug, info, warn or error [PLAZA_LOG_LEVEL] (default info)\n"
+          "  --access-log           one log line per request [PLAZA_ACCESS_LOG=1]\n"
+          "  --max-connections N    open connections at most [PLAZA_MAX_CONNECTIONS]\n"
+          "                         (default: the open-file limit less a reserve)\n"
+          "  --max-body BYTES       largest request body [PLAZA_MAX_BODY] (default 1048576)\n"
+          "  --node N               node number 0..1023 for ids [PLAZA_NODE] (default 0)\n"
+          "  --shutdown-timeout MS  how long a graceful stop waits [PLAZA_SHUTDOWN_TIMEOUT] (default 10000)\n"
+          "  --version              print the version and exit\n"
+          "  --help                 print this help and exit\n"
+          "\n"
+          "SIGTERM or SIGINT stops gracefully: no new connections, in-flight requests\n"
+          "finish, WebSockets close with 1001, every acknowledged write is on disk.\n");
+}
+
+static const char *env_or(const char *name, const char *dflt) {
+  const char *v = getenv(name);
+  return v && *v ? v : dflt;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || end == s || *end || s[0] == '-' || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_options(int argc, char **argv, options_t *o) {
+  o->listen = env_or("PLAZA_LISTEN", "127.0.0.1:8080");
+  o->data_dir = env_or("PLAZA_DATA_DIR", "./var");
+  o->db = env_or("PLAZA_DB", "sqlite");
+  o->web_dir = env_or("PLAZA_WEB_DIR", "./web");
+  o->log_level = env_or("PLAZA_LOG_LEVEL", "info");
+  o->access_log = strcmp(env_or("PLAZA_ACCESS_LOG", "0"), "1") == 0;
+  const char *nums[5] = {env_or("PLAZA_MAX_CONNECTIONS", NULL), env_or("PLAZA_MAX_BODY", NULL),
+                         env_or("PLAZA_NODE", NULL), env_or("PLAZA_SHUTDOWN_TIMEOUT", NULL), NULL};
+  enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_VER, O_HELP };
+  static const struct option longopts[] = {
+      {"listen", required_argument, 0, O_LISTEN},     {"data-dir", required_argument, 0, O_DATA},
+      {"db", required_argument, 0, O_DB},             {"web-dir", required_argument, 0, O_WEB},
+      {"log-level", required_argument, 0, O_LOG},     {"access-log", no_argument, 0, O_ACCESS},
+      {"max-connections", required_argument, 0, O_MAXCONN}, {"max-body", required_argument, 0, O_MAXBODY},
+      {"node", required_argument, 0, O_NODE},         {"shutdown-timeout", required_argument, 0, O_SHUT},
+      {"version", no_argument, 0, O_VER},             {"help", no_argument, 0, O_HELP},
+      {0, 0, 0, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    switch (c) {
+      case O_LISTEN: o->listen = optarg; break;
+      case O_DATA: o->data_dir = optarg; break;
+      case O_DB: o->db = optarg; break;
+      case O_WEB: o->web_dir = optarg; break;
+      case O_LOG: o->log_level = optarg; break;
+      case O_ACCESS: o->access_log = 1; break;
+      case O_MAXCONN: nums[0] = optarg; break;
+      case O_MAXBODY: nums[1] = optarg; break;
+      case O_NODE: nums[2] = optarg; break;
+      case O_SHUT: nums[3] = optarg; break;
+      case O_VER: printf("plazad %s\n", PZ_VERSION); exit(0);
+      case 'h':
+      case O_HELP: usage(stdout); exit(0);
+      default: usage(stderr); return -1;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "plazad: unexpected argument '%s'\n", argv[optind]);
+    return -1;
+  }
+  unsigned long v;
+  static const char *const names[4] = {"--max-connections", "--max-body", "--node", "--shutdown-timeout"};
+  static const unsigned long maxes[4] = {10000000, 1UL << 30, 1023, 3600000};
+  for (int i = 0; i < 4; i++) {
+    v = 0;
+    if (nums[i] && parse_uint(nums[i], maxes[i], &v) < 0) {
+      fprintf(stderr, "plazad: %s wants a whole number from 0 to %lu, not '%s'\n", names[i], maxes[i], nums[i]);
+      return -1;
+    }
+    if (i == 0) o->max_connections = (unsigned)v;
+    if (i == 1) o->max_body = v;
+    if (i == 2) o->node = (unsigned)v;
+    if (i == 3) o->shutdown_ms = nums[i] ? (unsigned)v : 10000;
+  }
+  int level = pz_log_parse_level(o->log_level);
+  if (level < 0) {
+    fprintf(stderr, "plazad: --log-level wants debug, info, warn or error, not '%s'\n", o->log_level);
+    return -1;
+  }
+  pz_log_level = level;
+  if (strcmp(o->db, "sqlite") != 0 && strncmp(o->db, "sqlite:", 7) != 0) {
+    fprintf(stderr, "plazad: --db '%s' is not available in this build; use sqlite (the default)\n", o->db);
+    return -1;
+  }
+  return 0;
+}
+
+/* Connections are file descriptors: a server meant for many of them runs
+ * with the soft limit raised to the hard one. Returns the limit in force. */
+static rlim_t raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = rl.rlim_max;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      PZ_LOG(PZ_LOG_WARN, NULL, "cannot raise open-file limit", "error=%s", strerror(errno));
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return rl.rlim_cur;
+}
+
+static void close_handle(uv_handle_t *h) {
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+/* After the server has drained, every write job a request started is
+ * done; jobs started by WebSocket sessions may still be in the writer.
+ * Poll until the store is idle, then close it: whatever was acknowledged
+ * is already on disk, and what was queued is committed before exit. */
+static void drain_store(uv_timer_t *t) {
+  daemon_t *d = t->data;
+  if (pz_store_pending(d->store) > 0) return;
+  uv_timer_stop(t);
+  close_handle((uv_handle_t *)t);
+  pz_store_close(d->store);
+  d->store = NULL;
+  PZ_LOG(PZ_LOG_INFO, NULL, "stopped", "");
+}
+
+static void on_drained(pz_server_t *srv, void *arg) {
+  daemon_t *d = arg;
+  pz_api_free(d->api);
+  d->api = NULL;
+  uv_timer_start(&d->drain_timer, drain_store, 0, 10);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  daemon_t *d = h->data;
+  if (d->stopping++) {
+    PZ_LOG(PZ_LOG_WARN, NULL, "second signal: stopping now", "signal=%d", signum);
+    exit(1);
+  }
+  PZ_LOG(PZ_LOG_INFO, NULL, "stopping", "signal=%d", signum);
+  close_handle((uv_handle_t *)&d->sigterm);
+  close_handle((uv_handle_t *)&d->sigint);
+  pz_server_shutdown(d->server, d->shutdown_ms, on_drained, d);
+}
+
+int main(int argc, char **argv) {
+  options_t opt = {0};
+  if (parse_options(argc, argv, &opt) < 0) return 2;
+  if (sodium_init() < 0) {
+    fprintf(stderr, "plazad: libsodium failed to initialise\n");
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  pz_id_set_node(opt.node);
+  rlim_t nofile = raise_nofile();
+
+  daemon_t d = {0};
+  d.loop = uv_default_loop();
+  d.shutdown_ms = opt.shutdown_ms;
+  pz_err_t err = {0};
+  int rc;
+
+  pz_store_config_t scfg = {.data_dir = opt.data_dir};
+  if ((rc = pz_store_open(&d.store, d.loop, &scfg, &err)) < 0) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "cannot open store", "error=%s", pz_err_message(&err));
+    return 1;
+  }
+
+  pz_server_config_t ncfg = {.listen = opt.listen, .access_log = opt.access_log != 0};
+  /* Keep a reserve of descriptors for the database, its WAL and logs. */
+  unsigned max_conn = nofile > 256 ? (unsigned)(nofile - 128) : 128;
+  ncfg.limits.max_connections = opt.max_connections ? opt.max_connections : max_conn;
+  ncfg.limits.max_body_bytes = opt.max_body;
+  if ((rc = pz_server_new(&d.server, d.loop, &ncfg, &err)) < 0 ||
+      (rc = pz_api_new(&d.api, d.loop, d.server, d.store, &(pz_api_config_t){0}, &err)) < 0) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "cannot set up server", "error=%s", pz_err_message(&err));
+    return 1;
+  }
+  if ((rc = pz_server_serve_static(d.server, opt.web_dir, &err)) < 0)
+    PZ_LOG(PZ_LOG_WARN, NULL, "web client not served", "dir=%s error=%s", opt.web_dir, pz_err_message(&err));
+  if ((rc = pz_server_start(d.server, &err)) < 0) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "cannot listen", "listen=%s error=%s", opt.listen, pz_err_message(&err));
+    return 1;
+  }
+
+  uv_signal_init(d.loop, &d.sigterm);
+  uv_signal_init(d.loop, &d.sigint);
+  d.sigterm.data = d.sigint.data = &d;
+  uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&d.sigint, on_signal, SIGINT);
+  uv_timer_init(d.loop, &d.drain_timer);
+  d.drain_timer.data = &d;
+
+  PZ_LOG(PZ_LOG_INFO, NULL, "listening", "listen=%s data_dir=%s version=%s max_connections=%u", opt.listen,
+         opt.data_dir, PZ_VERSION, ncfg.limits.max_connections);
+  uv_run(d.loop, UV_RUN_DEFAULT);
+
+  pz_server_free(d.server);
+  rc = uv_loop_close(d.loop);
+  if (rc != 0) PZ_LOG(PZ_LOG_WARN, NULL, "loop closed with handles open", "error=%s", uv_strerror(rc));
+  return 0;
+}

@@ -1,0 +1,452 @@
+/* The commit pipeline: one writer thread group-commits queued jobs; reads run on pooled read connections. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "plaza/id.h"
+#include "plaza/log.h"
+#include "plaza/metrics.h"
+#include "store/db.h"
+
+struct pz_store_s {
+  uv_loop_t *loop;
+  char *path;
+  unsigned max_batch;
+
+  pz_db_t writer;
+  uv_thread_t writer_thread;
+  bool writer_started;
+
+  /* Guarded by lock: jobs waiting for the writer, and jobs it finished
+   * whose done callbacks the loop has not run yet. */
+  uv_mutex_t lock;
+  uv_cond_t wake;
+  pz_store_job_t *queue_head, *queue_tail;
+  pz_store_job_t *done_head, *done_tail;
+  bool stopping;
+
+  uv_async_t async; /* writer -> loop: completions are ready */
+
+  /* Read connections, handed out to thread-pool workers. */
+  uv_mutex_t rlock;
+  uv_cond_t rfree;
+  pz_db_t *readers;
+  pz_db_t **free_readers;
+  unsigned n_readers, n_free;
+
+  /* Loop thread only. */
+  unsigned pending_writes, pending_reads;
+  bool closing;
+  bool sync_only;
+};
+
+/* ---- connections and statements ---- */
+
+static int db_open(pz_db_t *db, const char *path, bool readonly, pz_err_t *err) {
+  memset(db, 0, sizeof(*db));
+  int flags = SQLITE_OPEN_NOMUTEX | (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int rc = sqlite3_open_v2(path, &db->sql, flags, NULL);
+  if (rc != SQLITE_OK) {
+    pz_err_set(err, PZ_EIO, NULL, "cannot open database %s: %s", path,
+               db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(rc));
+    sqlite3_close(db->sql);
+    db->sql = NULL;
+    return PZ_EIO;
+  }
+  sqlite3_extended_result_codes(db->sql, 1);
+  /* WAL lets readers run beside the writer; synchronous=FULL makes every
+   * COMMIT fsync the WAL, so an acknowledged write survives power loss, not
+   * only a crash of the process. */
+  static const char *const rw_pragmas =
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+      "PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;";
+  static const char *const ro_pragmas =
+      "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA query_only=1; PRAGMA cache_size=-8192;";
+  return pz__db_exec(db, readonly ? ro_pragmas : rw_pragmas, err);
+}
+
+static void db_close(pz_db_t *db) {
+  if (db->sql == NULL) return;
+  for (unsigned i = 0; i < PZ_DB_STMT_CACHE; i++)
+    if (db->cache[i].stmt) sqlite3_finalize(db->cache[i].stmt);
+  sqlite3_close(db->sql);
+  memset(db, 0, sizeof(*db));
+}
+
+sqlite3_stmt *pz__db_stmt(pz_db_t *db, const char *sql, pz_err_t *err) {
+  unsigned i = (unsigned)(((uintptr_t)sql >> 3) * 2654435761u) & (PZ_DB_STMT_CACHE - 1);
+  while (db->cache[i].key != NULL && db->cache[i].key != sql) i = (i + 1) & (PZ_DB_STMT_CACHE - 1);
+  if (db->cache[i].key == sql) {
+    sqlite3_stmt *st = db->cache[i].stmt;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+  }
+  /* The SQL texts are static strings of our own, so the cache can only fill
+   * up by a change to the code: that is an invariant, not an input. */
+  PZ_ASSERT(db->n_cache < PZ_DB_STMT_CACHE * 3 / 4);
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+  if (rc != SQLITE_OK) {
+    pz__db_fail(db, rc, err);
+    return NULL;
+  }
+  db->cache[i].key = sql;
+  db->cache[i].stmt = st;
+  db->n_cache++;
+  return st;
+}
+
+int pz__db_fail(pz_db_t *db, int sqlite_rc, pz_err_t *err) {
+  int primary = sqlite_rc & 0xff;
+  if (primary == SQLITE_CONSTRAINT) return pz_err_set(err, PZ_ECONFLICT, NULL, NULL);
+  PZ_LOG(PZ_LOG_ERROR, NULL, "database error", "code=%d error=%s", sqlite_rc,
+         db && db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(sqlite_rc));
+  return pz_err_set(err, PZ_EIO, NULL, NULL);
+}
+
+int pz__db_exec(pz_db_t *db, const char *sql, pz_err_t *err) {
+  char *msg = NULL;
+  int rc = sqlite3_exec(db->sql, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "database error", "code=%d error=%s", rc, msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return pz_err_set(err, (rc & 0xff) == SQLITE_CONSTRAINT ? PZ_ECONFLICT : PZ_EIO, NULL, NULL);
+  }
+  return 0;
+}
+
+/* A statement left mid-step keeps its read transaction, and with it an old
+ * WAL snapshot, open: every job ends by resetting what it used. */
+static void reset_busy(pz_db_t *db) {
+  for (sqlite3_stmt *st = sqlite3_next_stmt(db->sql, NULL); st; st = sqlite3_next_stmt(db->sql, st))
+    if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
+}
+
+/* ---- migrations ---- */
+
+static int migrate(pz_db_t *db, pz_err_t *err) {
+  int rc = 0;
+  sqlite3_stmt *st = NULL;
+  int version = 0;
+  if (sqlite3_prepare_v2(db->sql, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+      sqlite3_step(st) != SQLITE_ROW) {
+    rc = pz__db_fail(db, sqlite3_errcode(db->sql), err);
+    goto out;
+  }
+  version = sqlite3_column_int(st, 0);
+  if (version > (int)pz__n_migrations) {
+    rc = pz_err_set(err, PZ_EIO, NULL, "database schema version %d is newer than this plazad (%u)", version,
+                    pz__n_migrations);
+    goto out;
+  }
+  for (unsigned v = (unsigned)version; v < pz__n_migrations; v++) {
+    char bump[64];
+    snprintf(bump, sizeof(bump), "PRAGMA user_version=%u;", v + 1);
+    if ((rc = pz__db_exec(db, "BEGIN IMMEDIATE", err)) < 0) goto out;
+    if ((rc = pz__db_exec(db, pz__migrations[v], err)) < 0 || (rc = pz__db_exec(db, bump, err)) < 0 ||
+        (rc = pz__db_exec(db, "COMMIT", err)) < 0) {
+      pz__db_exec(db, "ROLLBACK", NULL);
+      pz_err_set(err, PZ_EIO, NULL, "migration %u failed", v + 1);
+      goto out;
+    }
+    PZ_LOG(PZ_LOG_INFO, NULL, "migration applied", "version=%u", v + 1);
+  }
+out:
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---- the writer ---- */
+
+/* Runs one batch in one transaction, a savepoint per job, so that a failing
+ * job rolls back alone. One COMMIT (one fsync) serves the whole batch. */
+static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
+  pz_db_t *db = &st->writer;
+  pz_err_t err = {0};
+  int rc = pz__db_exec(db, "BEGIN IMMEDIATE", &err);
+  for (pz_store_job_t *job = batch; job; job = job->next) {
+    if (rc < 0) {
+      job->rc = rc;
+      job->err = err;
+      continue;
+    }
+    memset(&job->err, 0, sizeof(job->err));
+    if (pz__db_exec(db, "SAVEPOINT job", &job->err) < 0) {
+      job->rc = job->err.code;
+      continue;
+    }
+    job->rc = job->run(db, job);
+    reset_busy(db);
+    if (job->rc < 0) {
+      if (job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
+      pz__db_exec(db, "ROLLBACK TO job", NULL);
+    }
+    pz__db_exec(db, "RELEASE job", NULL);
+  }
+  if (rc < 0) return;
+  uint64_t t0 = pz_mono_ns();
+  rc = pz__db_exec(db, "COMMIT", &err);
+  uint64_t t1 = pz_mono_ns();
+  if (rc < 0) {
+    pz__db_exec(db, "ROLLBACK", NULL);
+    for (pz_store_job_t *job = batch; job; job = job->next) {
+      job->rc = PZ_EIO;
+      pz_err_set(&job->err, PZ_EIO, NULL, NULL);
+    }
+    return;
+  }
+  pz_metrics_commit(n, t1 - t0);
+}
+
+static void writer_main(void *arg) {
+  pz_store_t *st = arg;
+  uv_mutex_lock(&st->lock);
+  for (;;) {
+    while (st->queue_head == NULL && !st->stopping) uv_cond_wait(&st->wake, &st->lock);
+    if (st->queue_head == NULL) break; /* stopping, and the queue is drained */
+    /* Take what has queued up, at most max_batch jobs: while this batch
+     * commits, the next one gathers. */
+    pz_store_job_t *batch = st->queue_head, *last = batch;
+    unsigned n = 1;
+    while (last->next && n < st->max_batch) {
+      last = last->next;
+      n++;
+    }
+    st->queue_head = last->next;
+    if (st->queue_head == NULL) st->queue_tail = NULL;
+    last->next = NULL;
+    uv_mutex_unlock(&st->lock);
+
+    run_batch(st, batch, n);
+
+    uv_mutex_lock(&st->lock);
+    if (st->done_tail)
+      st->done_tail->next = batch;
+    else
+      st->done_head = batch;
+    st->done_tail = last;
+    uv_async_send(&st->async);
+  }
+  uv_mutex_unlock(&st->lock);
+}
+
+static void deliver_done(pz_store_t *st) {
+  uv_mutex_lock(&st->lock);
+  pz_store_job_t *job = st->done_head;
+  st->done_head = st->done_tail = NULL;
+  uv_mutex_unlock(&st->lock);
+  while (job) {
+    pz_store_job_t *next = job->next;
+    job->next = NULL;
+    st->pending_writes--;
+    job->done(job);
+    job = next;
+  }
+}
+
+static void on_async(uv_async_t *h) { deliver_done(h->data); }
+
+int pz_store_write(pz_store_t *st, pz_store_job_t *job) {
+  if (st->closing) return PZ_ESHUTDOWN;
+  job->store = st;
+  job->next = NULL;
+  job->rc = 0;
+  st->pending_writes++;
+  uv_mutex_lock(&st->lock);
+  if (st->queue_tail)
+    st->queue_tail->next = job;
+  else
+    st->queue_head = job;
+  st->queue_tail = job;
+  uv_cond_signal(&st->wake);
+  uv_mutex_unlock(&st->lock);
+  return 0;
+}
+
+/* ---- readers ---- */
+
+static pz_db_t *reader_take(pz_store_t *st) {
+  uv_mutex_lock(&st->rlock);
+  while (st->n_free == 0) uv_cond_wait(&st->rfree, &st->rlock);
+  pz_db_t *db = st->free_readers[--st->n_free];
+  uv_mutex_unlock(&st->rlock);
+  return db;
+}
+
+static void reader_give(pz_store_t *st, pz_db_t *db) {
+  uv_mutex_lock(&st->rlock);
+  st->free_readers[st->n_free++] = db;
+  uv_cond_signal(&st->rfree);
+  uv_mutex_unlock(&st->rlock);
+}
+
+static void read_work(uv_work_t *w) {
+  pz_store_job_t *job = w->data;
+  pz_store_t *st = job->store;
+  pz_db_t *db = reader_take(st);
+  memset(&job->err, 0, sizeof(job->err));
+  /* One read transaction per job: every statement of it sees one snapshot. */
+  job->rc = pz__db_exec(db, "BEGIN", &job->err);
+  if (job->rc == 0) {
+    job->rc = job->run(db, job);
+    if (job->rc < 0 && job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
+    reset_busy(db);
+    pz__db_exec(db, "COMMIT", NULL);
+  }
+  reader_give(st, db);
+}
+
+static void finish_close(pz_store_t *st);
+
+static void read_after(uv_work_t *w, int status) {
+  pz_store_job_t *job = w->data;
+  pz_store_t *st = job->store;
+  st->pending_reads--;
+  if (status == UV_ECANCELED) pz_err_set(&job->err, job->rc = PZ_ESHUTDOWN, NULL, NULL);
+  job->done(job);
+  if (st->closing && st->pending_reads == 0) finish_close(st);
+}
+
+int pz_store_read(pz_store_t *st, pz_store_job_t *job) {
+  if (st->closing) return PZ_ESHUTDOWN;
+  job->store = st;
+  job->work.data = job;
+  st->pending_reads++;
+  int rc = uv_queue_work(st->loop, &job->work, read_work, read_after);
+  PZ_ASSERT(rc == 0); /* fails only for a NULL callback */
+  return 0;
+}
+
+unsigned pz_store_pending(const pz_store_t *st) { return st->pending_writes + st->pending_reads; }
+
+/* ---- open and close ---- */
+
+static int make_dir(const char *dir, pz_err_t *err) {
+  if (mkdir(dir, 0700) == 0 || errno == EEXIST) {
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) return 0;
+    return pz_err_set(err, PZ_EIO, NULL, "data directory %s is not a directory", dir);
+  }
+  return pz_err_set(err, PZ_EIO, NULL, "cannot create data directory %s: %s", dir, strerror(errno));
+}
+
+/* Creating plaza.db and its WAL adds directory entries: fsync the
+ * directory so that the files themselves survive a power cut. */
+static void sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+}
+
+static int open_common(pz_store_t **out, const char *data_dir, pz_err_t *err) {
+  pz_store_t *st = pz_calloc(1, sizeof(*st));
+  int rc = make_dir(data_dir, err);
+  if (rc < 0) goto out;
+  size_t n = strlen(data_dir) + sizeof("/plaza.db");
+  st->path = pz_malloc(n);
+  snprintf(st->path, n, "%s/plaza.db", data_dir);
+  if ((rc = db_open(&st->writer, st->path, false, err)) < 0) goto out;
+  if ((rc = migrate(&st->writer, err)) < 0) goto out;
+  sync_dir(data_dir);
+out:
+  if (rc < 0) {
+    db_close(&st->writer);
+    pz_free(st->path);
+    pz_free(st);
+    st = NULL;
+  }
+  *out = st;
+  return rc;
+}
+
+int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cfg, pz_err_t *err) {
+  pz_store_t *st;
+  int rc = open_common(&st, cfg->data_dir, err);
+  if (rc < 0) return rc;
+  st->loop = loop;
+  st->max_batch = cfg->max_batch ? cfg->max_batch : 1024;
+  st->n_readers = cfg->readers ? cfg->readers : 4;
+  st->readers = pz_calloc(st->n_readers, sizeof(pz_db_t));
+  st->free_readers = pz_calloc(st->n_readers, sizeof(pz_db_t *));
+  for (unsigned i = 0; i < st->n_readers; i++) {
+    if ((rc = db_open(&st->readers[i], st->path, true, err)) < 0) {
+      for (unsigned j = 0; j <= i; j++) db_close(&st->readers[j]);
+      db_close(&st->writer);
+      pz_free(st->readers);
+      pz_free(st->free_readers);
+      pz_free(st->path);
+      pz_free(st);
+      return rc;
+    }
+    st->free_readers[st->n_free++] = &st->readers[i];
+  }
+  uv_mutex_init(&st->lock);
+  uv_cond_init(&st->wake);
+  uv_mutex_init(&st->rlock);
+  uv_cond_init(&st->rfree);
+  uv_async_init(loop, &st->async, on_async);
+  st->async.data = st;
+  uv_thread_create(&st->writer_thread, writer_main, st);
+  st->writer_started = true;
+  *out = st;
+  return 0;
+}
+
+static void free_store(uv_handle_t *h) {
+  pz_store_t *st = h->data;
+  for (unsigned i = 0; i < st->n_readers; i++) db_close(&st->readers[i]);
+  db_close(&st->writer);
+  uv_mutex_destroy(&st->lock);
+  uv_cond_destroy(&st->wake);
+  uv_mutex_destroy(&st->rlock);
+  uv_cond_destroy(&st->rfree);
+  pz_free(st->readers);
+  pz_free(st->free_readers);
+  pz_free(st->path);
+  pz_free(st);
+}
+
+static void finish_close(pz_store_t *st) { uv_close((uv_handle_t *)&st->async, free_store); }
+
+void pz_store_close(pz_store_t *st) {
+  if (st == NULL) return;
+  if (st->sync_only) {
+    db_close(&st->writer);
+    pz_free(st->path);
+    pz_free(st);
+    return;
+  }
+  if (st->closing) return;
+  st->closing = true;
+  /* The writer runs what is queued, then exits; its completions are
+   * delivered here, before the handles go. */
+  uv_mutex_lock(&st->lock);
+  st->stopping = true;
+  uv_cond_signal(&st->wake);
+  uv_mutex_unlock(&st->lock);
+  uv_thread_join(&st->writer_thread);
+  deliver_done(st);
+  /* Checkpoint so that the database file alone holds everything. */
+  sqlite3_wal_checkpoint_v2(st->writer.sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+  if (st->pending_reads == 0) finish_close(st);
+}
+
+int pz_store_open_sync(pz_store_t **out, const char *data_dir, pz_err_t *err) {
+  int rc = open_common(out, data_dir, err);
+  if (rc == 0) (*out)->sync_only = true;
+  return rc;
+}
+
+int pz_store_run_sync(pz_store_t *st, pz_store_job_t *job) {
+  pz_store_job_t *saved_next = job->next;
+  job->next = NULL;
+  job->store = st;
+  run_batch(st, job, 1);
+  job->next = saved_next;
+  return job->rc;
+}

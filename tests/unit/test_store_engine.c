@@ -1,0 +1,148 @@
+/* Tests of the commit pipeline: group commit, per-job rollback, reads beside the writer, drain on close, reopen. */
+#include <uv.h>
+#include "plaza/metrics.h"
+#include "plaza/store.h"
+#include "store/db.h"
+#include "test.h"
+
+#define N_JOBS 2000
+
+typedef struct {
+  pz_store_job_t job;
+  int value;
+  int done;
+  long long read_count;
+} item_t;
+
+static int n_done;
+
+static int create_table(pz_db_t *db, pz_store_job_t *job) {
+  return pz__db_exec(db, "CREATE TABLE IF NOT EXISTS t (v INTEGER PRIMARY KEY)", &job->err);
+}
+
+static int insert_value(pz_db_t *db, pz_store_job_t *job) {
+  item_t *it = job->data;
+  sqlite3_stmt *st = pz__db_stmt(db, "INSERT INTO t (v) VALUES (?1)", &job->err);
+  if (st == NULL) return job->err.code;
+  sqlite3_bind_int(st, 1, it->value);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE) return pz__db_fail(db, rc, &job->err);
+  /* Odd values fail after their insert: the savepoint must undo it alone. */
+  if (it->value % 2) return pz_err_set(&job->err, PZ_EUNPROCESSABLE, "odd", "odd value %d", it->value);
+  return 0;
+}
+
+static int count_rows(pz_db_t *db, pz_store_job_t *job) {
+  item_t *it = job->data;
+  sqlite3_stmt *st = pz__db_stmt(db, "SELECT count(*) FROM t", &job->err);
+  if (st == NULL) return job->err.code;
+  if (sqlite3_step(st) != SQLITE_ROW) return pz__db_fail(db, sqlite3_errcode(db->sql), &job->err);
+  it->read_count = sqlite3_column_int64(st, 0);
+  return 0;
+}
+
+static void on_done(pz_store_job_t *job) {
+  item_t *it = job->data;
+  it->done++;
+  n_done++;
+}
+
+static item_t *items;
+
+static void test_group_commit(void) {
+  char *dir = pz_test_tmpdir("store");
+  CHECK(dir != NULL);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  pz_store_t *st = NULL;
+  pz_err_t err = {0};
+  pz_store_config_t cfg = {.data_dir = dir};
+  CHECK_EQ_INT(pz_store_open(&st, &loop, &cfg, &err), 0);
+  if (st == NULL) return;
+
+  item_t create = {.job = {.run = create_table, .done = on_done}};
+  create.job.data = &create;
+  CHECK_EQ_INT(pz_store_write(st, &create.job), 0);
+  items = calloc(N_JOBS, sizeof(item_t));
+  for (int i = 0; i < N_JOBS; i++) {
+    items[i].value = i + 1;
+    items[i].job.run = insert_value;
+    items[i].job.done = on_done;
+    items[i].job.data = &items[i];
+    CHECK_EQ_INT(pz_store_write(st, &items[i].job), 0);
+  }
+  while (n_done < N_JOBS + 1) uv_run(&loop, UV_RUN_ONCE);
+  CHECK_EQ_INT(create.job.rc, 0);
+  int ok = 0, odd_failed = 0;
+  for (int i = 0; i < N_JOBS; i++) {
+    CHECK_EQ_INT(items[i].done, 1);
+    if (items[i].job.rc == 0) ok++;
+    if (items[i].job.rc == PZ_EUNPROCESSABLE && strcmp(items[i].job.err.api_code, "odd") == 0) odd_failed++;
+  }
+  CHECK_EQ_INT(ok, N_JOBS / 2);
+  /* Group commit: the jobs queued together shared commits (and fsyncs). */
+  pz_buf_t m = {0};
+  pz_metrics_render(&m);
+  pz_buf_append(&m, "", 1);
+  const char *line = strstr(m.data, "plaza_commit_batch_jobs_count ");
+  CHECK(line != NULL);
+  if (line) {
+    long long commits = atoll(line + strlen("plaza_commit_batch_jobs_count "));
+    CHECK(commits >= 1);
+    CHECK(commits <= N_JOBS / 4);
+  }
+  pz_buf_free(&m);
+  CHECK_EQ_INT(odd_failed, N_JOBS / 2);
+
+  /* A read connection sees exactly the committed even values. */
+  item_t reader = {.job = {.run = count_rows, .done = on_done}};
+  reader.job.data = &reader;
+  CHECK_EQ_INT(pz_store_read(st, &reader.job), 0);
+  while (!reader.done) uv_run(&loop, UV_RUN_ONCE);
+  CHECK_EQ_INT(reader.job.rc, 0);
+  CHECK_EQ_INT(reader.read_count, N_JOBS / 2);
+
+  /* Jobs queued just before close are committed by it, not dropped. */
+  item_t late[10];
+  for (int i = 0; i < 10; i++) {
+    late[i] = (item_t){.value = 100000 + 2 * i, .job = {.run = insert_value, .done = on_done}};
+    late[i].job.data = &late[i];
+    CHECK_EQ_INT(pz_store_write(st, &late[i].job), 0);
+  }
+  pz_store_close(st);
+  for (int i = 0; i < 10; i++) {
+    CHECK_EQ_INT(late[i].done, 1);
+    CHECK_EQ_INT(late[i].job.rc, 0);
+  }
+  item_t refused = {.job = {.run = insert_value, .done = on_done}};
+  CHECK_EQ_INT(pz_store_write(st, &refused.job), PZ_ESHUTDOWN);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+
+  /* Everything acknowledged is there after reopening. */
+  pz_store_t *again = NULL;
+  CHECK_EQ_INT(pz_store_open_sync(&again, dir, &err), 0);
+  if (again) {
+    item_t counter = {.job = {.run = count_rows}};
+    counter.job.data = &counter;
+    CHECK_EQ_INT(pz_store_run_sync(again, &counter.job), 0);
+    CHECK_EQ_INT(counter.read_count, N_JOBS / 2 + 10);
+    pz_store_close(again);
+  }
+  free(items);
+  free(dir);
+}
+
+static void test_bad_data_dir(void) {
+  pz_store_t *st = NULL;
+  pz_err_t err = {0};
+  CHECK(pz_store_open_sync(&st, "/proc/version/nope", &err) < 0);
+  CHECK(st == NULL);
+  CHECK(strstr(pz_err_message(&err), "/proc/version/nope") != NULL);
+}
+
+int main(void) {
+  RUN(test_group_commit);
+  RUN(test_bad_data_dir);
+  TEST_EXIT();
+}
