@@ -250,7 +250,7 @@ int main(int argc, char **argv) {
   uv_timer_init(d.loop, &d.drain_timer);
   d.drain_timer.data = &d;
 
-  PZ_LOG(PZ_LOG_INFO, NULL, "listening", "listen=%s data_dir=%s version=%s max_connections=%u", opt.listen,
+  PZ_LOG(PZ_LOG_INFO, NULL, "started", "listen=%s data_dir=%s version=%s max_connections=%u", opt.listen,
          opt.data_dir, PZ_VERSION, ncfg.limits.max_connections);
   uv_run(d.loop, UV_RUN_DEFAULT);
 
