@@ -1,0 +1,138 @@
+/* Internal to api/: the api object, the request context with its store job, and helpers shared by the resource files. */
+#ifndef PLAZA_API_INTERNAL_H
+#define PLAZA_API_INTERNAL_H
+
+#include <jansson.h>
+#include "plaza/api.h"
+#include "plaza/auth.h"
+#include "plaza/net.h"
+
+/* Sizes of the in-memory tables; each is bounded, whatever clients do. */
+#define PZ_API_SESSION_CACHE 65536
+#define PZ_API_LIMITER_KEYS 16384
+/* Argon2 runs at most this many at once (64 MiB each), the rest wait in
+ * line up to PZ_API_PW_WAITING, beyond which sign-ups and log-ins get 503. */
+#define PZ_API_PW_RUNNING 2
+#define PZ_API_PW_WAITING 256
+#define PZ_API_WS_HELLO_MS 10000
+
+typedef struct ws_conn_s ws_conn_t;
+
+struct pz_api_s {
+  uv_loop_t *loop;
+  pz_server_t *srv;
+  pz_store_t *st;
+  pz_api_config_t cfg;
+  pz_auth_cache_t *sessions;
+  pz_auth_limiter_t *fail_account, *fail_addr;
+  pz_auth_pwq_t *pwq;
+  /* WebSockets of signed-in users, by user id (ws.c). */
+  struct {
+    ws_conn_t **buckets;
+    unsigned mask, count;
+  } ws;
+  /* Jobs and Argon2 work under way whose completions use the api: a
+   * pz_api_free that comes early waits for the last of them. */
+  unsigned busy;
+  bool closing;
+};
+
+typedef struct pz__api_ctx_s pz__api_ctx_t;
+typedef void (*pz__api_ctx_cb)(pz__api_ctx_t *ctx);
+
+/* The state of one request that goes to the store or to Argon2, allocated
+ * from the request's arena (pz__api_ctx_new), and usually the first member
+ * of a larger struct of the handler's own. */
+struct pz__api_ctx_s {
+  pz_store_job_t job;
+  pz_auth_pw_job_t pw;
+  pz_req_t *req;
+  pz_api_t *api;
+  /* The answer that job.run built (off the loop) for the default done:
+   * status with body out, or 204 when out is NULL. out is released with
+   * the request's arena. */
+  json_t *out;
+  int status;
+  /* Loop thread, when the store job is over; NULL answers with the above
+   * or with the job's error. */
+  pz__api_ctx_cb done;
+  pz__api_ctx_cb pw_done; /* when the Argon2 job is over */
+};
+
+/* A zeroed context of size bytes (>= sizeof(pz__api_ctx_t)) for req, with
+ * job.run set and status 200. */
+void *pz__api_ctx_new(pz_req_t *req, size_t size, pz_store_run_fn run);
+/* Run ctx->job on a reader / the writer; ctx->done (or the default) follows. */
+void pz__api_read(pz__api_ctx_t *ctx);
+void pz__api_write(pz__api_ctx_t *ctx);
+/* Queues ctx->pw; ctx->pw_done follows. Returns 0, or PZ_EUNAVAIL when
+ * the queue is full: the caller answers, with pz__api_fail_busy. */
+int pz__api_hash(pz__api_ctx_t *ctx);
+/* Answers 503 with Retry-After: 1. */
+void pz__api_fail_busy(pz_req_t *req);
+/* Answers for an Argon2 job that failed (shutdown, or no memory for it). */
+void pz__api_fail_pw(pz__api_ctx_t *ctx);
+/* The default ending of a job: the job's error, or ctx->status with ctx->out. */
+void pz__api_finish(pz__api_ctx_t *ctx);
+/* For work that does not belong to a request (WebSocket look-ups): counts
+ * it as under way until pz__api_unbusy. */
+void pz__api_busy(pz_api_t *api);
+void pz__api_unbusy(pz_api_t *api);
+
+/* ---- answers ---- */
+
+/* Answers with the error envelope (which the net core logs once, with the request id). */
+void pz__api_fail(pz_req_t *req, const pz_err_t *err);
+/* Answers status with body (stolen: released here), as compact JSON. */
+void pz__api_json(pz_req_t *req, int status, json_t *body);
+void pz__api_no_content(pz_req_t *req);
+
+/* ---- decoding ---- */
+
+/* Parses the body as a JSON object, released with the request's arena.
+ * Errors: malformed_json, invalid_utf8, invalid_request (not an object). */
+int pz__api_body(pz_req_t *req, json_t **out, pz_err_t *err);
+/* A string member: required, or optional (*present tells). Errors name the field. */
+int pz__api_str(json_t *obj, const char *key, bool required, pz_str_t *out, bool *present, pz_err_t *err);
+/* A required id member: a decimal string. */
+int pz__api_id(json_t *obj, const char *key, int64_t *out, pz_err_t *err);
+/* Route parameter i as an id. */
+int pz__api_param_id(pz_req_t *req, int i, const char *name, int64_t *out, pz_err_t *err);
+
+/* ---- encoding (any thread) ---- */
+
+json_t *pz__api_id_json(int64_t id);
+json_t *pz__api_time_json(int64_t ms);
+json_t *pz__api_text(const char *s);
+/* {"id","username","display_name","bio"} */
+json_t *pz__api_user_json(const pz_user_rec_t *u);
+
+/* ---- authentication ---- */
+
+/* Resolves the request's bearer token (from memory, or with a read),
+ * sets req->user_id and req->session_id, and calls next; or answers 401. */
+void pz__api_authed(pz_req_t *req, void (*next)(pz_req_t *req));
+/* A session is gone (logout, revocation, eviction): forget its token and
+ * close its WebSockets with 4001. Loop thread. */
+void pz__api_session_gone(pz_api_t *api, const pz_session_rec_t *s);
+
+/* ---- routes of each resource file ---- */
+
+void pz__api_accounts_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_sessions_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_me_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_users_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_contacts_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_health_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_ws_routes(pz_api_t *api, pz_router_t *r);
+
+/* ---- WebSocket registry (ws.c) ---- */
+
+void pz__api_ws_init(pz_api_t *api);
+void pz__api_ws_release(pz_api_t *api);
+/* Closes user_id's sockets of session session_id with code. */
+void pz__api_ws_close_session(pz_api_t *api, int64_t user_id, int64_t session_id, int code, const char *reason);
+/* Sends a text frame to every ready socket of user_id; returns how many took it. */
+unsigned pz__api_ws_send_user(pz_api_t *api, int64_t user_id, const char *data, size_t len);
+
+#endif
