@@ -13,7 +13,7 @@ deps:
 # Release build: build/plazad.
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build build -j $(JOBS)
+	@cmake --build build -j $(JOBS) --target plazad
 
 run: build
 	build/plazad --listen $(LISTEN) --data-dir $(DATA_DIR) --web-dir web

@@ -1,0 +1,116 @@
+// The HTTP client for /v1: bearer token, JSON bodies, one error type carrying the server's message.
+
+const TOKEN_KEY = 'plaza.token';
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let unauthorizedHandler = () => {};
+
+// Called once by the app: a 401 on a request that carried a token means the
+// session was revoked or expired, and the app must return to log in.
+export function onUnauthorized(fn) {
+  unauthorizedHandler = fn;
+}
+
+export function getToken() {
+  try {
+    return localStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function setToken(token) {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Private modes may refuse storage; the session then lasts for this tab only.
+  }
+}
+
+export async function api(method, path, body, { auth = true } = {}) {
+  const headers = { Accept: 'application/json' };
+  const token = auth ? getToken() : null;
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const init = { method, headers, cache: 'no-store' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, 'network', navigator.onLine === false
+      ? 'You are offline. Check your connection and try again.'
+      : 'Can’t reach Plaza right now. Try again in a moment.');
+  }
+
+  let data = null;
+  if (res.status !== 204) {
+    const text = await res.text().catch(() => '');
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+  }
+
+  if (res.ok) return data;
+
+  const err = data && data.error;
+  const apiError = new ApiError(
+    res.status,
+    (err && err.code) || 'http_error',
+    err && typeof err.message === 'string' && err.message ? sentence(err.message) : defaultMessage(res.status),
+  );
+  if (res.status === 401 && token) unauthorizedHandler(apiError);
+  throw apiError;
+}
+
+// The server writes messages in lower case, as log lines; on screen they
+// start with a capital like every other sentence.
+function sentence(msg) {
+  return msg.charAt(0).toUpperCase() + msg.slice(1);
+}
+
+function defaultMessage(status) {
+  if (status === 429) return 'Too many attempts. Wait a few minutes and try again.';
+  if (status >= 500) return 'Plaza had a problem handling this. Try again in a moment.';
+  return `The request failed (HTTP ${status}).`;
+}
+
+const enc = encodeURIComponent;
+
+export const Plaza = {
+  register: (username, password, displayName) =>
+    api('POST', '/v1/accounts', { username, password, display_name: displayName }, { auth: false }),
+  login: (username, password) => api('POST', '/v1/sessions', { username, password }, { auth: false }),
+  logout: () => api('DELETE', '/v1/sessions/current'),
+  sessions: () => api('GET', '/v1/sessions'),
+  revokeSession: (id) => api('DELETE', `/v1/sessions/${enc(id)}`),
+  me: () => api('GET', '/v1/me'),
+  updateMe: (fields) => api('PATCH', '/v1/me', fields),
+  searchUsers: (prefix) => api('GET', `/v1/users?q=${enc(prefix)}`),
+  user: (id) => api('GET', `/v1/users/${enc(id)}`),
+  sendRequest: (userId, greeting) => api('POST', '/v1/contacts/requests', { user_id: userId, greeting }),
+  requests: () => api('GET', '/v1/contacts/requests'),
+  accept: (id) => api('POST', `/v1/contacts/requests/${enc(id)}/accept`),
+  decline: (id) => api('POST', `/v1/contacts/requests/${enc(id)}/decline`),
+  contacts: () => api('GET', '/v1/contacts'),
+  removeContact: (userId) => api('DELETE', `/v1/contacts/${enc(userId)}`),
+  block: (userId) => api('POST', '/v1/blocks', { user_id: userId }),
+  unblock: (userId) => api('DELETE', `/v1/blocks/${enc(userId)}`),
+  blocks: () => api('GET', '/v1/blocks'),
+};
