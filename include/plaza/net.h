@@ -104,7 +104,8 @@ typedef struct pz_ws_cbs_s {
 /* Upgrades the request's connection to a WebSocket (RFC 6455). On success
  * the 101 response is sent, the request is finished, and *out is the socket;
  * on failure (not a valid upgrade request) returns PZ_EINVAL and the caller
- * still has to answer req (usually 400). */
+ * still has to answer req (usually 400). Returns PZ_EIO when the client has
+ * gone already; req still has to be answered (the answer is dropped). */
 int pz_req_upgrade_ws(pz_req_t *req, const pz_ws_cbs_t *cbs, void *udata, pz_ws_t **out);
 /* Queues a message; returns PZ_EIO if the socket is closing, or closes it
  * with 1008 and returns PZ_ETOOBIG when the unsent backlog would pass

@@ -19,7 +19,7 @@ struct pz__lru_s {
   unsigned mask;
   unsigned count, capacity;
   size_t value_size;
-  node_t head; /* sentinel of the recency list */
+  node_t *head; /* sentinel of the recency list (allocated: node_t ends in a flexible array) */
   uint8_t sip_key[crypto_shorthash_KEYBYTES];
 };
 
@@ -32,20 +32,22 @@ pz__lru_t *pz__lru_new(unsigned capacity, size_t value_size) {
   l->mask = n - 1;
   l->capacity = capacity;
   l->value_size = value_size;
-  l->head.prev = l->head.next = &l->head;
+  l->head = pz_calloc(1, sizeof(node_t));
+  l->head->prev = l->head->next = l->head;
   randombytes_buf(l->sip_key, sizeof(l->sip_key));
   return l;
 }
 
 void pz__lru_free(pz__lru_t *l) {
   if (l == NULL) return;
-  node_t *n = l->head.next;
-  while (n != &l->head) {
+  node_t *n = l->head->next;
+  while (n != l->head) {
     node_t *next = n->next;
     pz_free(n);
     n = next;
   }
   pz_free(l->buckets);
+  pz_free(l->head);
   pz_free(l);
 }
 
@@ -63,10 +65,10 @@ static void unlink_recent(node_t *n) {
 }
 
 static void push_recent(pz__lru_t *l, node_t *n) {
-  n->next = l->head.next;
-  n->prev = &l->head;
-  l->head.next->prev = n;
-  l->head.next = n;
+  n->next = l->head->next;
+  n->prev = l->head;
+  l->head->next->prev = n;
+  l->head->next = n;
 }
 
 /* The link that points at key's node (or at the NULL ending its chain). */
@@ -110,7 +112,7 @@ void *pz__lru_put(pz__lru_t *l, const void *key, size_t len, bool *created) {
   }
   if (l->count >= l->capacity) {
     /* Reuse the least recently used node rather than free and allocate. */
-    n = l->head.prev;
+    n = l->head->prev;
     remove_node(l, n);
     link = find(l, h, key, len); /* the eviction may have changed this chain */
   } else {

@@ -85,6 +85,7 @@ bool pz_str_has_prefix(pz_str_t s, pz_str_t prefix) {
 }
 
 bool pz_utf8_valid(const char *s, size_t len) {
+  if (len == 0) return true; /* s may be NULL, and NULL + 0 is undefined */
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end) {
     unsigned c = *p;
