@@ -21,8 +21,9 @@ count() { # stage log: adds what the runner reported
   local stage=$1 log=$2 p=0 f=0
   case "$stage" in
     unit)
-      p=$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1 | awk '{print $7-$4}')
-      f=$(grep -oE '[0-9]+ tests failed out of' "$log" | tail -1 | awk '{print $1}') ;;
+      # "100% tests passed, 0 tests failed out of 9"
+      f=$(grep -oE '[0-9]+ tests failed out of [0-9]+' "$log" | tail -1 | awk '{print $1}')
+      p=$(grep -oE '[0-9]+ tests failed out of [0-9]+' "$log" | tail -1 | awk '{print $6 - $1}') ;;
     api|browser)
       p=$(grep -E '^# pass [0-9]+' "$log" | tail -1 | awk '{print $3}')
       f=$(grep -E '^# fail [0-9]+' "$log" | tail -1 | awk '{print $3}') ;;
