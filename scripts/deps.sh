@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_pkgs="build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
-  libsqlite3-dev libsodium-dev"
+  libsqlite3-dev libsodium-dev libqrencode-dev libmagic-dev libvips-dev"
 test_pkgs="clang libclang-rt-14-dev chromium nodejs curl procps"
 bench_pkgs="wrk nginx-light"
 
