@@ -23,6 +23,7 @@ int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st
       pz_auth_limiter_new(PZ_API_LIMITER_KEYS, api->cfg.login_fail_per_account, api->cfg.login_window_s);
   api->fail_addr = pz_auth_limiter_new(PZ_API_LIMITER_KEYS, api->cfg.login_fail_per_addr, api->cfg.login_window_s);
   api->pwq = pz_auth_pwq_new(loop, PZ_API_PW_RUNNING, PZ_API_PW_WAITING);
+  api->send_limit = pz_chat_limiter_new(PZ_API_SEND_USERS, PZ_API_SEND_RATE, PZ_API_SEND_BURST);
   pz__api_ws_init(api);
 
   pz_router_t *r = pz_server_router(srv);
@@ -32,6 +33,8 @@ int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st
   pz__api_me_routes(api, r);
   pz__api_users_routes(api, r);
   pz__api_contacts_routes(api, r);
+  pz__api_conversations_routes(api, r);
+  pz__api_sync_routes(api, r);
   pz__api_ws_routes(api, r);
   *out = api;
   return 0;
@@ -43,6 +46,7 @@ static void api_destroy(pz_api_t *api) {
   pz_auth_limiter_free(api->fail_account);
   pz_auth_limiter_free(api->fail_addr);
   pz_auth_pwq_free(api->pwq);
+  pz_chat_limiter_free(api->send_limit);
   pz_free(api);
 }
 

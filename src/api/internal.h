@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include "plaza/api.h"
 #include "plaza/auth.h"
+#include "plaza/chat.h"
 #include "plaza/net.h"
 
 /* Sizes of the in-memory tables; each is bounded, whatever clients do. */
@@ -15,6 +16,11 @@
 #define PZ_API_PW_RUNNING 2
 #define PZ_API_PW_WAITING 256
 #define PZ_API_WS_HELLO_MS 10000
+/* Messages a user may send: a bucket of PZ_API_SEND_BURST refilled at
+ * PZ_API_SEND_RATE a second, in a table of PZ_API_SEND_USERS users. */
+#define PZ_API_SEND_RATE 20
+#define PZ_API_SEND_BURST 50
+#define PZ_API_SEND_USERS 65536
 
 typedef struct ws_conn_s ws_conn_t;
 
@@ -26,6 +32,7 @@ struct pz_api_s {
   pz_auth_cache_t *sessions;
   pz_auth_limiter_t *fail_account, *fail_addr;
   pz_auth_pwq_t *pwq;
+  pz_chat_limiter_t *send_limit;
   /* WebSockets of signed-in users, by user id (ws.c). */
   struct {
     ws_conn_t **buckets;
@@ -125,6 +132,42 @@ void pz__api_users_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_contacts_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_health_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_ws_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_conversations_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_sync_routes(pz_api_t *api, pz_router_t *r);
+
+/* ---- messaging shared by HTTP and the WebSocket (conversations.c) ---- */
+
+/* One message send: decoded on the loop, run in a write job, its events
+ * pushed on the loop once durable. Lives in the caller's memory. */
+typedef struct pz__api_send_s {
+  pz_msg_rec_t msg; /* what was asked */
+  char *payload;    /* the message.new event without seq (malloc'd by jansson) */
+  size_t payload_len;
+  pz_msg_rec_t stored; /* the message that stands: msg, or the first one with its client_id */
+  bool created;        /* false: a retry of a stored message; no event */
+  pz_chat_fanout_t fanout;
+} pz__api_send_t;
+
+/* Takes one message from user_id's send rate; 0, or PZ_ERATE with err
+ * filled and the seconds to wait in *retry_after_s. Loop thread. */
+int pz__api_send_rate(pz_api_t *api, int64_t user_id, unsigned *retry_after_s, pz_err_t *err);
+/* Decodes {"client_id","text","reply_to"?} (and "conversation_id" unless
+ * conv_id is given) from obj into s (zeroed by the caller), with a new
+ * message id and time. Loop thread. Release s with pz__api_send_release
+ * whatever the result. */
+int pz__api_send_decode(pz__api_send_t *s, int64_t user_id, int64_t conv_id, json_t *obj, pz_err_t *err);
+/* Runs the send inside a write job. Writer thread. */
+int pz__api_send_run(pz_db_t *db, pz__api_send_t *s, pz_err_t *err);
+/* Pushes the events of a send that succeeded to the members' sockets. Loop thread. */
+void pz__api_send_publish(pz_api_t *api, pz__api_send_t *s);
+void pz__api_send_release(pz__api_send_t *s);
+/* {"id","conversation_id","sender_id","client_id","type","text","reply_to","created_at"}. Any thread. */
+json_t *pz__api_message_json(const pz_msg_rec_t *m);
+/* Pushes the events of fanout, each {"seq":N, ...payload}, to the
+ * sockets of their users. Loop thread. */
+void pz__api_publish(pz_api_t *api, const pz_chat_fanout_t *fanout, pz_str_t payload);
+/* Writes {"seq":seq, ...payload} to out: payload is an event's JSON object without seq. */
+void pz__api_event_frame(pz_buf_t *out, int64_t seq, pz_str_t type, pz_str_t payload);
 
 /* ---- WebSocket registry (ws.c) ---- */
 
@@ -134,5 +177,10 @@ void pz__api_ws_release(pz_api_t *api);
 void pz__api_ws_close_session(pz_api_t *api, int64_t user_id, int64_t session_id, int code, const char *reason);
 /* Sends a text frame to every ready socket of user_id; returns how many took it. */
 unsigned pz__api_ws_send_user(pz_api_t *api, int64_t user_id, const char *data, size_t len);
+/* Pushes event seq of user_id's stream (frame: {"seq",...}) to each of
+ * their sockets that has not had it: a socket still catching up from the
+ * database takes it from there instead, so each socket gets every event
+ * once, in order. Loop thread. */
+void pz__api_ws_push_event(pz_api_t *api, int64_t user_id, int64_t seq, const char *frame, size_t len);
 
 #endif

@@ -1,4 +1,4 @@
-/* GET /v1/ws: a device's WebSocket: the hello/ready handshake, ping, and the registry that pushes events to users. */
+/* GET /v1/ws: a device's WebSocket: hello/ready, catch-up and live events, sends, and the sockets of each user. */
 #include <stdlib.h>
 #include "api/internal.h"
 #include "plaza/id.h"
@@ -12,6 +12,13 @@
 
 enum { WS_HELLO, WS_AUTH, WS_READY, WS_CLOSING };
 
+/* Catch-up reads the stream in pages of at most this many events and
+ * bytes, so that one page never comes near the socket's backlog bound. */
+#define CATCHUP_EVENTS 200
+#define CATCHUP_BYTES (256 * 1024)
+
+typedef struct catchup_s catchup_t;
+
 /* One socket. It lives until the socket is gone, no session look-up is
  * under way, and its timer has closed (the timer's close callback frees it). */
 struct ws_conn_s {
@@ -19,7 +26,14 @@ struct ws_conn_s {
   pz_ws_t *ws; /* NULL once the socket is gone */
   int state;
   int64_t user_id, session_id;
-  int64_t since; /* the last event sequence the device saw, for the event stream */
+  int64_t since; /* the last event sequence the device saw, as it said in hello */
+  /* The event stream: the last seq this socket was sent; while it catches
+   * up from the database, live events are not sent but remembered by their
+   * highest seq, which tells whether one more read is needed. */
+  int64_t sent, live_max;
+  bool catching_up;
+  catchup_t *catchup;     /* the catch-up read, while one is under way */
+  unsigned jobs;          /* store jobs under way that point at this socket (catch-up, sends) */
   ws_conn_t *prev, *next; /* registry chain, while registered */
   bool registered;
   bool lookup; /* a session look-up is under way */
@@ -125,6 +139,7 @@ static void unauthorized(ws_conn_t *c) {
 }
 
 static void on_timer(uv_timer_t *t);
+static void catchup_start(ws_conn_t *c);
 
 static void ready(ws_conn_t *c, int64_t user_id, int64_t session_id, int64_t expires_at) {
   c->user_id = user_id;
@@ -137,6 +152,12 @@ static void ready(ws_conn_t *c, int64_t user_id, int64_t session_id, int64_t exp
   json_t *msg = json_pack("{s:s,s:o,s:o}", "type", "ready", "user_id", pz__api_id_json(user_id), "session_id",
                           pz__api_id_json(session_id));
   send_json(c, msg);
+  /* Registered first, read second: an event committed before the read's
+   * snapshot is in it, and one committed after reaches the registry. */
+  c->sent = c->since;
+  c->live_max = 0;
+  c->catching_up = true;
+  catchup_start(c);
 }
 
 /* ---- lifetime ---- */
@@ -144,6 +165,11 @@ static void ready(ws_conn_t *c, int64_t user_id, int64_t session_id, int64_t exp
 static void timer_closed(uv_handle_t *h) { pz_free(h->data); }
 
 static void release(ws_conn_t *c) { uv_close((uv_handle_t *)&c->timer, timer_closed); }
+
+/* Frees c once the socket is gone and no job holds it. */
+static void maybe_release(ws_conn_t *c) {
+  if (c->ws == NULL && !c->lookup && c->jobs == 0) release(c);
+}
 
 static void on_close(pz_ws_t *ws, int code) {
   ws_conn_t *c = pz_ws_udata(ws);
@@ -153,7 +179,7 @@ static void on_close(pz_ws_t *ws, int code) {
   c->ws = NULL;
   c->state = WS_CLOSING;
   uv_timer_stop(&c->timer);
-  if (!c->lookup) release(c);
+  maybe_release(c);
 }
 
 /* Before hello: the hello deadline. When ready: the session's expiry. */
@@ -180,7 +206,7 @@ static void lookup_done(pz_store_job_t *job) {
   pz_api_t *api = c->api;
   c->lookup = false;
   if (c->ws == NULL) {
-    release(c); /* the socket went while the database answered */
+    maybe_release(c); /* the socket went while the database answered */
   } else if (job->rc == 0 && c->epoch != pz_auth_cache_epoch(api->sessions)) {
     /* A session was revoked while this one was read: it may be this one,
      * and a socket lives too long to be let in on a stale answer. */
@@ -235,6 +261,195 @@ static void hello(ws_conn_t *c, json_t *msg) {
   start_lookup(c);
 }
 
+/* ---- catch-up: the events after since, from the database ---- */
+
+struct catchup_s {
+  pz_store_job_t job;
+  ws_conn_t *conn;
+  int64_t user_id;
+  int64_t after; /* read events with seq > after */
+  bool first;    /* the first page also clamps after to the stream's end */
+  bool full;     /* the page stopped at a bound: more may follow */
+  unsigned n;
+  pz_buf_t frames;
+  struct {
+    int64_t seq;
+    size_t off, len;
+  } items[CATCHUP_EVENTS];
+};
+
+#define CATCHUP_STOP PZ_ETOOBIG /* a row callback's way to end the page early */
+
+static int catchup_row(void *arg, int64_t seq, pz_str_t type, pz_str_t payload, pz_err_t *err) {
+  catchup_t *cu = arg;
+  if (cu->frames.len >= CATCHUP_BYTES) {
+    cu->full = true;
+    return CATCHUP_STOP;
+  }
+  size_t off = cu->frames.len;
+  pz__api_event_frame(&cu->frames, seq, type, payload);
+  cu->items[cu->n].seq = seq;
+  cu->items[cu->n].off = off;
+  cu->items[cu->n].len = cu->frames.len - off;
+  if (++cu->n == CATCHUP_EVENTS) cu->full = true;
+  return 0;
+}
+
+static int catchup_run(pz_db_t *db, pz_store_job_t *job) {
+  catchup_t *cu = job->data;
+  cu->n = 0;
+  cu->full = false;
+  cu->frames.len = 0;
+  if (cu->first) {
+    /* A device that says it saw more than the stream holds (a database
+     * restored from a backup, a confused client) resumes from the end,
+     * rather than missing every event up to the number it gave. */
+    int64_t head = 0;
+    int rc = pz_store_event_head(db, cu->user_id, &head, &job->err);
+    if (rc < 0) return rc;
+    if (cu->after > head) cu->after = head;
+  }
+  int rc = pz_store_event_list(db, cu->user_id, cu->after, CATCHUP_EVENTS, catchup_row, cu, &job->err);
+  return rc == CATCHUP_STOP ? 0 : rc;
+}
+
+static void catchup_done(pz_store_job_t *job);
+
+static void catchup_read(ws_conn_t *c) {
+  catchup_t *cu = c->catchup;
+  cu->job.run = catchup_run;
+  cu->job.done = catchup_done;
+  cu->job.data = cu;
+  c->jobs++;
+  pz__api_busy(c->api);
+  int rc = pz_store_read(c->api->st, &cu->job);
+  if (rc < 0) {
+    pz_err_set(&cu->job.err, cu->job.rc = rc, NULL, NULL);
+    catchup_done(&cu->job);
+  }
+}
+
+static void catchup_start(ws_conn_t *c) {
+  catchup_t *cu = pz_calloc(1, sizeof(*cu));
+  cu->conn = c;
+  cu->user_id = c->user_id;
+  cu->after = c->sent;
+  cu->first = true;
+  c->catchup = cu;
+  catchup_read(c);
+}
+
+static void catchup_free(ws_conn_t *c) {
+  if (c->catchup == NULL) return;
+  pz_buf_free(&c->catchup->frames);
+  pz_free(c->catchup);
+  c->catchup = NULL;
+}
+
+static void catchup_done(pz_store_job_t *job) {
+  catchup_t *cu = job->data;
+  ws_conn_t *c = cu->conn;
+  pz_api_t *api = c->api;
+  c->jobs--;
+  if (c->ws && c->state == WS_READY) {
+    if (job->rc < 0) {
+      catchup_free(c);
+      fail_close(c, "internal", "internal error", WS_CLOSE_INTERNAL);
+      goto out;
+    }
+    if (cu->first) {
+      c->sent = cu->after;
+      cu->first = false;
+    }
+    for (unsigned i = 0; i < cu->n; i++) {
+      if (cu->items[i].seq <= c->sent) continue;
+      pz_ws_send(c->ws, true, cu->frames.data + cu->items[i].off, cu->items[i].len);
+      c->sent = cu->items[i].seq;
+    }
+    /* A full page may have a next one; a live event newer than the page
+     * was committed after its snapshot: read again from where we are. */
+    if (cu->full || c->live_max > c->sent) {
+      cu->after = c->sent;
+      catchup_read(c);
+      goto out;
+    }
+    c->catching_up = false;
+  }
+  catchup_free(c);
+  maybe_release(c);
+out:
+  pz__api_unbusy(api);
+}
+
+/* ---- sending messages ---- */
+
+typedef struct {
+  pz_store_job_t job;
+  ws_conn_t *conn;
+  char client_id[PZ_CHAT_CLIENT_ID_MAX + 1]; /* echoed in the answer; "" when the frame had none usable */
+  pz__api_send_t send;
+} ws_send_t;
+
+static void send_failed(ws_conn_t *c, const char *client_id, const pz_err_t *err, unsigned retry_after_s) {
+  json_t *msg = json_pack("{s:s,s:s,s:s,s:s}", "type", "error", "client_id", client_id, "code", pz_err_code_str(err),
+                          "message", pz_err_message(err));
+  if (msg && retry_after_s) json_object_set_new(msg, "retry_after", json_integer(retry_after_s));
+  send_json(c, msg);
+}
+
+static int ws_send_run(pz_db_t *db, pz_store_job_t *job) {
+  ws_send_t *s = job->data;
+  return pz__api_send_run(db, &s->send, &job->err);
+}
+
+static void ws_send_done(pz_store_job_t *job) {
+  ws_send_t *s = job->data;
+  ws_conn_t *c = s->conn;
+  pz_api_t *api = c->api;
+  /* The other members get their events whether or not this socket is still there. */
+  if (job->rc == 0) pz__api_send_publish(api, &s->send);
+  if (c->ws && c->state == WS_READY) {
+    if (job->rc < 0)
+      send_failed(c, s->client_id, &job->err, 0);
+    else
+      send_json(c, json_pack("{s:s,s:s,s:o}", "type", "ack", "client_id", s->client_id, "message",
+                             pz__api_message_json(&s->send.stored)));
+  }
+  c->jobs--;
+  pz__api_send_release(&s->send);
+  pz_free(s);
+  maybe_release(c);
+  pz__api_unbusy(api);
+}
+
+static void send_message(ws_conn_t *c, json_t *msg) {
+  pz_api_t *api = c->api;
+  pz_err_t err = {0};
+  unsigned retry = 0;
+  ws_send_t *s = pz_calloc(1, sizeof(*s));
+  json_t *cid = json_object_get(msg, "client_id");
+  if (json_is_string(cid) && json_string_length(cid) <= PZ_CHAT_CLIENT_ID_MAX)
+    memcpy(s->client_id, json_string_value(cid), json_string_length(cid));
+  if (pz__api_send_rate(api, c->user_id, &retry, &err) < 0 ||
+      pz__api_send_decode(&s->send, c->user_id, 0, msg, &err) < 0) {
+    send_failed(c, s->client_id, &err, retry);
+    pz__api_send_release(&s->send);
+    pz_free(s);
+    return;
+  }
+  s->conn = c;
+  s->job.run = ws_send_run;
+  s->job.done = ws_send_done;
+  s->job.data = s;
+  c->jobs++;
+  pz__api_busy(api);
+  int rc = pz_store_write(api->st, &s->job);
+  if (rc < 0) {
+    pz_err_set(&s->job.err, s->job.rc = rc, NULL, NULL);
+    ws_send_done(&s->job);
+  }
+}
+
 static void on_message(pz_ws_t *ws, bool is_text, const char *data, size_t len) {
   ws_conn_t *c = pz_ws_udata(ws);
   if (c == NULL || c->state == WS_CLOSING) return;
@@ -268,6 +483,8 @@ static void on_message(pz_ws_t *ws, bool is_text, const char *data, size_t len) 
         send_error(c, "invalid_request", "a frame is an object with a string type");
       else if (strcmp(type, "ping") == 0)
         send_json(c, json_pack("{s:s}", "type", "pong"));
+      else if (strcmp(type, "send") == 0)
+        send_message(c, msg);
       else if (strcmp(type, "hello") == 0)
         send_error(c, "invalid_request", "hello was already answered");
       else
@@ -311,6 +528,22 @@ void pz__api_ws_close_session(pz_api_t *api, int64_t user_id, int64_t session_id
       registry_remove(api, c);
       send_error(c, "unauthorized", reason);
       if (c->ws) pz_ws_close(c->ws, code, reason);
+    }
+    c = next;
+  }
+}
+
+void pz__api_ws_push_event(pz_api_t *api, int64_t user_id, int64_t seq, const char *frame, size_t len) {
+  ws_conn_t *c = api->ws.buckets[bucket_of(api, user_id)];
+  while (c) {
+    ws_conn_t *next = c->next; /* a send over the backlog closes, and may unlink, c */
+    if (c->user_id == user_id && c->state == WS_READY && c->ws) {
+      if (c->catching_up) {
+        if (seq > c->live_max) c->live_max = seq;
+      } else if (seq > c->sent) {
+        pz_ws_send(c->ws, true, frame, len);
+        c->sent = seq;
+      }
     }
     c = next;
   }

@@ -82,8 +82,76 @@ static const char migration_1[] =
     ");"
     "CREATE INDEX blocks_blocked ON blocks (blocked_id);";
 
+static const char migration_2[] =
+    /* Conversations: direct chats (two users, one chat per pair) and
+     * groups. A direct chat records its pair as (lower id, higher id) in
+     * direct_a/direct_b, so that the unique index finds it from either side. */
+    "CREATE TABLE conversations ("
+    "  id              INTEGER PRIMARY KEY,"
+    "  type            TEXT    NOT NULL CHECK (type IN ('direct', 'group')),"
+    "  title           TEXT    NOT NULL DEFAULT '',"
+    "  owner_id        INTEGER,"
+    "  direct_a        INTEGER,"
+    "  direct_b        INTEGER,"
+    "  created_at      INTEGER NOT NULL,"
+    "  last_message_id INTEGER NOT NULL DEFAULT 0,"
+    "  CHECK ((type = 'direct') = (direct_a IS NOT NULL AND direct_b IS NOT NULL AND direct_a < direct_b))"
+    ");"
+    "CREATE UNIQUE INDEX conversations_direct ON conversations (direct_a, direct_b) WHERE type = 'direct';"
+
+    /* Membership is keyed by conversation first, like the messages, so that
+     * a conversation's rows stay together when sharded by conversation.
+     * activity_id is the conversation's last message id (or its own id
+     * before the first message), copied to every member's row so that a
+     * user's list, most recent first, is one range of an index. */
+    "CREATE TABLE conversation_members ("
+    "  conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,"
+    "  user_id         INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+    "  role            TEXT    NOT NULL CHECK (role IN ('owner', 'member')),"
+    "  joined_at       INTEGER NOT NULL,"
+    "  last_read_id    INTEGER NOT NULL DEFAULT 0,"
+    "  activity_id     INTEGER NOT NULL,"
+    "  PRIMARY KEY (conversation_id, user_id)"
+    ");"
+    "CREATE INDEX conversation_members_user ON conversation_members (user_id, activity_id);"
+
+    /* Messages. Ids are time-ordered and given out in the order the writer
+     * commits them, so id order is the order of a conversation. The sender
+     * has no foreign key: a conversation keeps its history when one of its
+     * members goes. (conversation_id, sender_id, client_id) is unique: a
+     * retried send finds its first message instead of making a second. */
+    "CREATE TABLE messages ("
+    "  id              INTEGER PRIMARY KEY,"
+    "  conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,"
+    "  sender_id       INTEGER NOT NULL,"
+    "  client_id       TEXT    NOT NULL,"
+    "  type            TEXT    NOT NULL DEFAULT 'text',"
+    "  text            TEXT    NOT NULL,"
+    "  reply_to        INTEGER NOT NULL DEFAULT 0,"
+    "  created_at      INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX messages_client ON messages (conversation_id, sender_id, client_id);"
+    "CREATE INDEX messages_history ON messages (conversation_id, id);"
+
+    /* Every user's event stream: seq is gap-free per user, counted in
+     * event_heads (one row per user with events), and the payload is the
+     * event's JSON object without its seq, as the API wrote it. */
+    "CREATE TABLE event_heads ("
+    "  user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,"
+    "  seq     INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE events ("
+    "  user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+    "  seq        INTEGER NOT NULL,"
+    "  type       TEXT    NOT NULL,"
+    "  payload    TEXT    NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, seq)"
+    ");";
+
 const char *const pz__migrations[] = {
     migration_1,
+    migration_2,
 };
 
 const unsigned pz__n_migrations = sizeof(pz__migrations) / sizeof(pz__migrations[0]);

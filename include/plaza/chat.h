@@ -1,0 +1,112 @@
+/* Messaging: the domain rules of conversations, messages, read markers and event fan-out, with no SQL, sockets or JSON.
+ */
+#ifndef PLAZA_CHAT_H
+#define PLAZA_CHAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "plaza/error.h"
+#include "plaza/store_chat.h"
+#include "plaza/str.h"
+
+/* A group holds at most this many members, its owner included. */
+#define PZ_CHAT_GROUP_MAX_MEMBERS 500
+#define PZ_CHAT_HISTORY_DEFAULT 50
+#define PZ_CHAT_HISTORY_MAX 200
+#define PZ_CHAT_SYNC_DEFAULT 100
+#define PZ_CHAT_SYNC_MAX 1000
+
+/* Event types of the user streams. */
+#define PZ_EVENT_MESSAGE_NEW "message.new"
+#define PZ_EVENT_CONVERSATION_NEW "conversation.new"
+#define PZ_EVENT_CONVERSATION_READ "conversation.read"
+
+/* ---- input rules: pure functions, any thread ----
+ * Each returns 0, or PZ_EINVAL / PZ_EUTF8 with err naming the field. */
+
+/* Message text: valid UTF-8, 1 to PZ_CHAT_TEXT_MAX_CHARS code points, not
+ * only white space, no control characters but tab, line feed and carriage
+ * return (NUL and escape codes make text render differently everywhere). */
+int pz_chat_text_check(pz_str_t text, pz_err_t *err);
+/* A client_id: 1 to PZ_CHAT_CLIENT_ID_MAX bytes of printable ASCII (0x20-0x7E). */
+int pz_chat_client_id_check(pz_str_t client_id, pz_err_t *err);
+/* A group title: 1 to PZ_CHAT_TITLE_MAX_CHARS code points, valid UTF-8,
+ * no control characters, not only white space. */
+int pz_chat_title_check(pz_str_t title, pz_err_t *err);
+
+/* ---- the send rate limit: loop thread only ----
+ * A token bucket per user: rate messages a second, bursts of burst. The
+ * table is set-associative with a fixed number of slots: a user that is
+ * not in it starts with a full bucket, and a new user takes the slot of
+ * its set whose bucket is fullest, that is the one that loses least by
+ * being forgotten; a user who floods (an empty bucket) is the last to go. */
+typedef struct pz_chat_limiter_s pz_chat_limiter_t;
+
+/* capacity is rounded up to a multiple of the set size. */
+pz_chat_limiter_t *pz_chat_limiter_new(unsigned capacity, unsigned rate, unsigned burst);
+void pz_chat_limiter_free(pz_chat_limiter_t *l);
+/* Takes one message from user_id's bucket at now_ms: 0, or PZ_ERATE with
+ * the whole seconds to wait (at least 1) in *retry_after_s. */
+int pz_chat_limiter_take(pz_chat_limiter_t *l, int64_t user_id, int64_t now_ms, unsigned *retry_after_s);
+
+/* ---- who may write to whom: inside store jobs ---- */
+
+/* The (user, seq) pairs of the events one operation appended: pushed to
+ * those users' sockets once the job is durable. Owner frees with
+ * pz_chat_fanout_free; any thread. */
+typedef struct pz_chat_fanout_s {
+  struct {
+    int64_t user_id;
+    int64_t seq;
+  } * items;
+  unsigned n, cap;
+} pz_chat_fanout_t;
+
+void pz_chat_fanout_free(pz_chat_fanout_t *f);
+
+/* Appends an event (type, payload: the JSON object without seq) to the
+ * stream of every member of conv_id, and records each in fanout. Writer. */
+int pz_chat_publish(pz_db_t *db, int64_t conv_id, pz_str_t type, pz_str_t payload, int64_t now,
+                    pz_chat_fanout_t *fanout, pz_err_t *err);
+
+/* Opens the direct chat of me with other: the existing one (*created
+ * false), or a new one with id new_id (*created true). Only contacts may
+ * start one. Errors: 400 with oneself; 404 unknown user; 403 blocked
+ * (either blocked the other); 403 not_contacts. Writer. */
+int pz_chat_direct_open(pz_db_t *db, int64_t me, int64_t other, int64_t new_id, int64_t now, pz_conv_rec_t *out,
+                        bool *created, pz_err_t *err);
+
+/* Creates group new_id titled title (checked by the caller) owned by me
+ * with members ids[0..n) (duplicates and me among them are ignored): each
+ * must be a contact of me. Errors: 400 no other member or more than
+ * PZ_CHAT_GROUP_MAX_MEMBERS; 403 not_contacts naming the first
+ * non-contact. Writer. */
+int pz_chat_group_create(pz_db_t *db, int64_t me, pz_str_t title, const int64_t *ids, unsigned n, int64_t new_id,
+                         int64_t now, pz_conv_rec_t *out, pz_err_t *err);
+
+/* Sends msg (id, conversation, sender, client_id, text, reply_to and
+ * created_at filled and checked by the caller) with the event payload of
+ * message.new. When the sender used the client_id in that conversation
+ * before, nothing changes and *stored is that first message (*created
+ * false); otherwise *stored is msg, the message.new event is in every
+ * member's stream and in fanout (*created true). Errors: 404 no such
+ * conversation; 403 not_member; 403 blocked (in a direct chat, the other
+ * user blocked the sender); 400 reply_to not a message of the
+ * conversation. Writer. */
+int pz_chat_send(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_rec_t *stored, bool *created,
+                 pz_chat_fanout_t *fanout, pz_err_t *err);
+
+/* Moves me's read marker in conv_id to message_id (a message of it) unless
+ * it is there or further. When it moves, the conversation.read event
+ * (payload) goes to me's own stream only, and into fanout. *marker is the
+ * marker after the call, *unread the messages from others after it.
+ * Errors: 404 no such conversation; 403 not_member; 400 message_id not a
+ * message of the conversation. Writer. */
+int pz_chat_mark_read(pz_db_t *db, int64_t me, int64_t conv_id, int64_t message_id, pz_str_t payload, int64_t now,
+                      int64_t *marker, unsigned *unread, pz_chat_fanout_t *fanout, pz_err_t *err);
+
+/* Checks that me may read conv_id: 404 no such conversation; 403
+ * not_member. Copies the conversation to out (may be NULL). Any job. */
+int pz_chat_member_check(pz_db_t *db, int64_t me, int64_t conv_id, pz_conv_rec_t *out, pz_err_t *err);
+
+#endif

@@ -1,0 +1,128 @@
+/* Typed store functions for messaging: conversations, members, messages and the per-user event streams. */
+#ifndef PLAZA_STORE_CHAT_H
+#define PLAZA_STORE_CHAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "plaza/error.h"
+#include "plaza/store.h"
+#include "plaza/store_auth.h"
+#include "plaza/str.h"
+
+/* Sizes of the stored text; the domain (chat.h) enforces them on input.
+ * A code point takes at most 4 bytes of UTF-8. */
+#define PZ_CHAT_TEXT_MAX_CHARS 4096
+#define PZ_CHAT_TEXT_MAX_BYTES (PZ_CHAT_TEXT_MAX_CHARS * 4)
+#define PZ_CHAT_CLIENT_ID_MAX 64
+#define PZ_CHAT_TITLE_MAX_CHARS 64
+#define PZ_CHAT_EVENT_TYPE_MAX 32
+
+enum { PZ_CONV_DIRECT = 1, PZ_CONV_GROUP = 2 };
+enum { PZ_MEMBER_MEMBER = 0, PZ_MEMBER_OWNER = 1 };
+
+typedef struct pz_conv_rec_s {
+  int64_t id;
+  int type;                                    /* PZ_CONV_* */
+  char title[PZ_CHAT_TITLE_MAX_CHARS * 4 + 1]; /* groups; "" for direct chats */
+  int64_t owner_id;                            /* the group's creator; 0 for direct chats */
+  int64_t created_at;
+  int64_t last_message_id; /* 0 while there is none */
+} pz_conv_rec_t;
+
+typedef struct pz_msg_rec_s {
+  int64_t id;
+  int64_t conversation_id;
+  int64_t sender_id;
+  char client_id[PZ_CHAT_CLIENT_ID_MAX + 1];
+  int64_t reply_to; /* 0 for none */
+  int64_t created_at;
+  size_t text_len;
+  char text[PZ_CHAT_TEXT_MAX_BYTES + 1];
+} pz_msg_rec_t;
+
+/* One conversation as one member sees it in their list. */
+typedef struct pz_conv_view_s {
+  pz_conv_rec_t conv;
+  int64_t last_read_id; /* the member's read marker: a message id, 0 for none */
+  int64_t activity_id;  /* the list's sort key: the last message id, or the conversation id */
+  unsigned unread;      /* messages from others after the marker */
+  bool has_last;
+  pz_msg_rec_t last; /* valid when has_last */
+} pz_conv_view_t;
+
+/* Row callbacks, called once per row on the job's thread with records
+ * borrowed for the call; a negative return stops the listing and becomes
+ * its result (fill err before returning). */
+typedef int (*pz_store_msg_cb)(void *arg, const pz_msg_rec_t *msg, pz_err_t *err);
+typedef int (*pz_store_conv_view_cb)(void *arg, const pz_conv_view_t *view, pz_err_t *err);
+typedef int (*pz_store_member_cb)(void *arg, int64_t user_id, pz_err_t *err);
+/* An event of a user's stream: payload is the JSON object of the event
+ * without its "seq", as stored (borrowed for the call). */
+typedef int (*pz_store_event_cb)(void *arg, int64_t seq, pz_str_t type, pz_str_t payload, pz_err_t *err);
+
+/* Every function below runs inside a store job (writer or reader thread,
+ * per its kind), takes the job's connection first, and returns 0 or a
+ * negative PZ_E code with err filled: PZ_ENOTFOUND where a row is asked
+ * for and absent, PZ_ECONFLICT for a uniqueness violation, PZ_EIO for
+ * anything the database did wrong. err must not be NULL. */
+
+/* ---- conversations ---- */
+
+/* Inserts conv. For a direct chat, (user_a, user_b) is its pair of users,
+ * which may have one direct chat only: PZ_ECONFLICT for a second. Writer. */
+int pz_store_conv_insert(pz_db_t *db, const pz_conv_rec_t *conv, int64_t user_a, int64_t user_b, pz_err_t *err);
+int pz_store_conv_get(pz_db_t *db, int64_t id, pz_conv_rec_t *out, pz_err_t *err);
+/* The direct chat between a and b (in either order). */
+int pz_store_conv_find_direct(pz_db_t *db, int64_t a, int64_t b, pz_conv_rec_t *out, pz_err_t *err);
+/* Records message_id as the conversation's last message, and moves it up
+ * in every member's list. Writer. */
+int pz_store_conv_touch(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_err_t *err);
+/* user_id's conversations by activity, most recent first, those with
+ * activity_id < before only (0: from the most recent), at most limit. */
+int pz_store_conv_list(pz_db_t *db, int64_t user_id, int64_t before, unsigned limit, pz_store_conv_view_cb cb,
+                       void *arg, pz_err_t *err);
+
+/* ---- members ---- */
+
+/* Adds user_id to conv_id with role (PZ_MEMBER_*). Writer. */
+int pz_store_member_add(pz_db_t *db, int64_t conv_id, int64_t user_id, int role, int64_t now, pz_err_t *err);
+/* PZ_ENOTFOUND unless user_id is a member; *last_read_id (may be NULL) is their read marker. */
+int pz_store_member_get(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t *last_read_id, pz_err_t *err);
+/* The members' ids, in the order they joined. */
+int pz_store_member_ids(pz_db_t *db, int64_t conv_id, pz_store_member_cb cb, void *arg, pz_err_t *err);
+/* The members as users, in the order they joined. */
+int pz_store_member_users(pz_db_t *db, int64_t conv_id, pz_store_user_cb cb, void *arg, pz_err_t *err);
+/* Moves user_id's read marker to message_id unless it is there or further
+ * already; *moved tells which. Writer. */
+int pz_store_member_set_read(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t message_id, bool *moved,
+                             pz_err_t *err);
+/* Messages not from user_id after message id after. */
+int pz_store_unread_count(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t after, unsigned *out, pz_err_t *err);
+
+/* ---- messages ---- */
+
+/* Inserts msg; PZ_ECONFLICT when its sender used its client_id in this
+ * conversation already. Writer. */
+int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *msg, pz_err_t *err);
+/* Message id of conversation conv_id (another conversation's is PZ_ENOTFOUND). */
+int pz_store_msg_get(pz_db_t *db, int64_t conv_id, int64_t id, pz_msg_rec_t *out, pz_err_t *err);
+/* The message sender_id sent to conv_id with client_id. */
+int pz_store_msg_by_client(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_str_t client_id, pz_msg_rec_t *out,
+                           pz_err_t *err);
+/* conv_id's messages with id < before (0: from the newest), newest first, at most limit. */
+int pz_store_msg_list(pz_db_t *db, int64_t conv_id, int64_t before, unsigned limit, pz_store_msg_cb cb, void *arg,
+                      pz_err_t *err);
+
+/* ---- event streams ---- */
+
+/* Appends an event to user_id's stream with the next sequence number,
+ * which it writes to *seq: gap-free, 1 for a user's first event. Writer. */
+int pz_store_event_append(pz_db_t *db, int64_t user_id, pz_str_t type, pz_str_t payload, int64_t now, int64_t *seq,
+                          pz_err_t *err);
+/* user_id's events with seq > after, in order, at most limit. */
+int pz_store_event_list(pz_db_t *db, int64_t user_id, int64_t after, unsigned limit, pz_store_event_cb cb, void *arg,
+                        pz_err_t *err);
+/* The sequence number of user_id's last event; 0 when there is none. */
+int pz_store_event_head(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err);
+
+#endif

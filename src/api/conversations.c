@@ -1,0 +1,425 @@
+/* /v1/conversations: direct chats and groups, the conversation list, message history, sending and read markers. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "api/internal.h"
+#include "plaza/id.h"
+#include "plaza/metrics.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 500
+
+/* ---- encoding ---- */
+
+json_t *pz__api_message_json(const pz_msg_rec_t *m) {
+  json_t *o = json_object();
+  json_object_set_new(o, "id", pz__api_id_json(m->id));
+  json_object_set_new(o, "conversation_id", pz__api_id_json(m->conversation_id));
+  json_object_set_new(o, "sender_id", pz__api_id_json(m->sender_id));
+  json_object_set_new(o, "client_id", pz__api_text(m->client_id));
+  json_object_set_new(o, "type", json_string("text"));
+  json_t *text = json_stringn(m->text, m->text_len);
+  json_object_set_new(o, "text", text ? text : json_string(""));
+  json_object_set_new(o, "reply_to", m->reply_to ? pz__api_id_json(m->reply_to) : json_null());
+  json_object_set_new(o, "created_at", pz__api_time_json(m->created_at));
+  return o;
+}
+
+static int member_row(void *arg, const pz_user_rec_t *u, pz_err_t *err) {
+  json_array_append_new(arg, pz__api_user_json(u));
+  return 0;
+}
+
+/* {"id","type","title","owner_id","members","created_at"}, with the
+ * members read in the same job. */
+static int conv_json(pz_db_t *db, const pz_conv_rec_t *c, json_t **out, pz_err_t *err) {
+  json_t *members = json_array();
+  json_t *o = json_object();
+  *out = o;
+  json_object_set_new(o, "id", pz__api_id_json(c->id));
+  json_object_set_new(o, "type", json_string(c->type == PZ_CONV_GROUP ? "group" : "direct"));
+  json_object_set_new(o, "title", c->type == PZ_CONV_GROUP ? pz__api_text(c->title) : json_null());
+  json_object_set_new(o, "owner_id", c->owner_id ? pz__api_id_json(c->owner_id) : json_null());
+  json_object_set_new(o, "members", members);
+  json_object_set_new(o, "created_at", pz__api_time_json(c->created_at));
+  return pz_store_member_users(db, c->id, member_row, members, err);
+}
+
+/* ---- the event fan-out ---- */
+
+void pz__api_event_frame(pz_buf_t *out, int64_t seq, pz_str_t type, pz_str_t payload) {
+  pz_buf_printf(out, "{\"seq\":%lld", (long long)seq);
+  /* The payload is an object we wrote: its members follow seq. Should a
+   * row be damaged, the event still says its seq and type. */
+  if (payload.len > 2 && payload.ptr[0] == '{' && payload.ptr[payload.len - 1] == '}') {
+    pz_buf_append_c(out, ",");
+    pz_buf_append(out, payload.ptr + 1, payload.len - 1);
+  } else {
+    pz_buf_append_c(out, ",\"type\":\"");
+    pz_buf_append_json_escaped(out, type.ptr, type.len);
+    pz_buf_append_c(out, "\"}");
+  }
+}
+
+void pz__api_publish(pz_api_t *api, const pz_chat_fanout_t *f, pz_str_t payload) {
+  pz_buf_t frame = {0};
+  for (unsigned i = 0; i < f->n; i++) {
+    frame.len = 0;
+    pz__api_event_frame(&frame, f->items[i].seq, PZ_STR_NULL, payload);
+    pz__api_ws_push_event(api, f->items[i].user_id, f->items[i].seq, frame.data, frame.len);
+  }
+  pz_buf_free(&frame);
+}
+
+/* ---- sending, shared with the WebSocket ---- */
+
+int pz__api_send_rate(pz_api_t *api, int64_t user_id, unsigned *retry_after_s, pz_err_t *err) {
+  if (pz_chat_limiter_take(api->send_limit, user_id, pz_now_ms(), retry_after_s) == 0) return 0;
+  pz_metrics_count("messages_rate_limited", 1);
+  return pz_err_set(err, PZ_ERATE, NULL, "too many messages; try again in %u s", *retry_after_s);
+}
+
+int pz__api_send_decode(pz__api_send_t *s, int64_t user_id, int64_t conv_id, json_t *obj, pz_err_t *err) {
+  pz_str_t client_id, text;
+  int rc;
+  if (conv_id == 0 && (rc = pz__api_id(obj, "conversation_id", &conv_id, err)) < 0) return rc;
+  if ((rc = pz__api_str(obj, "client_id", true, &client_id, NULL, err)) < 0 ||
+      (rc = pz_chat_client_id_check(client_id, err)) < 0 ||
+      (rc = pz__api_str(obj, "text", true, &text, NULL, err)) < 0 || (rc = pz_chat_text_check(text, err)) < 0)
+    return rc;
+  if (json_object_get(obj, "reply_to") != NULL && !json_is_null(json_object_get(obj, "reply_to"))) {
+    if ((rc = pz__api_id(obj, "reply_to", &s->msg.reply_to, err)) < 0) return rc;
+  }
+  pz_msg_rec_t *m = &s->msg;
+  m->id = pz_id_next(); /* on the loop: ids follow the order jobs reach the writer */
+  m->conversation_id = conv_id;
+  m->sender_id = user_id;
+  m->created_at = pz_now_ms();
+  memcpy(m->client_id, client_id.ptr, client_id.len);
+  m->client_id[client_id.len] = '\0';
+  memcpy(m->text, text.ptr, text.len);
+  m->text[text.len] = '\0';
+  m->text_len = text.len;
+  json_t *ev = json_pack("{s:s,s:o}", "type", PZ_EVENT_MESSAGE_NEW, "message", pz__api_message_json(m));
+  s->payload = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+  json_decref(ev);
+  if (s->payload == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
+  s->payload_len = strlen(s->payload);
+  return 0;
+}
+
+int pz__api_send_run(pz_db_t *db, pz__api_send_t *s, pz_err_t *err) {
+  return pz_chat_send(db, &s->msg, pz_str_n(s->payload, s->payload_len), &s->stored, &s->created, &s->fanout, err);
+}
+
+void pz__api_send_publish(pz_api_t *api, pz__api_send_t *s) {
+  if (s->created) pz_metrics_count("messages_sent", 1);
+  pz__api_publish(api, &s->fanout, pz_str_n(s->payload, s->payload_len));
+}
+
+void pz__api_send_release(pz__api_send_t *s) {
+  free(s->payload);
+  s->payload = NULL;
+  pz_chat_fanout_free(&s->fanout);
+}
+
+/* ---- request contexts ---- */
+
+typedef struct {
+  pz__api_ctx_t base;
+  int64_t me, conv_id, other, message_id, before;
+  unsigned limit;
+  bool group;
+  pz_str_t title;
+  int64_t *member_ids;
+  unsigned n_members;
+  json_t *list;
+  pz_db_t *db; /* the job's connection, for row callbacks */
+  /* events to push once durable */
+  char *payload;
+  pz_chat_fanout_t fanout;
+  int64_t last_activity;
+  unsigned n_listed;
+} conv_ctx_t;
+
+static void conv_ctx_release(void *data) {
+  conv_ctx_t *c = data;
+  free(c->payload);
+  pz_chat_fanout_free(&c->fanout);
+}
+
+static conv_ctx_t *conv_ctx_new(pz_req_t *req, pz_store_run_fn run) {
+  conv_ctx_t *c = pz__api_ctx_new(req, sizeof(*c), run);
+  c->me = req->user_id;
+  pz_arena_on_reset(req->arena, conv_ctx_release, c);
+  return c;
+}
+
+/* The default ending, after pushing the events of a job that succeeded. */
+static void publish_done(pz__api_ctx_t *base) {
+  conv_ctx_t *c = (conv_ctx_t *)base;
+  if (base->job.rc == 0 && c->payload) pz__api_publish(base->api, &c->fanout, pz_str(c->payload));
+  pz__api_finish(base);
+}
+
+/* Parses ?key= as a count in 1..max (larger values are cut to max);
+ * absent: dflt. */
+static int query_limit(pz_req_t *req, const char *key, unsigned dflt, unsigned max, unsigned *out, pz_err_t *err) {
+  pz_str_t v;
+  *out = dflt;
+  if (!pz_req_query(req, key, &v)) return 0;
+  uint64_t n = 0;
+  if (v.len == 0 || v.len > 9) goto bad;
+  for (size_t i = 0; i < v.len; i++) {
+    if (v.ptr[i] < '0' || v.ptr[i] > '9') goto bad;
+    n = n * 10 + (uint64_t)(v.ptr[i] - '0');
+  }
+  if (n == 0) goto bad;
+  *out = n > max ? max : (unsigned)n;
+  return 0;
+bad:
+  return pz_err_set(err, PZ_EINVAL, NULL, "%s must be a whole number from 1 to %u", key, max);
+}
+
+/* Parses ?key= as an id; absent: 0. */
+static int query_id(pz_req_t *req, const char *key, int64_t *out, pz_err_t *err) {
+  pz_str_t v;
+  *out = 0;
+  if (!pz_req_query(req, key, &v)) return 0;
+  if (pz_id_parse(v.ptr, v.len, out) < 0) return pz_err_set(err, PZ_EINVAL, NULL, "%s must be an id", key);
+  return 0;
+}
+
+/* ---- POST /v1/conversations ---- */
+
+static int create_run(pz_db_t *db, pz_store_job_t *job) {
+  conv_ctx_t *c = job->data;
+  pz_conv_rec_t conv;
+  bool created = true;
+  int64_t now = pz_now_ms(), new_id = pz_id_next();
+  int rc = c->group
+               ? pz_chat_group_create(db, c->me, c->title, c->member_ids, c->n_members, new_id, now, &conv, &job->err)
+               : pz_chat_direct_open(db, c->me, c->other, new_id, now, &conv, &created, &job->err);
+  if (rc < 0) return rc;
+  json_t *o;
+  c->base.out = json_object();
+  rc = conv_json(db, &conv, &o, &job->err);
+  json_object_set_new(c->base.out, "conversation", o);
+  if (rc < 0 || !created) return rc;
+  c->base.status = 201;
+  json_t *ev = json_pack("{s:s,s:O}", "type", PZ_EVENT_CONVERSATION_NEW, "conversation", o);
+  c->payload = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+  json_decref(ev);
+  if (c->payload == NULL) return pz_err_set(&job->err, PZ_ENOMEM, NULL, NULL);
+  return pz_chat_publish(db, conv.id, PZ_STR(PZ_EVENT_CONVERSATION_NEW), pz_str(c->payload), now, &c->fanout,
+                         &job->err);
+}
+
+static void create_authed(pz_req_t *req) {
+  pz_err_t err = {0};
+  json_t *body;
+  pz_str_t type;
+  conv_ctx_t *c = conv_ctx_new(req, create_run);
+  c->base.done = publish_done;
+  if (pz__api_body(req, &body, &err) < 0 || pz__api_str(body, "type", true, &type, NULL, &err) < 0) goto fail;
+  if (pz_str_eq_c(type, "direct")) {
+    if (pz__api_id(body, "user_id", &c->other, &err) < 0) goto fail;
+  } else if (pz_str_eq_c(type, "group")) {
+    c->group = true;
+    json_t *ids = json_object_get(body, "member_ids");
+    if (pz__api_str(body, "title", true, &c->title, NULL, &err) < 0 || pz_chat_title_check(c->title, &err) < 0)
+      goto fail;
+    if (!json_is_array(ids)) {
+      pz_err_set(&err, PZ_EINVAL, NULL, "member_ids must be an array of user ids");
+      goto fail;
+    }
+    size_t n = json_array_size(ids);
+    if (n > PZ_CHAT_GROUP_MAX_MEMBERS) {
+      pz_err_set(&err, PZ_EINVAL, NULL, "a group has at most %d members", PZ_CHAT_GROUP_MAX_MEMBERS);
+      goto fail;
+    }
+    c->member_ids = pz_arena_calloc(req->arena, n ? n : 1, sizeof(int64_t));
+    for (size_t i = 0; i < n; i++) {
+      json_t *v = json_array_get(ids, i);
+      if (!json_is_string(v) || pz_id_parse(json_string_value(v), json_string_length(v), &c->member_ids[i]) < 0) {
+        pz_err_set(&err, PZ_EINVAL, NULL, "member_ids must be an array of user ids");
+        goto fail;
+      }
+    }
+    c->n_members = (unsigned)n;
+  } else {
+    pz_err_set(&err, PZ_EINVAL, NULL, "type must be \"direct\" or \"group\"");
+    goto fail;
+  }
+  pz__api_write(&c->base);
+  return;
+fail:
+  pz__api_fail(req, &err);
+}
+
+/* ---- GET /v1/conversations ---- */
+
+static int view_row(void *arg, const pz_conv_view_t *v, pz_err_t *err) {
+  conv_ctx_t *c = arg;
+  json_t *o;
+  int rc = conv_json(c->db, &v->conv, &o, err);
+  json_array_append_new(c->list, o);
+  if (rc < 0) return rc;
+  json_object_set_new(o, "last_message", v->has_last ? pz__api_message_json(&v->last) : json_null());
+  json_object_set_new(o, "last_read_id", v->last_read_id ? pz__api_id_json(v->last_read_id) : json_null());
+  json_object_set_new(o, "unread_count", json_integer(v->unread));
+  c->last_activity = v->activity_id;
+  c->n_listed++;
+  return 0;
+}
+
+static int list_run(pz_db_t *db, pz_store_job_t *job) {
+  conv_ctx_t *c = job->data;
+  c->db = db;
+  c->list = json_array();
+  c->base.out = json_pack("{s:o}", "conversations", c->list);
+  int rc = pz_store_conv_list(db, c->me, c->before, c->limit, view_row, c, &job->err);
+  if (rc < 0) return rc;
+  /* A full page may have a next one: its cursor is the last row's key. */
+  json_object_set_new(c->base.out, "next_before",
+                      c->n_listed == c->limit ? pz__api_id_json(c->last_activity) : json_null());
+  return 0;
+}
+
+static void list_authed(pz_req_t *req) {
+  pz_err_t err = {0};
+  conv_ctx_t *c = conv_ctx_new(req, list_run);
+  if (query_id(req, "before", &c->before, &err) < 0 ||
+      query_limit(req, "limit", LIST_DEFAULT, LIST_MAX, &c->limit, &err) < 0) {
+    pz__api_fail(req, &err);
+    return;
+  }
+  pz__api_read(&c->base);
+}
+
+/* ---- GET /v1/conversations/{id}/messages ---- */
+
+static int message_row(void *arg, const pz_msg_rec_t *m, pz_err_t *err) {
+  conv_ctx_t *c = arg;
+  json_array_append_new(c->list, pz__api_message_json(m));
+  return 0;
+}
+
+static int history_run(pz_db_t *db, pz_store_job_t *job) {
+  conv_ctx_t *c = job->data;
+  int rc = pz_chat_member_check(db, c->me, c->conv_id, NULL, &job->err);
+  if (rc < 0) return rc;
+  c->list = json_array();
+  c->base.out = json_pack("{s:o}", "messages", c->list);
+  return pz_store_msg_list(db, c->conv_id, c->before, c->limit, message_row, c, &job->err);
+}
+
+static void history_authed(pz_req_t *req) {
+  pz_err_t err = {0};
+  conv_ctx_t *c = conv_ctx_new(req, history_run);
+  if (pz__api_param_id(req, 0, "conversation id", &c->conv_id, &err) < 0 ||
+      query_id(req, "before", &c->before, &err) < 0 ||
+      query_limit(req, "limit", PZ_CHAT_HISTORY_DEFAULT, PZ_CHAT_HISTORY_MAX, &c->limit, &err) < 0) {
+    pz__api_fail(req, &err);
+    return;
+  }
+  pz__api_read(&c->base);
+}
+
+/* ---- POST /v1/conversations/{id}/messages ---- */
+
+typedef struct {
+  pz__api_ctx_t base;
+  pz__api_send_t send;
+} send_ctx_t;
+
+static void send_ctx_release(void *data) { pz__api_send_release(&((send_ctx_t *)data)->send); }
+
+static int send_run(pz_db_t *db, pz_store_job_t *job) {
+  send_ctx_t *c = job->data;
+  return pz__api_send_run(db, &c->send, &job->err);
+}
+
+static void send_done(pz__api_ctx_t *base) {
+  send_ctx_t *c = (send_ctx_t *)base;
+  if (base->job.rc < 0) {
+    pz__api_fail(base->req, &base->job.err);
+    return;
+  }
+  pz__api_send_publish(base->api, &c->send);
+  pz__api_json(base->req, c->send.created ? 201 : 200,
+               json_pack("{s:o}", "message", pz__api_message_json(&c->send.stored)));
+}
+
+static void send_authed(pz_req_t *req) {
+  pz_err_t err = {0};
+  json_t *body;
+  int64_t conv_id;
+  unsigned retry = 0;
+  if (pz__api_param_id(req, 0, "conversation id", &conv_id, &err) < 0 || pz__api_body(req, &body, &err) < 0) goto fail;
+  if (pz__api_send_rate(req->route_data, req->user_id, &retry, &err) < 0) {
+    char value[16];
+    snprintf(value, sizeof(value), "%u", retry);
+    pz_req_add_header(req, "Retry-After", value);
+    goto fail;
+  }
+  send_ctx_t *c = pz__api_ctx_new(req, sizeof(*c), send_run);
+  c->base.done = send_done;
+  pz_arena_on_reset(req->arena, send_ctx_release, c);
+  if (pz__api_send_decode(&c->send, req->user_id, conv_id, body, &err) < 0) goto fail;
+  pz__api_write(&c->base);
+  return;
+fail:
+  pz__api_fail(req, &err);
+}
+
+/* ---- POST /v1/conversations/{id}/read ---- */
+
+static int read_run(pz_db_t *db, pz_store_job_t *job) {
+  conv_ctx_t *c = job->data;
+  int64_t marker = 0;
+  unsigned unread = 0;
+  int rc = pz_chat_mark_read(db, c->me, c->conv_id, c->message_id, pz_str(c->payload), pz_now_ms(), &marker, &unread,
+                             &c->fanout, &job->err);
+  if (rc < 0) return rc;
+  c->base.out = json_pack("{s:o,s:o,s:I}", "conversation_id", pz__api_id_json(c->conv_id), "last_read_id",
+                          pz__api_id_json(marker), "unread_count", (json_int_t)unread);
+  return 0;
+}
+
+static void read_authed(pz_req_t *req) {
+  pz_err_t err = {0};
+  json_t *body;
+  conv_ctx_t *c = conv_ctx_new(req, read_run);
+  c->base.done = publish_done;
+  if (pz__api_param_id(req, 0, "conversation id", &c->conv_id, &err) < 0 || pz__api_body(req, &body, &err) < 0 ||
+      pz__api_id(body, "message_id", &c->message_id, &err) < 0) {
+    pz__api_fail(req, &err);
+    return;
+  }
+  /* The event says where the marker went; it is stored only if it moved there. */
+  json_t *ev = json_pack("{s:s,s:o,s:o}", "type", PZ_EVENT_CONVERSATION_READ, "conversation_id",
+                         pz__api_id_json(c->conv_id), "last_read_id", pz__api_id_json(c->message_id));
+  c->payload = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+  json_decref(ev);
+  if (c->payload == NULL) {
+    pz_err_set(&err, PZ_ENOMEM, NULL, NULL);
+    pz__api_fail(req, &err);
+    return;
+  }
+  pz__api_write(&c->base);
+}
+
+static void create_conv(pz_req_t *req) { pz__api_authed(req, create_authed); }
+static void list_convs(pz_req_t *req) { pz__api_authed(req, list_authed); }
+static void history(pz_req_t *req) { pz__api_authed(req, history_authed); }
+static void send_message(pz_req_t *req) { pz__api_authed(req, send_authed); }
+static void mark_read(pz_req_t *req) { pz__api_authed(req, read_authed); }
+
+void pz__api_conversations_routes(pz_api_t *api, pz_router_t *r) {
+  pz_router_add(r, PZ_HTTP_POST, "/v1/conversations", create_conv, api);
+  pz_router_add(r, PZ_HTTP_GET, "/v1/conversations", list_convs, api);
+  pz_router_add(r, PZ_HTTP_GET, "/v1/conversations/{id}/messages", history, api);
+  pz_router_add(r, PZ_HTTP_POST, "/v1/conversations/{id}/messages", send_message, api);
+  pz_router_add(r, PZ_HTTP_POST, "/v1/conversations/{id}/read", mark_read, api);
+}

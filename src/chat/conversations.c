@@ -1,0 +1,216 @@
+/* Messaging rules run inside store write jobs: opening chats, sending, read markers and the fan-out of events. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "plaza/chat.h"
+#include "plaza/id.h"
+
+/* ---- fan-out ---- */
+
+void pz_chat_fanout_free(pz_chat_fanout_t *f) {
+  pz_free(f->items);
+  memset(f, 0, sizeof(*f));
+}
+
+static void fanout_add(pz_chat_fanout_t *f, int64_t user_id, int64_t seq) {
+  if (f->n == f->cap) {
+    f->cap = f->cap ? f->cap * 2 : 8;
+    f->items = pz_realloc(f->items, f->cap * sizeof(*f->items));
+  }
+  f->items[f->n].user_id = user_id;
+  f->items[f->n].seq = seq;
+  f->n++;
+}
+
+typedef struct {
+  pz_db_t *db;
+  pz_str_t type, payload;
+  int64_t now;
+  pz_chat_fanout_t *fanout;
+} publish_t;
+
+static int publish_member(void *arg, int64_t user_id, pz_err_t *err) {
+  publish_t *p = arg;
+  int64_t seq;
+  int rc = pz_store_event_append(p->db, user_id, p->type, p->payload, p->now, &seq, err);
+  if (rc == 0) fanout_add(p->fanout, user_id, seq);
+  return rc;
+}
+
+int pz_chat_publish(pz_db_t *db, int64_t conv_id, pz_str_t type, pz_str_t payload, int64_t now,
+                    pz_chat_fanout_t *fanout, pz_err_t *err) {
+  publish_t p = {db, type, payload, now, fanout};
+  return pz_store_member_ids(db, conv_id, publish_member, &p, err);
+}
+
+/* ---- membership ---- */
+
+static int not_member(pz_err_t *err) {
+  return pz_err_set(err, PZ_EFORBIDDEN, "not_member", "you are not a member of this conversation");
+}
+
+int pz_chat_member_check(pz_db_t *db, int64_t me, int64_t conv_id, pz_conv_rec_t *out, pz_err_t *err) {
+  pz_conv_rec_t conv;
+  int rc = pz_store_conv_get(db, conv_id, out ? out : &conv, err);
+  if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such conversation");
+  if (rc < 0) return rc;
+  rc = pz_store_member_get(db, conv_id, me, NULL, err);
+  return rc == PZ_ENOTFOUND ? not_member(err) : rc;
+}
+
+/* ---- opening conversations ---- */
+
+static int blocked(pz_err_t *err) { return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "one of you blocked the other"); }
+
+static int not_contacts(pz_err_t *err, const char *who) {
+  return pz_err_set(err, PZ_EFORBIDDEN, "not_contacts", "%s not one of your contacts", who);
+}
+
+int pz_chat_direct_open(pz_db_t *db, int64_t me, int64_t other, int64_t new_id, int64_t now, pz_conv_rec_t *out,
+                        bool *created, pz_err_t *err) {
+  *created = false;
+  if (me == other) return pz_err_set(err, PZ_EINVAL, NULL, "cannot start a direct chat with yourself");
+  /* A chat that exists stays open to both: what they may send is decided
+   * per message. */
+  int rc = pz_store_conv_find_direct(db, me, other, out, err);
+  if (rc != PZ_ENOTFOUND) return rc;
+  *err = (pz_err_t){0};
+  pz_user_rec_t u;
+  if ((rc = pz_store_user_get(db, other, &u, err)) == PZ_ENOTFOUND)
+    return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such user");
+  if (rc < 0) return rc;
+  bool flag = false;
+  if ((rc = pz_store_block_exists(db, other, me, &flag, err)) < 0) return rc;
+  if (!flag && (rc = pz_store_block_exists(db, me, other, &flag, err)) < 0) return rc;
+  if (flag) return blocked(err);
+  if ((rc = pz_store_contact_exists(db, me, other, &flag, err)) < 0) return rc;
+  if (!flag) return not_contacts(err, "this user is");
+
+  memset(out, 0, sizeof(*out));
+  out->id = new_id;
+  out->type = PZ_CONV_DIRECT;
+  out->created_at = now;
+  if ((rc = pz_store_conv_insert(db, out, me, other, err)) < 0 ||
+      (rc = pz_store_member_add(db, new_id, me, PZ_MEMBER_MEMBER, now, err)) < 0 ||
+      (rc = pz_store_member_add(db, new_id, other, PZ_MEMBER_MEMBER, now, err)) < 0)
+    return rc;
+  *created = true;
+  return 0;
+}
+
+static int cmp_id(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+int pz_chat_group_create(pz_db_t *db, int64_t me, pz_str_t title, const int64_t *ids, unsigned n, int64_t new_id,
+                         int64_t now, pz_conv_rec_t *out, pz_err_t *err) {
+  int rc = 0;
+  int64_t *others = pz_malloc((n ? n : 1) * sizeof(int64_t));
+  unsigned n_others = 0;
+  /* Sorted, the duplicates sit side by side. */
+  memcpy(others, ids, n * sizeof(int64_t));
+  qsort(others, n, sizeof(int64_t), cmp_id);
+  for (unsigned i = 0; i < n; i++)
+    if (others[i] != me && (n_others == 0 || others[n_others - 1] != others[i])) others[n_others++] = others[i];
+  if (n_others == 0) {
+    rc = pz_err_set(err, PZ_EINVAL, NULL, "member_ids must name at least one of your contacts");
+    goto out;
+  }
+  if (n_others + 1 > PZ_CHAT_GROUP_MAX_MEMBERS) {
+    rc = pz_err_set(err, PZ_EINVAL, NULL, "a group has at most %d members", PZ_CHAT_GROUP_MAX_MEMBERS);
+    goto out;
+  }
+  for (unsigned i = 0; i < n_others; i++) {
+    bool contact = false;
+    if ((rc = pz_store_contact_exists(db, me, others[i], &contact, err)) < 0) goto out;
+    if (!contact) {
+      char digits[24], who[48];
+      pz_id_format(others[i], digits);
+      snprintf(who, sizeof(who), "user %s is", digits);
+      rc = not_contacts(err, who);
+      goto out;
+    }
+  }
+  memset(out, 0, sizeof(*out));
+  out->id = new_id;
+  out->type = PZ_CONV_GROUP;
+  PZ_ASSERT(title.len < sizeof(out->title)); /* checked by the caller */
+  memcpy(out->title, title.ptr, title.len);
+  out->owner_id = me;
+  out->created_at = now;
+  if ((rc = pz_store_conv_insert(db, out, 0, 0, err)) < 0) goto out;
+  if ((rc = pz_store_member_add(db, new_id, me, PZ_MEMBER_OWNER, now, err)) < 0) goto out;
+  for (unsigned i = 0; i < n_others; i++)
+    if ((rc = pz_store_member_add(db, new_id, others[i], PZ_MEMBER_MEMBER, now, err)) < 0) goto out;
+out:
+  pz_free(others);
+  return rc;
+}
+
+/* ---- messages ---- */
+
+typedef struct {
+  int64_t me, other;
+} pair_t;
+
+static int find_other(void *arg, int64_t user_id, pz_err_t *err) {
+  pair_t *p = arg;
+  if (user_id != p->me) p->other = user_id;
+  return 0;
+}
+
+int pz_chat_send(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_rec_t *stored, bool *created,
+                 pz_chat_fanout_t *fanout, pz_err_t *err) {
+  *created = false;
+  pz_conv_rec_t conv;
+  int rc = pz_chat_member_check(db, msg->sender_id, msg->conversation_id, &conv, err);
+  if (rc < 0) return rc;
+  /* A retry is answered with the first message even if the rules changed
+   * since (a block, a reply_to): it was accepted then. */
+  rc = pz_store_msg_by_client(db, msg->conversation_id, msg->sender_id, pz_str(msg->client_id), stored, err);
+  if (rc != PZ_ENOTFOUND) return rc;
+  *err = (pz_err_t){0};
+  if (conv.type == PZ_CONV_DIRECT) {
+    pair_t p = {msg->sender_id, 0};
+    bool flag = false;
+    if ((rc = pz_store_member_ids(db, conv.id, find_other, &p, err)) < 0) return rc;
+    if (p.other && (rc = pz_store_block_exists(db, p.other, msg->sender_id, &flag, err)) < 0) return rc;
+    if (flag) return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "this user does not accept your messages");
+  }
+  if (msg->reply_to) {
+    rc = pz_store_msg_get(db, conv.id, msg->reply_to, stored, err);
+    if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_EINVAL, NULL, "reply_to is not a message of this conversation");
+    if (rc < 0) return rc;
+  }
+  if ((rc = pz_store_msg_insert(db, msg, err)) < 0 || (rc = pz_store_conv_touch(db, conv.id, msg->id, err)) < 0 ||
+      (rc = pz_chat_publish(db, conv.id, PZ_STR(PZ_EVENT_MESSAGE_NEW), payload, msg->created_at, fanout, err)) < 0)
+    return rc;
+  if (stored != msg) memcpy(stored, msg, sizeof(*stored));
+  *created = true;
+  return 0;
+}
+
+int pz_chat_mark_read(pz_db_t *db, int64_t me, int64_t conv_id, int64_t message_id, pz_str_t payload, int64_t now,
+                      int64_t *marker, unsigned *unread, pz_chat_fanout_t *fanout, pz_err_t *err) {
+  int rc = pz_chat_member_check(db, me, conv_id, NULL, err);
+  if (rc < 0) return rc;
+  int64_t current = 0;
+  if ((rc = pz_store_member_get(db, conv_id, me, &current, err)) < 0) return rc;
+  pz_msg_rec_t *m = pz_malloc(sizeof(*m));
+  rc = pz_store_msg_get(db, conv_id, message_id, m, err);
+  pz_free(m);
+  if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_EINVAL, NULL, "message_id is not a message of this conversation");
+  if (rc < 0) return rc;
+  bool moved = false;
+  if ((rc = pz_store_member_set_read(db, conv_id, me, message_id, &moved, err)) < 0) return rc;
+  *marker = moved ? message_id : current;
+  if (moved) {
+    /* Only my own devices learn where I read: others see no receipts yet. */
+    int64_t seq;
+    if ((rc = pz_store_event_append(db, me, PZ_STR(PZ_EVENT_CONVERSATION_READ), payload, now, &seq, err)) < 0)
+      return rc;
+    fanout_add(fanout, me, seq);
+  }
+  return pz_store_unread_count(db, conv_id, me, *marker, unread, err);
+}

@@ -1,0 +1,396 @@
+/* SQL for conversations, members, messages and event streams, behind the typed functions of store_chat.h. */
+#include <stddef.h>
+#include <string.h>
+#include "plaza/store_chat.h"
+#include "store/db.h"
+
+#define CONV_COLS "c.id, c.type, c.title, c.owner_id, c.created_at, c.last_message_id"
+#define N_CONV_COLS 6
+#define MSG_COLS(t) \
+  t ".id, " t ".conversation_id, " t ".sender_id, " t ".client_id, " t ".reply_to, " t ".created_at, " t ".text"
+#define N_MSG_COLS 7
+#define USER_COLS "u.id, u.username, u.display_name, u.bio, u.created_at"
+
+/* ---- row helpers ---- */
+
+/* Copies a text column into a fixed buffer; returns the length. Stored
+ * text was checked against these sizes on the way in: the cut only keeps
+ * memory safe should a row be edited by hand. */
+static size_t col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
+  const unsigned char *s = sqlite3_column_text(st, i);
+  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
+  if (n >= cap) n = cap - 1;
+  if (n) memcpy(dst, s, n);
+  dst[n] = '\0';
+  return n;
+}
+
+static void col_conv(sqlite3_stmt *st, int i, pz_conv_rec_t *c) {
+  c->id = sqlite3_column_int64(st, i);
+  const unsigned char *type = sqlite3_column_text(st, i + 1);
+  c->type = type && strcmp((const char *)type, "group") == 0 ? PZ_CONV_GROUP : PZ_CONV_DIRECT;
+  col_text(st, i + 2, c->title, sizeof(c->title));
+  c->owner_id = sqlite3_column_int64(st, i + 3);
+  c->created_at = sqlite3_column_int64(st, i + 4);
+  c->last_message_id = sqlite3_column_int64(st, i + 5);
+}
+
+static void col_msg(sqlite3_stmt *st, int i, pz_msg_rec_t *m) {
+  m->id = sqlite3_column_int64(st, i);
+  m->conversation_id = sqlite3_column_int64(st, i + 1);
+  m->sender_id = sqlite3_column_int64(st, i + 2);
+  col_text(st, i + 3, m->client_id, sizeof(m->client_id));
+  m->reply_to = sqlite3_column_int64(st, i + 4);
+  m->created_at = sqlite3_column_int64(st, i + 5);
+  m->text_len = col_text(st, i + 6, m->text, sizeof(m->text));
+}
+
+static void col_user(sqlite3_stmt *st, int i, pz_user_rec_t *u) {
+  u->id = sqlite3_column_int64(st, i);
+  col_text(st, i + 1, u->username, sizeof(u->username));
+  col_text(st, i + 2, u->display_name, sizeof(u->display_name));
+  col_text(st, i + 3, u->bio, sizeof(u->bio));
+  u->created_at = sqlite3_column_int64(st, i + 4);
+}
+
+static int step_done(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
+  int rc = sqlite3_step(st);
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+static int step_row(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
+  return pz__db_fail(db, rc, err);
+}
+
+/* Binds consecutive int64 parameters from 1. */
+static int bind_i64(pz_db_t *db, sqlite3_stmt *st, int n, const int64_t *v, pz_err_t *err) {
+  for (int i = 0; i < n; i++) {
+    int rc = sqlite3_bind_int64(st, i + 1, v[i]);
+    if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
+  }
+  return 0;
+}
+
+#define BIND(db, st, err, ...) \
+  bind_i64((db), (st), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, (err))
+
+/* ---- conversations ---- */
+
+static const char SQL_CONV_INSERT[] =
+    "INSERT INTO conversations (id, type, title, owner_id, direct_a, direct_b, created_at, last_message_id)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)";
+
+int pz_store_conv_insert(pz_db_t *db, const pz_conv_rec_t *conv, int64_t user_a, int64_t user_b, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_INSERT, err);
+  if (st == NULL) return err->code;
+  bool direct = conv->type == PZ_CONV_DIRECT;
+  int64_t lo = user_a < user_b ? user_a : user_b, hi = user_a < user_b ? user_b : user_a;
+  int rc;
+  if ((rc = sqlite3_bind_int64(st, 1, conv->id)) != SQLITE_OK ||
+      (rc = sqlite3_bind_text(st, 2, direct ? "direct" : "group", -1, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = sqlite3_bind_text(st, 3, conv->title, -1, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = conv->owner_id ? sqlite3_bind_int64(st, 4, conv->owner_id) : sqlite3_bind_null(st, 4)) != SQLITE_OK ||
+      (rc = direct ? sqlite3_bind_int64(st, 5, lo) : sqlite3_bind_null(st, 5)) != SQLITE_OK ||
+      (rc = direct ? sqlite3_bind_int64(st, 6, hi) : sqlite3_bind_null(st, 6)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 7, conv->created_at)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
+  return step_done(db, st, err);
+}
+
+static const char SQL_CONV_GET[] = "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?1";
+
+int pz_store_conv_get(pz_db_t *db, int64_t id, pz_conv_rec_t *out, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_GET, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, id);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) col_conv(st, 0, out);
+  return rc;
+}
+
+static const char SQL_CONV_FIND_DIRECT[] =
+    "SELECT " CONV_COLS " FROM conversations c WHERE c.direct_a = ?1 AND c.direct_b = ?2 AND c.type = 'direct'";
+
+int pz_store_conv_find_direct(pz_db_t *db, int64_t a, int64_t b, pz_conv_rec_t *out, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_FIND_DIRECT, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, a < b ? a : b, a < b ? b : a);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) col_conv(st, 0, out);
+  return rc;
+}
+
+static const char SQL_CONV_TOUCH[] = "UPDATE conversations SET last_message_id = ?2 WHERE id = ?1";
+static const char SQL_MEMBERS_TOUCH[] = "UPDATE conversation_members SET activity_id = ?2 WHERE conversation_id = ?1";
+
+int pz_store_conv_touch(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_TOUCH, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, conv_id, message_id);
+  if (rc == 0) rc = step_done(db, st, err);
+  if (rc < 0) return rc;
+  if ((st = pz__db_stmt(db, SQL_MEMBERS_TOUCH, err)) == NULL) return err->code;
+  rc = BIND(db, st, err, conv_id, message_id);
+  return rc == 0 ? step_done(db, st, err) : rc;
+}
+
+/* The last message comes with the conversation by a join on the primary
+ * key; the unread count is a range of the history index per row. */
+static const char SQL_CONV_LIST[] =
+    "SELECT " CONV_COLS ", m.last_read_id, m.activity_id, " MSG_COLS("g") " FROM conversation_members m"
+    " JOIN conversations c ON c.id = m.conversation_id"
+    " LEFT JOIN messages g ON g.id = c.last_message_id"
+    " WHERE m.user_id = ?1 AND m.activity_id < ?2"
+    " ORDER BY m.activity_id DESC LIMIT ?3";
+
+int pz_store_conv_list(pz_db_t *db, int64_t user_id, int64_t before, unsigned limit, pz_store_conv_view_cb cb,
+                       void *arg, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_LIST, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, user_id, before > 0 ? before : INT64_MAX, (int64_t)limit);
+  if (rc < 0) return rc;
+  pz_conv_view_t *v = sqlite3_malloc(sizeof(*v)); /* a message record is too large for every stack */
+  if (v == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    memset(v, 0, offsetof(pz_conv_view_t, last));
+    col_conv(st, 0, &v->conv);
+    v->last_read_id = sqlite3_column_int64(st, N_CONV_COLS);
+    v->activity_id = sqlite3_column_int64(st, N_CONV_COLS + 1);
+    v->has_last = sqlite3_column_type(st, N_CONV_COLS + 2) != SQLITE_NULL;
+    if (v->has_last) col_msg(st, N_CONV_COLS + 2, &v->last);
+    int cb_rc = pz_store_unread_count(db, v->conv.id, user_id, v->last_read_id, &v->unread, err);
+    if (cb_rc == 0) cb_rc = cb(arg, v, err);
+    if (cb_rc < 0) {
+      sqlite3_free(v);
+      return cb_rc;
+    }
+  }
+  sqlite3_free(v);
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+/* ---- members ---- */
+
+static const char SQL_MEMBER_ADD[] =
+    "INSERT INTO conversation_members (conversation_id, user_id, role, joined_at, last_read_id, activity_id)"
+    " VALUES (?1, ?2, ?3, ?4, 0, ?1)";
+
+int pz_store_member_add(pz_db_t *db, int64_t conv_id, int64_t user_id, int role, int64_t now, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_ADD, err);
+  if (st == NULL) return err->code;
+  int rc;
+  if ((rc = sqlite3_bind_int64(st, 1, conv_id)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 2, user_id)) != SQLITE_OK ||
+      (rc = sqlite3_bind_text(st, 3, role == PZ_MEMBER_OWNER ? "owner" : "member", -1, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 4, now)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
+  return step_done(db, st, err);
+}
+
+static const char SQL_MEMBER_GET[] =
+    "SELECT last_read_id FROM conversation_members WHERE conversation_id = ?1 AND user_id = ?2";
+
+int pz_store_member_get(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t *last_read_id, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_GET, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, conv_id, user_id);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0 && last_read_id) *last_read_id = sqlite3_column_int64(st, 0);
+  return rc;
+}
+
+/* joined_at, then user_id: a stable order for equal times. */
+static const char SQL_MEMBER_IDS[] =
+    "SELECT user_id FROM conversation_members WHERE conversation_id = ?1 ORDER BY joined_at, user_id";
+
+int pz_store_member_ids(pz_db_t *db, int64_t conv_id, pz_store_member_cb cb, void *arg, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_IDS, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, conv_id);
+  if (rc < 0) return rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int cb_rc = cb(arg, sqlite3_column_int64(st, 0), err);
+    if (cb_rc < 0) return cb_rc;
+  }
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+static const char SQL_MEMBER_USERS[] = "SELECT " USER_COLS
+                                       " FROM conversation_members m"
+                                       " JOIN users u ON u.id = m.user_id"
+                                       " WHERE m.conversation_id = ?1 ORDER BY m.joined_at, m.user_id";
+
+int pz_store_member_users(pz_db_t *db, int64_t conv_id, pz_store_user_cb cb, void *arg, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_USERS, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, conv_id);
+  if (rc < 0) return rc;
+  pz_user_rec_t u;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    col_user(st, 0, &u);
+    int cb_rc = cb(arg, &u, err);
+    if (cb_rc < 0) return cb_rc;
+  }
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+/* The condition keeps the marker monotonic whatever order requests come in. */
+static const char SQL_MEMBER_SET_READ[] =
+    "UPDATE conversation_members SET last_read_id = ?3"
+    " WHERE conversation_id = ?1 AND user_id = ?2 AND last_read_id < ?3";
+
+int pz_store_member_set_read(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t message_id, bool *moved,
+                             pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_SET_READ, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, conv_id, user_id, message_id);
+  if (rc == 0) rc = step_done(db, st, err);
+  *moved = rc == 0 && sqlite3_changes(db->sql) > 0;
+  return rc;
+}
+
+static const char SQL_UNREAD[] =
+    "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND id > ?3 AND sender_id <> ?2";
+
+int pz_store_unread_count(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t after, unsigned *out, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_UNREAD, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, conv_id, user_id, after);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) *out = (unsigned)sqlite3_column_int64(st, 0);
+  return rc;
+}
+
+/* ---- messages ---- */
+
+static const char SQL_MSG_INSERT[] =
+    "INSERT INTO messages (id, conversation_id, sender_id, client_id, type, text, reply_to, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, 'text', ?5, ?6, ?7)";
+
+int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *m, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_INSERT, err);
+  if (st == NULL) return err->code;
+  int rc;
+  if ((rc = sqlite3_bind_int64(st, 1, m->id)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 2, m->conversation_id)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 3, m->sender_id)) != SQLITE_OK ||
+      (rc = sqlite3_bind_text(st, 4, m->client_id, -1, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = sqlite3_bind_text(st, 5, m->text, (int)m->text_len, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 6, m->reply_to)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 7, m->created_at)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
+  return step_done(db, st, err);
+}
+
+static const char SQL_MSG_GET[] = "SELECT " MSG_COLS("g") " FROM messages g WHERE g.id = ?1 AND g.conversation_id = ?2";
+
+int pz_store_msg_get(pz_db_t *db, int64_t conv_id, int64_t id, pz_msg_rec_t *out, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_GET, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, id, conv_id);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) col_msg(st, 0, out);
+  return rc;
+}
+
+static const char SQL_MSG_BY_CLIENT[] = "SELECT " MSG_COLS("g") " FROM messages g"
+                                        " WHERE g.conversation_id = ?1 AND g.sender_id = ?2 AND g.client_id = ?3";
+
+int pz_store_msg_by_client(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_str_t client_id, pz_msg_rec_t *out,
+                           pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_BY_CLIENT, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, conv_id, sender_id);
+  if (rc == 0 && (rc = pz__db_bind_str(st, 3, client_id)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) col_msg(st, 0, out);
+  return rc;
+}
+
+static const char SQL_MSG_LIST[] = "SELECT " MSG_COLS("g") " FROM messages g"
+                                   " WHERE g.conversation_id = ?1 AND g.id < ?2 ORDER BY g.id DESC LIMIT ?3";
+
+int pz_store_msg_list(pz_db_t *db, int64_t conv_id, int64_t before, unsigned limit, pz_store_msg_cb cb, void *arg,
+                      pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_LIST, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, conv_id, before > 0 ? before : INT64_MAX, (int64_t)limit);
+  if (rc < 0) return rc;
+  pz_msg_rec_t *m = sqlite3_malloc(sizeof(*m));
+  if (m == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    col_msg(st, 0, m);
+    int cb_rc = cb(arg, m, err);
+    if (cb_rc < 0) {
+      sqlite3_free(m);
+      return cb_rc;
+    }
+  }
+  sqlite3_free(m);
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+/* ---- event streams ---- */
+
+/* One statement both creates a user's counter and moves it, so that two
+ * appends in one transaction can never read the same value. */
+static const char SQL_EVENT_NEXT[] =
+    "INSERT INTO event_heads (user_id, seq) VALUES (?1, 1)"
+    " ON CONFLICT (user_id) DO UPDATE SET seq = event_heads.seq + 1"
+    " RETURNING seq";
+static const char SQL_EVENT_INSERT[] =
+    "INSERT INTO events (user_id, seq, type, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+int pz_store_event_append(pz_db_t *db, int64_t user_id, pz_str_t type, pz_str_t payload, int64_t now, int64_t *seq,
+                          pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_NEXT, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, user_id);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc < 0) return rc;
+  *seq = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st); /* the write happened at the first step; the row is read */
+  if ((st = pz__db_stmt(db, SQL_EVENT_INSERT, err)) == NULL) return err->code;
+  if ((rc = BIND(db, st, err, user_id, *seq)) < 0) return rc;
+  if ((rc = pz__db_bind_str(st, 3, type)) != SQLITE_OK || (rc = pz__db_bind_str(st, 4, payload)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
+  return step_done(db, st, err);
+}
+
+static const char SQL_EVENT_LIST[] =
+    "SELECT seq, type, payload FROM events WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+
+int pz_store_event_list(pz_db_t *db, int64_t user_id, int64_t after, unsigned limit, pz_store_event_cb cb, void *arg,
+                        pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_LIST, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, user_id, after, (int64_t)limit);
+  if (rc < 0) return rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    pz_str_t type = pz_str_n((const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+    pz_str_t payload = pz_str_n((const char *)sqlite3_column_text(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+    int cb_rc = cb(arg, sqlite3_column_int64(st, 0), type, payload, err);
+    if (cb_rc < 0) return cb_rc;
+  }
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+static const char SQL_EVENT_HEAD[] = "SELECT seq FROM event_heads WHERE user_id = ?1";
+
+int pz_store_event_head(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_HEAD, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, user_id);
+  if (rc < 0) return rc;
+  rc = step_row(db, st, err);
+  *seq = rc == 0 ? sqlite3_column_int64(st, 0) : 0;
+  if (rc == PZ_ENOTFOUND) {
+    *err = (pz_err_t){0};
+    rc = 0;
+  }
+  return rc;
+}
