@@ -26,6 +26,8 @@ typedef struct {
   unsigned long max_body;
   unsigned node;
   unsigned shutdown_ms;
+  unsigned msg_rate;
+  int msg_unlimited;
   int access_log;
 } options_t;
 
@@ -60,6 +62,8 @@ static void usage(FILE *out) {
           "                         (default: the open-file limit less a reserve)\n"
           "  --max-body BYTES       largest request body [PLAZA_MAX_BODY] (default 1048576)\n"
           "  --node N               node number 0..1023 for ids [PLAZA_NODE] (default 0)\n"
+          "  --msg-rate N           messages a user may send per second; 0 lifts the limit,\n"
+          "                         for load tests only [PLAZA_MSG_RATE] (default 20)\n"
           "  --shutdown-timeout MS  how long a graceful stop waits [PLAZA_SHUTDOWN_TIMEOUT] (default 10000)\n"
           "  --version              print the version and exit\n"
           "  --help                 print this help and exit\n"
@@ -90,14 +94,16 @@ static int parse_options(int argc, char **argv, options_t *o) {
   o->log_level = env_or("PLAZA_LOG_LEVEL", "info");
   o->access_log = strcmp(env_or("PLAZA_ACCESS_LOG", "0"), "1") == 0;
   const char *nums[5] = {env_or("PLAZA_MAX_CONNECTIONS", NULL), env_or("PLAZA_MAX_BODY", NULL),
-                         env_or("PLAZA_NODE", NULL), env_or("PLAZA_SHUTDOWN_TIMEOUT", NULL), NULL};
-  enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_VER, O_HELP };
+                         env_or("PLAZA_NODE", NULL), env_or("PLAZA_SHUTDOWN_TIMEOUT", NULL),
+                         env_or("PLAZA_MSG_RATE", NULL)};
+  enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_RATE, O_VER, O_HELP };
   static const struct option longopts[] = {
       {"listen", required_argument, 0, O_LISTEN},     {"data-dir", required_argument, 0, O_DATA},
       {"db", required_argument, 0, O_DB},             {"web-dir", required_argument, 0, O_WEB},
       {"log-level", required_argument, 0, O_LOG},     {"access-log", no_argument, 0, O_ACCESS},
       {"max-connections", required_argument, 0, O_MAXCONN}, {"max-body", required_argument, 0, O_MAXBODY},
       {"node", required_argument, 0, O_NODE},         {"shutdown-timeout", required_argument, 0, O_SHUT},
+      {"msg-rate", required_argument, 0, O_RATE},
       {"version", no_argument, 0, O_VER},             {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
   int c;
@@ -113,6 +119,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       case O_MAXBODY: nums[1] = optarg; break;
       case O_NODE: nums[2] = optarg; break;
       case O_SHUT: nums[3] = optarg; break;
+      case O_RATE: nums[4] = optarg; break;
       case O_VER: printf("plazad %s\n", PZ_VERSION); exit(0);
       case 'h':
       case O_HELP: usage(stdout); exit(0);
@@ -124,9 +131,10 @@ static int parse_options(int argc, char **argv, options_t *o) {
     return -1;
   }
   unsigned long v;
-  static const char *const names[4] = {"--max-connections", "--max-body", "--node", "--shutdown-timeout"};
-  static const unsigned long maxes[4] = {10000000, 1UL << 30, 1023, 3600000};
-  for (int i = 0; i < 4; i++) {
+  static const char *const names[5] = {"--max-connections", "--max-body", "--node", "--shutdown-timeout",
+                                       "--msg-rate"};
+  static const unsigned long maxes[5] = {10000000, 1UL << 30, 1023, 3600000, 1000000};
+  for (int i = 0; i < 5; i++) {
     v = 0;
     if (nums[i] && parse_uint(nums[i], maxes[i], &v) < 0) {
       fprintf(stderr, "plazad: %s wants a whole number from 0 to %lu, not '%s'\n", names[i], maxes[i], nums[i]);
@@ -136,6 +144,10 @@ static int parse_options(int argc, char **argv, options_t *o) {
     if (i == 1) o->max_body = v;
     if (i == 2) o->node = (unsigned)v;
     if (i == 3) o->shutdown_ms = nums[i] ? (unsigned)v : 10000;
+    if (i == 4) {
+      o->msg_rate = (unsigned)v;
+      o->msg_unlimited = nums[i] != NULL && v == 0;
+    }
   }
   int level = pz_log_parse_level(o->log_level);
   if (level < 0) {
@@ -231,7 +243,9 @@ int main(int argc, char **argv) {
   ncfg.limits.max_connections = opt.max_connections ? opt.max_connections : max_conn;
   ncfg.limits.max_body_bytes = opt.max_body;
   if ((rc = pz_server_new(&d.server, d.loop, &ncfg, &err)) < 0 ||
-      (rc = pz_api_new(&d.api, d.loop, d.server, d.store, &(pz_api_config_t){0}, &err)) < 0) {
+      (rc = pz_api_new(&d.api, d.loop, d.server, d.store,
+                       &(pz_api_config_t){.msg_rate = opt.msg_rate, .msg_unlimited = opt.msg_unlimited != 0},
+                       &err)) < 0) {
     PZ_LOG(PZ_LOG_ERROR, NULL, "cannot set up server", "error=%s", pz_err_message(&err));
     return 1;
   }

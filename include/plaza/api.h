@@ -2,6 +2,7 @@
 #ifndef PLAZA_API_H
 #define PLAZA_API_H
 
+#include <stdbool.h>
 #include <uv.h>
 #include "plaza/net.h"
 #include "plaza/store.h"
@@ -15,6 +16,11 @@ typedef struct pz_api_config_s {
   unsigned login_fail_per_account;
   unsigned login_fail_per_addr;
   unsigned login_window_s;
+  /* Messages a user may send per second (HTTP and WebSocket together),
+   * with bursts of 2.5 times that (at least 50); zero takes the default,
+   * 20. msg_unlimited lifts the limit, for load tests on loopback. */
+  unsigned msg_rate;
+  bool msg_unlimited;
 } pz_api_config_t;
 
 /* Registers the routes on srv's router. loop, srv and st are borrowed and

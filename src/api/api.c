@@ -23,7 +23,9 @@ int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st
       pz_auth_limiter_new(PZ_API_LIMITER_KEYS, api->cfg.login_fail_per_account, api->cfg.login_window_s);
   api->fail_addr = pz_auth_limiter_new(PZ_API_LIMITER_KEYS, api->cfg.login_fail_per_addr, api->cfg.login_window_s);
   api->pwq = pz_auth_pwq_new(loop, PZ_API_PW_RUNNING, PZ_API_PW_WAITING);
-  api->send_limit = pz_chat_limiter_new(PZ_API_SEND_USERS, PZ_API_SEND_RATE, PZ_API_SEND_BURST);
+  if (api->cfg.msg_rate == 0) api->cfg.msg_rate = PZ_API_SEND_RATE;
+  unsigned burst = api->cfg.msg_rate * 5 / 2 > PZ_API_SEND_BURST ? api->cfg.msg_rate * 5 / 2 : PZ_API_SEND_BURST;
+  api->send_limit = pz_chat_limiter_new(PZ_API_SEND_USERS, api->cfg.msg_rate, burst);
   pz__api_ws_init(api);
 
   pz_router_t *r = pz_server_router(srv);
