@@ -222,6 +222,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
+  /* libuv's pool runs store reads beside slow work (Argon2, at most two at
+   * once; thumbnails): four threads would let the slow work starve reads.
+   * Read before the pool's first use; an operator's setting wins. */
+  setenv("UV_THREADPOOL_SIZE", "8", 0);
   pz_id_set_node(opt.node);
   rlim_t nofile = raise_nofile();
 
@@ -231,7 +235,7 @@ int main(int argc, char **argv) {
   pz_err_t err = {0};
   int rc;
 
-  pz_store_config_t scfg = {.data_dir = opt.data_dir};
+  pz_store_config_t scfg = {.data_dir = opt.data_dir, .readers = 8};
   if ((rc = pz_store_open(&d.store, d.loop, &scfg, &err)) < 0) {
     PZ_LOG(PZ_LOG_ERROR, NULL, "cannot open store", "error=%s", pz_err_message(&err));
     return 1;
