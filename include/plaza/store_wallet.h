@@ -1,0 +1,207 @@
+/* Typed store functions for the wallet: ledger accounts and entries, transfers, fundings, PIN state, idempotency. */
+#ifndef PLAZA_STORE_WALLET_H
+#define PLAZA_STORE_WALLET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "plaza/error.h"
+#include "plaza/store.h"
+#include "plaza/str.h"
+
+/* Sizes of the stored text; the domain (wallet.h) enforces them on input. */
+#define PZ_WALLET_CURRENCY_LEN 3 /* ISO 4217: three capital letters */
+#define PZ_WALLET_KEY_MAX 64     /* idempotency keys: printable ASCII */
+#define PZ_WALLET_NOTE_MAX_CHARS 140
+#define PZ_WALLET_NOTE_MAX_BYTES (PZ_WALLET_NOTE_MAX_CHARS * 4)
+#define PZ_WALLET_REF_MAX 63    /* a funding provider's reference or failure reason */
+#define PZ_WALLET_BODY_MAX 4096 /* a stored response body */
+#define PZ_WALLET_FP_LEN 32     /* a request fingerprint: BLAKE2b-256 */
+#define PZ_WALLET_PIN_HASH_LEN 32
+
+/* Ledger accounts: one per user per currency, and per currency one of
+ * each system kind. Balances are signed: a credit is a positive entry. */
+enum { PZ_ACCT_USER = 0, PZ_ACCT_EXTERNAL = 1, PZ_ACCT_ESCROW = 2, PZ_ACCT_FEES = 3 };
+
+typedef struct pz_wallet_account_rec_s {
+  int64_t id;
+  int64_t user_id; /* 0 for system accounts */
+  int kind;        /* PZ_ACCT_* */
+  char currency[PZ_WALLET_CURRENCY_LEN + 1];
+  int64_t balance; /* cached: the sum of the account's entries */
+} pz_wallet_account_rec_t;
+
+/* What a ledger transaction records. */
+enum {
+  PZ_TXN_TOPUP = 0,             /* external -> user */
+  PZ_TXN_WITHDRAWAL = 1,        /* user -> escrow, while the provider pays out */
+  PZ_TXN_WITHDRAWAL_PAYOUT = 2, /* escrow -> external: the provider paid */
+  PZ_TXN_WITHDRAWAL_REFUND = 3, /* escrow -> user: the provider failed */
+  PZ_TXN_TRANSFER = 4,          /* sender -> escrow */
+  PZ_TXN_TRANSFER_ACCEPT = 5,   /* escrow -> receiver */
+  PZ_TXN_TRANSFER_RETURN = 6,   /* escrow -> sender: the receiver sent it back */
+  PZ_TXN_TRANSFER_EXPIRE = 7,   /* escrow -> sender: not accepted in time */
+  PZ_TXN__COUNT
+};
+/* The stored (and API) name of a PZ_TXN_* kind. */
+const char *pz_store_wallet_txn_name(int kind);
+
+/* One entry of a user's account, as their transaction list shows it. */
+typedef struct pz_wallet_entry_view_s {
+  int64_t txn_id;
+  int kind;       /* PZ_TXN_* */
+  int64_t ref_id; /* the transfer or funding it belongs to */
+  char currency[PZ_WALLET_CURRENCY_LEN + 1];
+  int64_t amount;          /* signed: what it did to the user's balance */
+  int64_t counterparty_id; /* the other user of a transfer, else 0 */
+  int64_t created_at;
+} pz_wallet_entry_view_t;
+
+enum { PZ_TRANSFER_PENDING = 0, PZ_TRANSFER_COMPLETED = 1, PZ_TRANSFER_RETURNED = 2, PZ_TRANSFER_EXPIRED = 3 };
+
+typedef struct pz_wallet_transfer_rec_s {
+  int64_t id;
+  int64_t from_id, to_id;
+  int64_t amount;
+  char currency[PZ_WALLET_CURRENCY_LEN + 1];
+  char note[PZ_WALLET_NOTE_MAX_BYTES + 1];
+  int status;              /* PZ_TRANSFER_* */
+  int64_t conversation_id; /* 0 for none */
+  char idem_key[PZ_WALLET_KEY_MAX + 1];
+  int64_t created_at, expires_at, updated_at;
+} pz_wallet_transfer_rec_t;
+
+/* Money in from (top-up) or out to (withdrawal) the outside, through a provider. */
+enum { PZ_FUNDING_TOPUP = 0, PZ_FUNDING_WITHDRAWAL = 1 };
+enum { PZ_FUNDING_PENDING = 0, PZ_FUNDING_COMPLETED = 1, PZ_FUNDING_FAILED = 2 };
+
+typedef struct pz_wallet_funding_rec_s {
+  int64_t id;
+  int64_t user_id;
+  int kind;   /* PZ_FUNDING_* */
+  int status; /* PZ_FUNDING_PENDING, _COMPLETED, _FAILED */
+  int64_t amount;
+  char currency[PZ_WALLET_CURRENCY_LEN + 1];
+  char provider[32];
+  char provider_ref[PZ_WALLET_REF_MAX + 1];
+  char reason[PZ_WALLET_REF_MAX + 1]; /* why it failed */
+  char idem_key[PZ_WALLET_KEY_MAX + 1];
+  int64_t created_at, updated_at;
+} pz_wallet_funding_rec_t;
+
+/* A user's wallet settings and PIN state; a user without a row has the defaults (no PIN, no auto-accept). */
+typedef struct pz_wallet_user_rec_s {
+  int64_t user_id;
+  bool pin_set;
+  uint8_t pin_hash[PZ_WALLET_PIN_HASH_LEN];
+  int pin_failures;         /* wrong tries since the last right one or the last lock */
+  int64_t pin_locked_until; /* ms; 0 when not locked */
+  bool auto_accept;
+} pz_wallet_user_rec_t;
+
+/* An idempotency record: the first response to (user, key). status 0
+ * means the operation is under way (a funding waiting for its provider). */
+typedef struct pz_wallet_idem_rec_s {
+  uint8_t fingerprint[PZ_WALLET_FP_LEN];
+  int status;
+  int64_t ref_id;
+  size_t body_len;
+  char body[PZ_WALLET_BODY_MAX + 1];
+} pz_wallet_idem_rec_t;
+
+typedef int (*pz_store_wallet_account_cb)(void *arg, const pz_wallet_account_rec_t *a, pz_err_t *err);
+typedef int (*pz_store_wallet_entry_cb)(void *arg, const pz_wallet_entry_view_t *e, pz_err_t *err);
+typedef int (*pz_store_wallet_transfer_cb)(void *arg, const pz_wallet_transfer_rec_t *t, pz_err_t *err);
+
+/* A broken invariant found by pz_store_wallet_verify. */
+enum {
+  PZ_VERIFY_TXN_UNBALANCED = 1, /* id: transaction; currency; a: the sum of its entries */
+  PZ_VERIFY_BALANCE_CACHE = 2,  /* id: account; currency; a: cached balance; b: sum of entries */
+  PZ_VERIFY_CURRENCY_SUM = 3,   /* currency; a: the sum of all balances */
+  PZ_VERIFY_NEGATIVE = 4,       /* id: user account; user; currency; a: balance */
+  PZ_VERIFY_KEY_REUSED = 5,     /* user; key; a: operations under it */
+  PZ_VERIFY_KEY_MISSING = 6,    /* id: operation; user; key: no idempotency record names it */
+  PZ_VERIFY_ESCROW = 7,         /* currency; a: escrow balance; b: money of pending transfers and withdrawals */
+  PZ_VERIFY_TXN_SHORT = 8,      /* id: transaction with fewer than two entries */
+};
+
+typedef struct pz_wallet_violation_s {
+  int kind; /* PZ_VERIFY_* */
+  int64_t id, user_id;
+  char currency[PZ_WALLET_CURRENCY_LEN + 1];
+  char key[PZ_WALLET_KEY_MAX + 1];
+  int64_t a, b;
+} pz_wallet_violation_t;
+typedef int (*pz_store_wallet_violation_cb)(void *arg, const pz_wallet_violation_t *v, pz_err_t *err);
+
+/* Every function below runs inside a store job (writer or reader thread,
+ * per its kind), takes the job's connection first, and returns 0 or a
+ * negative PZ_E code with err filled: PZ_ENOTFOUND where a row is asked
+ * for and absent, PZ_ECONFLICT for a uniqueness or CHECK violation, PZ_EIO
+ * for anything the database did wrong. err must not be NULL. */
+
+/* ---- accounts and entries ---- */
+
+/* The account of (user_id, kind, currency); user_id is 0 for system kinds. */
+int pz_store_wallet_account_get(pz_db_t *db, int64_t user_id, int kind, const char *currency,
+                                pz_wallet_account_rec_t *out, pz_err_t *err);
+/* Inserts a (balance 0). Writer. */
+int pz_store_wallet_account_insert(pz_db_t *db, const pz_wallet_account_rec_t *a, int64_t now, pz_err_t *err);
+/* user_id's accounts, in currency order. */
+int pz_store_wallet_accounts_of(pz_db_t *db, int64_t user_id, pz_store_wallet_account_cb cb, void *arg, pz_err_t *err);
+/* Inserts ledger transaction txn_id of kind about ref_id. Writer. */
+int pz_store_wallet_txn_insert(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, int64_t now, pz_err_t *err);
+/* Adds an entry of amount to account (owned by user_id, 0 for system)
+ * and moves its cached balance by as much. A user account that would go
+ * below zero is PZ_ECONFLICT (the schema's last line of defence). Writer. */
+int pz_store_wallet_entry_add(pz_db_t *db, int64_t txn_id, int64_t account_id, int64_t user_id, int64_t amount,
+                              pz_err_t *err);
+/* user_id's entries with txn_id < before (0: from the newest), newest first, at most limit. */
+int pz_store_wallet_entries_list(pz_db_t *db, int64_t user_id, int64_t before, unsigned limit,
+                                 pz_store_wallet_entry_cb cb, void *arg, pz_err_t *err);
+
+/* ---- wallet users: PIN and settings ---- */
+
+int pz_store_wallet_user_get(pz_db_t *db, int64_t user_id, pz_wallet_user_rec_t *out, pz_err_t *err);
+/* Sets the PIN hash and clears failures and lock. Writer. */
+int pz_store_wallet_user_set_pin(pz_db_t *db, int64_t user_id, const uint8_t hash[PZ_WALLET_PIN_HASH_LEN], int64_t now,
+                                 pz_err_t *err);
+/* Records the failure count and lock (user row must exist: a PIN is set). Writer. */
+int pz_store_wallet_user_set_pin_state(pz_db_t *db, int64_t user_id, int failures, int64_t locked_until, int64_t now,
+                                       pz_err_t *err);
+int pz_store_wallet_user_set_auto_accept(pz_db_t *db, int64_t user_id, bool on, int64_t now, pz_err_t *err);
+
+/* ---- idempotency ---- */
+
+int pz_store_wallet_idem_get(pz_db_t *db, int64_t user_id, pz_str_t key, pz_wallet_idem_rec_t *out, pz_err_t *err);
+/* Inserts or replaces the record of (user_id, key). Writer. */
+int pz_store_wallet_idem_put(pz_db_t *db, int64_t user_id, pz_str_t key, const pz_wallet_idem_rec_t *rec, int64_t now,
+                             pz_err_t *err);
+
+/* ---- transfers ---- */
+
+int pz_store_wallet_transfer_insert(pz_db_t *db, const pz_wallet_transfer_rec_t *t, pz_err_t *err);
+int pz_store_wallet_transfer_get(pz_db_t *db, int64_t id, pz_wallet_transfer_rec_t *out, pz_err_t *err);
+/* Moves transfer id from pending to status; *changed is false when it was
+ * not pending any more. Writer. */
+int pz_store_wallet_transfer_settle(pz_db_t *db, int64_t id, int status, int64_t now, bool *changed, pz_err_t *err);
+/* Pending transfers that expired by now, oldest first, at most limit. */
+int pz_store_wallet_transfer_expired(pz_db_t *db, int64_t now, unsigned limit, pz_store_wallet_transfer_cb cb,
+                                     void *arg, pz_err_t *err);
+
+/* ---- fundings ---- */
+
+int pz_store_wallet_funding_insert(pz_db_t *db, const pz_wallet_funding_rec_t *f, pz_err_t *err);
+int pz_store_wallet_funding_get(pz_db_t *db, int64_t id, pz_wallet_funding_rec_t *out, pz_err_t *err);
+/* Moves funding id from pending to status with the provider's reference
+ * or reason; *changed is false when it was not pending any more. Writer. */
+int pz_store_wallet_funding_settle(pz_db_t *db, int64_t id, int status, const char *provider_ref, const char *reason,
+                                   int64_t now, bool *changed, pz_err_t *err);
+
+/* ---- verification ---- */
+
+/* Checks every invariant of the ledger over the whole database with
+ * set-based queries, calling cb once per violation; *n_checked is the
+ * number of ledger transactions looked at. */
+int pz_store_wallet_verify(pz_db_t *db, pz_store_wallet_violation_cb cb, void *arg, int64_t *n_checked, pz_err_t *err);
+
+#endif

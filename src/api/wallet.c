@@ -1,0 +1,681 @@
+/* /v1/wallet: balances, payment PIN, top-ups and withdrawals, transfers, history, settings, and the expiry sweep. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "api/internal.h"
+#include "plaza/id.h"
+#include "plaza/log.h"
+#include "plaza/metrics.h"
+
+/* ---- encoding ---- */
+
+static const char *const transfer_status_names[] = {"pending", "completed", "returned", "expired"};
+static const char *const funding_status_names[] = {"pending", "completed", "failed"};
+
+static json_t *transfer_json(const pz_wallet_transfer_rec_t *t) {
+  json_t *o = json_object();
+  json_object_set_new(o, "id", pz__api_id_json(t->id));
+  json_object_set_new(o, "from_user_id", pz__api_id_json(t->from_id));
+  json_object_set_new(o, "to_user_id", pz__api_id_json(t->to_id));
+  json_object_set_new(o, "amount", json_integer(t->amount));
+  json_object_set_new(o, "currency", json_string(t->currency));
+  json_object_set_new(o, "note", pz__api_text(t->note));
+  json_object_set_new(o, "status", json_string(transfer_status_names[t->status]));
+  json_object_set_new(o, "created_at", pz__api_time_json(t->created_at));
+  json_object_set_new(o, "expires_at", pz__api_time_json(t->expires_at));
+  json_object_set_new(o, "updated_at", pz__api_time_json(t->updated_at));
+  return o;
+}
+
+static json_t *funding_json(const pz_wallet_funding_rec_t *f) {
+  json_t *o = json_object();
+  json_object_set_new(o, "id", pz__api_id_json(f->id));
+  json_object_set_new(o, "status", json_string(funding_status_names[f->status]));
+  json_object_set_new(o, "amount", json_integer(f->amount));
+  json_object_set_new(o, "currency", json_string(f->currency));
+  json_object_set_new(o, "provider", pz__api_text(f->provider));
+  json_object_set_new(o, "failure_reason", f->status == PZ_FUNDING_FAILED ? pz__api_text(f->reason) : json_null());
+  json_object_set_new(o, "created_at", pz__api_time_json(f->created_at));
+  return o;
+}
+
+/* ---- decoding ---- */
+
+/* An amount is a JSON integer: a string, a fraction, 1e3 (a real number
+ * in JSON's grammar), true or null is refused, never converted. Integers
+ * beyond 64 bits do not parse at all (malformed_json). */
+static int amount_get(json_t *body, int64_t *out, pz_err_t *err) {
+  json_t *v = json_object_get(body, "amount");
+  if (v == NULL) return pz_err_set(err, PZ_EINVAL, NULL, "amount is required");
+  if (!json_is_integer(v))
+    return pz_err_set(err, PZ_EINVAL, NULL, "amount must be a whole number of minor units, as a JSON integer");
+  *out = json_integer_value(v);
+  return pz_wallet_amount_check(*out, err);
+}
+
+/* ?key= as a count in 1..max (larger values cut to max); absent: dflt. */
+static int query_limit(pz_req_t *req, unsigned dflt, unsigned max, unsigned *out, pz_err_t *err) {
+  pz_str_t v;
+  *out = dflt;
+  if (!pz_req_query(req, "limit", &v)) return 0;
+  uint64_t n = 0;
+  bool ok = v.len > 0 && v.len <= 9;
+  for (size_t i = 0; ok && i < v.len; i++) {
+    ok = v.ptr[i] >= '0' && v.ptr[i] <= '9';
+    n = n * 10 + (uint64_t)(v.ptr[i] - '0');
+  }
+  if (!ok || n == 0) return pz_err_set(err, PZ_EINVAL, NULL, "limit must be a whole number from 1 to %u", max);
+  *out = n > max ? max : (unsigned)n;
+  return 0;
+}
+
+/* ---- the request context ---- */
+
+typedef struct {
+  pz__api_ctx_t base;
+  const pz_wallet_config_t *cfg;
+  int64_t me, id, before, now;
+  unsigned limit;
+  pz_str_t pin, key;
+  uint8_t fp[PZ_WALLET_FP_LEN];
+  /* An operation's outcome that is an error but must commit (a wrong PIN
+   * is counted): the job returns 0 and the answer is this. */
+  bool failed;
+  pz_err_t fail;
+  unsigned retry_after_s;
+  /* The answer as stored for the idempotency key, or replayed from it. */
+  int answer_status;
+  char *answer; /* malloc'd by jansson, or copied from a stored record */
+  size_t answer_len;
+  pz_wallet_idem_rec_t idem;
+  pz_wallet_transfer_rec_t transfer;
+  pz_wallet_funding_rec_t funding;
+  pz_wallet_funding_req_t provider_req;
+  bool resume; /* a funding whose provider call was cut off: ask again */
+  pz_user_rec_t user;
+  char hash[PZ_PASSWORD_HASH_MAX + 1];
+  bool auto_accept;
+  json_t *list;
+  unsigned n_listed;
+  int64_t last_id;
+} wallet_ctx_t;
+
+static void wallet_ctx_release(void *data) {
+  wallet_ctx_t *c = data;
+  free(c->answer);
+  c->answer = NULL;
+}
+
+static wallet_ctx_t *wallet_ctx_new(pz_req_t *req, pz_store_run_fn run) {
+  wallet_ctx_t *c = pz__api_ctx_new(req, sizeof(*c), run);
+  c->cfg = c->base.api->wallet;
+  c->me = req->user_id;
+  c->now = pz_now_ms();
+  pz_arena_on_reset(req->arena, wallet_ctx_release, c);
+  return c;
+}
+
+static void fail_with(pz_req_t *req, const pz_err_t *err, unsigned retry_after_s) {
+  if (err->code == PZ_ELOCKED && retry_after_s) {
+    char secs[16];
+    snprintf(secs, sizeof(secs), "%u", retry_after_s);
+    pz_req_add_header(req, "Retry-After", secs);
+  }
+  pz__api_fail(req, err);
+}
+
+/* Serializes body as this request's answer, and stores it under the
+ * idempotency key in the job that moved the money. Writer. */
+static int answer_save(pz_db_t *db, wallet_ctx_t *c, int status, json_t *body, int64_t ref_id, pz_err_t *err) {
+  c->answer = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  if (c->answer == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
+  c->answer_len = strlen(c->answer);
+  c->answer_status = status;
+  return pz_wallet_idem_save(db, c->me, c->key, c->fp, ref_id, status, pz_str_n(c->answer, c->answer_len), c->now, err);
+}
+
+/* The PIN errors authenticate the request rather than decide it: a retry
+ * with the right PIN is the same request, so they are not stored. */
+static bool pin_error(const pz_err_t *err) {
+  const char *code = pz_err_code_str(err);
+  return strcmp(code, "wrong_pin") == 0 || strcmp(code, "pin_locked") == 0 || strcmp(code, "pin_not_set") == 0;
+}
+
+/* The ending of a money rule that refused (see wallet.h's *keep): when
+ * nothing but the PIN's state was written, the job commits; a refusal on
+ * the merits (insufficient funds, a block, an unknown user) is stored as
+ * the key's answer, so that a late duplicate of a request the client saw
+ * fail cannot move money after all. Writer. */
+static int refused(pz_db_t *db, wallet_ctx_t *c, int rc, bool keep, pz_err_t *err) {
+  if (!keep) return rc;
+  if (pin_error(err) || pz_err_http_status(err) >= 500) {
+    c->failed = true;
+    c->fail = *err;
+    *err = (pz_err_t){0};
+    return 0;
+  }
+  int status = pz_err_http_status(err);
+  json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", pz_err_code_str(err), "message", pz_err_message(err));
+  *err = (pz_err_t){0};
+  return answer_save(db, c, status, body, 0, err);
+}
+
+/* Takes a stored answer as this request's. Writer. */
+static int answer_replay(wallet_ctx_t *c, pz_err_t *err) {
+  c->answer = malloc(c->idem.body_len + 1);
+  if (c->answer == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
+  memcpy(c->answer, c->idem.body, c->idem.body_len + 1);
+  c->answer_len = c->idem.body_len;
+  c->answer_status = c->idem.status;
+  return 0;
+}
+
+/* The ending of a money-moving job: its error, its kept error, or its answer, byte for byte as stored. */
+static void answer_done(pz__api_ctx_t *base) {
+  wallet_ctx_t *c = (wallet_ctx_t *)base;
+  pz_req_t *req = base->req;
+  if (base->job.rc < 0) {
+    pz__api_fail(req, &base->job.err);
+  } else if (c->failed) {
+    fail_with(req, &c->fail, c->retry_after_s);
+  } else {
+    pz_req_add_header(req, "Cache-Control", "no-store");
+    pz_req_respond(req, c->answer_status, "application/json", c->answer, c->answer_len);
+  }
+}
+
+/* ---- PUT /v1/wallet/pin ---- */
+
+static int pin_set_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  return pz_wallet_pin_set(db, c->cfg, c->me, c->pin, c->now, &job->err);
+}
+
+static void pin_verified(pz__api_ctx_t *base) {
+  wallet_ctx_t *c = (wallet_ctx_t *)base;
+  pz_api_t *api = base->api;
+  if (base->pw.rc == PZ_EUNAUTH) {
+    pz_auth_limiter_fail(api->fail_account, pz_str(c->user.username), pz_now_ms());
+    pz_err_t err;
+    pz_err_set(&err, PZ_EUNAUTH, "invalid_credentials", "wrong password");
+    pz__api_fail(base->req, &err);
+    return;
+  }
+  if (base->pw.rc < 0) {
+    pz__api_fail_pw(base);
+    return;
+  }
+  pz_auth_limiter_forgive(api->fail_account, pz_str(c->user.username), true);
+  base->job.run = pin_set_run;
+  base->done = NULL;
+  base->out = NULL; /* 204 */
+  pz__api_write(base);
+}
+
+static int pin_user_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  int rc = pz_store_user_get(db, c->me, &c->user, &job->err);
+  if (rc == 0) rc = pz_store_user_find(db, pz_str(c->user.username), &c->user, c->hash, &job->err);
+  return rc;
+}
+
+static void pin_user_done(pz__api_ctx_t *base) {
+  wallet_ctx_t *c = (wallet_ctx_t *)base;
+  pz_req_t *req = base->req;
+  if (base->job.rc < 0) {
+    pz__api_fail(req, &base->job.err);
+    return;
+  }
+  /* The password guards the PIN: guesses at it count against the
+   * account's log-in limit, so that a stolen session cannot try them
+   * faster than a log-in could. */
+  unsigned retry = 0;
+  if (pz_auth_limiter_check(base->api->fail_account, pz_str(c->user.username), pz_now_ms(), &retry) < 0) {
+    char secs[16];
+    snprintf(secs, sizeof(secs), "%u", retry);
+    pz_req_add_header(req, "Retry-After", secs);
+    pz_err_t err;
+    pz_err_set(&err, PZ_ERATE, "too_many_attempts", "too many wrong passwords; try again in %u seconds", retry);
+    pz__api_fail(req, &err);
+    return;
+  }
+  base->pw.op = PZ_AUTH_PW_VERIFY;
+  base->pw.hash = c->hash;
+  base->pw_done = pin_verified;
+  if (pz__api_hash(base) < 0) pz__api_fail_busy(req);
+}
+
+static void pin_put_authed(pz_req_t *req) {
+  pz_err_t err = {0};
+  json_t *body;
+  pz_str_t password;
+  wallet_ctx_t *c = wallet_ctx_new(req, pin_user_run);
+  if (pz__api_body(req, &body, &err) < 0 || pz__api_str(body, "pin", true, &c->pin, NULL, &err) < 0 ||
+      pz_wallet_pin_check(c->pin, &err) < 0 || pz__api_str(body, "password", true, &password, NULL, &err) < 0) {
+    pz__api_fail(req, &err);
+    return;
+  }
+  if (pz_auth_password_check(password, NULL) < 0) {
+    pz_err_set(&err, PZ_EUNAUTH, "invalid_credentials", "wrong password");
+    pz__api_fail(req, &err);
+    return;
+  }
+  c->base.pw.password = password;
+  c->base.done = pin_user_done;
+  pz__api_read(&c->base);
+}
+
+/* ---- GET /v1/wallet ---- */
+
+static int balances_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  int64_t bal[PZ_WALLET_CURRENCIES_MAX];
+  int rc = pz_wallet_balances(db, c->cfg, c->me, bal, &job->err);
+  if (rc < 0) return rc;
+  json_t *list = json_array();
+  for (unsigned i = 0; i < c->cfg->currencies.n; i++)
+    json_array_append_new(
+        list, json_pack("{s:s,s:I}", "currency", c->cfg->currencies.codes[i], "available", (json_int_t)bal[i]));
+  pz_wallet_user_rec_t u;
+  rc = pz_store_wallet_user_get(db, c->me, &u, &job->err);
+  if (rc < 0 && rc != PZ_ENOTFOUND) return rc;
+  job->err = (pz_err_t){0};
+  c->base.out = json_pack("{s:o,s:b}", "balances", list, "pin_set", u.pin_set);
+  return 0;
+}
+
+static void balances_authed(pz_req_t *req) { pz__api_read(&wallet_ctx_new(req, balances_run)->base); }
+
+/* ---- GET and PATCH /v1/wallet/settings ---- */
+
+static int settings_json(pz_db_t *db, wallet_ctx_t *c, pz_err_t *err) {
+  pz_wallet_user_rec_t u;
+  int rc = pz_store_wallet_user_get(db, c->me, &u, err);
+  if (rc < 0 && rc != PZ_ENOTFOUND) return rc;
+  *err = (pz_err_t){0};
+  c->base.out = json_pack("{s:b}", "auto_accept_transfers", u.auto_accept);
+  return 0;
+}
+
+static int settings_get_run(pz_db_t *db, pz_store_job_t *job) { return settings_json(db, job->data, &job->err); }
+
+static int settings_set_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  int rc = pz_store_wallet_user_set_auto_accept(db, c->me, c->auto_accept, c->now, &job->err);
+  return rc < 0 ? rc : settings_json(db, c, &job->err);
+}
+
+static void settings_get_authed(pz_req_t *req) { pz__api_read(&wallet_ctx_new(req, settings_get_run)->base); }
+
+static void settings_patch_authed(pz_req_t *req) {
+  pz_err_t err = {0};
+  json_t *body;
+  wallet_ctx_t *c = wallet_ctx_new(req, settings_set_run);
+  if (pz__api_body(req, &body, &err) < 0) goto fail;
+  json_t *v = json_object_get(body, "auto_accept_transfers");
+  if (!json_is_boolean(v)) {
+    pz_err_set(&err, PZ_EINVAL, NULL, "auto_accept_transfers must be true or false");
+    goto fail;
+  }
+  c->auto_accept = json_is_true(v);
+  pz__api_write(&c->base);
+  return;
+fail:
+  pz__api_fail(req, &err);
+}
+
+/* ---- POST /v1/wallet/topups and /v1/wallet/withdrawals ---- */
+
+static int settle_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  pz_wallet_funding_req_t *p = &c->provider_req;
+  bool changed = false;
+  c->now = pz_now_ms();
+  int rc = pz_wallet_funding_settle(db, p->id, p->rc == 0, p->provider_ref, p->reason, c->now, &c->funding, &changed,
+                                    &job->err);
+  if (rc < 0) return rc;
+  if (!changed) {
+    /* A retry of the same request settled it first: its answer stands. */
+    bool found = false;
+    if ((rc = pz_wallet_idem_lookup(db, c->me, c->key, c->fp, &c->idem, &found, &job->err)) < 0) return rc;
+    PZ_ASSERT(found && c->idem.status != 0); /* settled and saved in one job */
+    return answer_replay(c, &job->err);
+  }
+  const char *name = c->funding.kind == PZ_FUNDING_TOPUP ? "topup" : "withdrawal";
+  return answer_save(db, c, 201, json_pack("{s:o}", name, funding_json(&c->funding)), c->funding.id, &job->err);
+}
+
+static void provider_done(pz_wallet_funding_req_t *p) {
+  wallet_ctx_t *c = p->data;
+  pz_api_t *api = c->base.api;
+  if (p->rc < 0)
+    PZ_LOG(PZ_LOG_WARN, c->base.req->id, "funding failed at the provider", "funding=%lld reason=%s", (long long)p->id,
+           p->reason);
+  c->base.job.run = settle_run;
+  c->base.done = answer_done;
+  pz__api_write(&c->base);
+  pz__api_unbusy(api); /* the provider's call is over; the job holds the api now */
+}
+
+static void begun(pz__api_ctx_t *base) {
+  wallet_ctx_t *c = (wallet_ctx_t *)base;
+  if (base->job.rc < 0 || c->failed || c->answer) {
+    answer_done(base);
+    return;
+  }
+  const pz_wallet_provider_t *prov = c->cfg->provider;
+  pz_wallet_funding_req_t *p = &c->provider_req;
+  memset(p, 0, sizeof(*p));
+  p->id = c->funding.id;
+  p->user_id = c->me;
+  p->kind = c->funding.kind;
+  p->amount = c->funding.amount;
+  memcpy(p->currency, c->funding.currency, sizeof(p->currency));
+  p->done = provider_done;
+  p->data = c;
+  pz__api_busy(base->api);
+  int rc = (p->kind == PZ_FUNDING_TOPUP ? prov->topup : prov->withdraw)(prov->state, p);
+  if (rc < 0) {
+    /* Refused outright: settled as failed like any other failure. */
+    p->rc = rc;
+    snprintf(p->reason, sizeof(p->reason), "the provider refused the request: %s", pz_strerror(rc));
+    provider_done(p);
+  }
+}
+
+static int begin_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  bool found = false, keep = false;
+  int rc = pz_wallet_idem_lookup(db, c->me, c->key, c->fp, &c->idem, &found, &job->err);
+  if (rc < 0) return rc;
+  if (found && c->idem.status != 0) return answer_replay(c, &job->err);
+  if (found) {
+    /* The first attempt never heard from the provider (a crash, or it is
+     * still waiting): ask again with the same id, which the provider
+     * answers once. */
+    c->resume = true;
+    return pz_store_wallet_funding_get(db, c->idem.ref_id, &c->funding, &job->err);
+  }
+  rc = pz_wallet_funding_begin(db, c->cfg, &c->funding, c->pin, c->now, &c->retry_after_s, &keep, &job->err);
+  if (rc < 0) return refused(db, c, rc, keep, &job->err);
+  return pz_wallet_idem_save(db, c->me, c->key, c->fp, c->funding.id, 0, PZ_STR(""), c->now, &job->err);
+}
+
+static void funding_post(pz_req_t *req, int kind) {
+  pz_err_t err = {0};
+  json_t *body;
+  pz_str_t currency;
+  wallet_ctx_t *c = wallet_ctx_new(req, begin_run);
+  pz_wallet_funding_rec_t *f = &c->funding;
+  if (pz__api_body(req, &body, &err) < 0 || amount_get(body, &f->amount, &err) < 0 ||
+      pz__api_str(body, "currency", true, &currency, NULL, &err) < 0 ||
+      pz_wallet_currency_check(&c->cfg->currencies, currency, f->currency, &err) < 0 ||
+      pz__api_str(body, "idempotency_key", true, &c->key, NULL, &err) < 0 || pz_wallet_key_check(c->key, &err) < 0)
+    goto fail;
+  if (kind == PZ_FUNDING_WITHDRAWAL &&
+      (pz__api_str(body, "pin", true, &c->pin, NULL, &err) < 0 || pz_wallet_pin_check(c->pin, &err) < 0))
+    goto fail;
+  f->id = pz_id_next();
+  f->user_id = c->me;
+  f->kind = kind;
+  snprintf(f->provider, sizeof(f->provider), "%s", c->cfg->provider->name);
+  memcpy(f->idem_key, c->key.ptr, c->key.len);
+  f->idem_key[c->key.len] = '\0';
+  /* The PIN is no part of the request's identity: a retry with a PIN
+   * typed again is the same request. */
+  pz_wallet_fp_t fp;
+  pz_wallet_fp_init(&fp, kind == PZ_FUNDING_TOPUP ? "topup" : "withdrawal");
+  pz_wallet_fp_int(&fp, f->amount);
+  pz_wallet_fp_str(&fp, pz_str(f->currency));
+  pz_wallet_fp_final(&fp, c->fp);
+  c->base.done = begun;
+  pz__api_write(&c->base);
+  return;
+fail:
+  pz__api_fail(req, &err);
+}
+
+static void topup_authed(pz_req_t *req) { funding_post(req, PZ_FUNDING_TOPUP); }
+static void withdraw_authed(pz_req_t *req) { funding_post(req, PZ_FUNDING_WITHDRAWAL); }
+
+/* ---- POST /v1/wallet/transfers ---- */
+
+static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  bool found = false, keep = false;
+  int rc = pz_wallet_idem_lookup(db, c->me, c->key, c->fp, &c->idem, &found, &job->err);
+  if (rc < 0) return rc;
+  if (found) return answer_replay(c, &job->err);
+  pz_wallet_transfer_rec_t stored;
+  rc =
+      pz_wallet_transfer_create(db, c->cfg, &c->transfer, c->pin, c->now, &stored, &c->retry_after_s, &keep, &job->err);
+  if (rc < 0) return refused(db, c, rc, keep, &job->err);
+  return answer_save(db, c, 201, json_pack("{s:o}", "transfer", transfer_json(&stored)), stored.id, &job->err);
+}
+
+static void transfer_authed(pz_req_t *req) {
+  pz_err_t err = {0};
+  json_t *body;
+  pz_str_t currency, note;
+  wallet_ctx_t *c = wallet_ctx_new(req, transfer_run);
+  pz_wallet_transfer_rec_t *t = &c->transfer;
+  if (pz__api_body(req, &body, &err) < 0 || pz__api_id(body, "to_user_id", &t->to_id, &err) < 0 ||
+      amount_get(body, &t->amount, &err) < 0 || pz__api_str(body, "currency", true, &currency, NULL, &err) < 0 ||
+      pz_wallet_currency_check(&c->cfg->currencies, currency, t->currency, &err) < 0 ||
+      pz__api_str(body, "pin", true, &c->pin, NULL, &err) < 0 || pz_wallet_pin_check(c->pin, &err) < 0 ||
+      pz__api_str(body, "idempotency_key", true, &c->key, NULL, &err) < 0 || pz_wallet_key_check(c->key, &err) < 0 ||
+      pz__api_str(body, "note", false, &note, NULL, &err) < 0 || pz_wallet_note_check(note, &err) < 0)
+    goto fail;
+  if (t->to_id == c->me) {
+    pz_err_set(&err, PZ_EINVAL, NULL, "you cannot send money to yourself");
+    goto fail;
+  }
+  t->id = pz_id_next();
+  t->from_id = c->me;
+  if (note.len) memcpy(t->note, note.ptr, note.len);
+  t->note[note.len] = '\0';
+  memcpy(t->idem_key, c->key.ptr, c->key.len);
+  t->idem_key[c->key.len] = '\0';
+  pz_wallet_fp_t fp;
+  pz_wallet_fp_init(&fp, "transfer");
+  pz_wallet_fp_int(&fp, t->to_id);
+  pz_wallet_fp_int(&fp, t->amount);
+  pz_wallet_fp_str(&fp, pz_str(t->currency));
+  pz_wallet_fp_str(&fp, note);
+  pz_wallet_fp_final(&fp, c->fp);
+  c->base.done = answer_done;
+  pz__api_write(&c->base);
+  return;
+fail:
+  pz__api_fail(req, &err);
+}
+
+/* ---- accept, return, get ---- */
+
+static int transfer_out(wallet_ctx_t *c, int rc) {
+  if (rc == 0) c->base.out = json_pack("{s:o}", "transfer", transfer_json(&c->transfer));
+  return rc;
+}
+
+static int accept_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  return transfer_out(c, pz_wallet_transfer_accept(db, c->me, c->id, c->now, &c->transfer, &job->err));
+}
+
+static int return_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  return transfer_out(c, pz_wallet_transfer_return(db, c->me, c->id, c->now, &c->transfer, &job->err));
+}
+
+static int transfer_get_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  return transfer_out(c, pz_wallet_transfer_get(db, c->me, c->id, &c->transfer, &job->err));
+}
+
+static void transfer_op(pz_req_t *req, pz_store_run_fn run, bool write) {
+  pz_err_t err = {0};
+  wallet_ctx_t *c = wallet_ctx_new(req, run);
+  if (pz__api_param_id(req, 0, "transfer id", &c->id, &err) < 0) {
+    pz__api_fail(req, &err);
+    return;
+  }
+  if (write)
+    pz__api_write(&c->base);
+  else
+    pz__api_read(&c->base);
+}
+
+static void accept_authed(pz_req_t *req) { transfer_op(req, accept_run, true); }
+static void return_authed(pz_req_t *req) { transfer_op(req, return_run, true); }
+static void transfer_get_authed(pz_req_t *req) { transfer_op(req, transfer_get_run, false); }
+
+/* ---- GET /v1/wallet/transactions ---- */
+
+static int entry_row(void *arg, const pz_wallet_entry_view_t *e, pz_err_t *err) {
+  wallet_ctx_t *c = arg;
+  json_t *o = json_object();
+  json_object_set_new(o, "id", pz__api_id_json(e->txn_id));
+  json_object_set_new(o, "type", json_string(pz_store_wallet_txn_name(e->kind)));
+  json_object_set_new(o, "amount", json_integer(e->amount));
+  json_object_set_new(o, "currency", json_string(e->currency));
+  json_object_set_new(o, "ref_id", pz__api_id_json(e->ref_id));
+  json_object_set_new(o, "counterparty_id", e->counterparty_id ? pz__api_id_json(e->counterparty_id) : json_null());
+  json_object_set_new(o, "created_at", pz__api_time_json(e->created_at));
+  json_array_append_new(c->list, o);
+  c->last_id = e->txn_id;
+  c->n_listed++;
+  return 0;
+}
+
+static int history_run(pz_db_t *db, pz_store_job_t *job) {
+  wallet_ctx_t *c = job->data;
+  c->list = json_array();
+  c->base.out = json_pack("{s:o}", "transactions", c->list);
+  int rc = pz_store_wallet_entries_list(db, c->me, c->before, c->limit, entry_row, c, &job->err);
+  if (rc < 0) return rc;
+  json_object_set_new(c->base.out, "next_before", c->n_listed == c->limit ? pz__api_id_json(c->last_id) : json_null());
+  return 0;
+}
+
+static void history_authed(pz_req_t *req) {
+  pz_err_t err = {0};
+  pz_str_t v;
+  wallet_ctx_t *c = wallet_ctx_new(req, history_run);
+  if (pz_req_query(req, "before", &v) && pz_id_parse(v.ptr, v.len, &c->before) < 0) {
+    pz_err_set(&err, PZ_EINVAL, NULL, "before must be an id");
+    goto fail;
+  }
+  if (query_limit(req, PZ_WALLET_LIST_DEFAULT, PZ_WALLET_LIST_MAX, &c->limit, &err) < 0) goto fail;
+  pz__api_read(&c->base);
+  return;
+fail:
+  pz__api_fail(req, &err);
+}
+
+/* ---- the expiry sweep ---- */
+
+struct pz__api_sweep_s {
+  uv_timer_t timer;
+  pz_store_job_t job;
+  pz_api_t *api;
+  bool running, closing, closed; /* closed: the timer's close callback ran */
+  unsigned n;
+};
+
+static int sweep_run(pz_db_t *db, pz_store_job_t *job) {
+  struct pz__api_sweep_s *s = job->data;
+  return pz_wallet_transfer_expire(db, pz_now_ms(), PZ_WALLET_EXPIRE_BATCH, &s->n, &job->err);
+}
+
+static void sweep_now(struct pz__api_sweep_s *s);
+
+static void sweep_done(pz_store_job_t *job) {
+  struct pz__api_sweep_s *s = job->data;
+  pz_api_t *api = s->api;
+  s->running = false;
+  if (job->rc < 0)
+    PZ_LOG(PZ_LOG_ERROR, NULL, "refunding expired transfers failed", "error=%s", pz_err_message(&job->err));
+  else if (s->n > 0) {
+    pz_metrics_count("wallet_transfers_expired", s->n);
+    PZ_LOG(PZ_LOG_INFO, NULL, "refunded expired transfers", "count=%u", s->n);
+  }
+  /* A full batch may have left more behind: go on at once. */
+  bool more = job->rc == 0 && s->n == PZ_WALLET_EXPIRE_BATCH && !s->closing;
+  if (s->closed)
+    pz_free(s);
+  else if (more)
+    sweep_now(s);
+  pz__api_unbusy(api);
+}
+
+static void sweep_now(struct pz__api_sweep_s *s) {
+  if (s->running || s->closing) return;
+  s->n = 0;
+  s->job = (pz_store_job_t){.run = sweep_run, .done = sweep_done, .data = s};
+  if (pz_store_write(s->api->st, &s->job) < 0) return; /* the store is closing */
+  s->running = true;
+  pz__api_busy(s->api);
+}
+
+static void on_sweep_timer(uv_timer_t *t) { sweep_now(t->data); }
+
+static void sweep_closed(uv_handle_t *h) {
+  struct pz__api_sweep_s *s = h->data;
+  /* A job under way frees it when it ends. */
+  s->closed = true;
+  if (!s->running) pz_free(s);
+}
+
+void pz__api_wallet_start(pz_api_t *api) {
+  if (api->wallet == NULL) return;
+  struct pz__api_sweep_s *s = pz_calloc(1, sizeof(*s));
+  s->api = api;
+  uv_timer_init(api->loop, &s->timer);
+  s->timer.data = s;
+  /* Every minute, and at start for what expired while the server was
+   * down; a test's short lifetime sweeps as often as it expires. */
+  uint64_t every = api->wallet->transfer_ttl_ms < 60000 ? (uint64_t)api->wallet->transfer_ttl_ms : 60000;
+  if (every < 50) every = 50;
+  uv_timer_start(&s->timer, on_sweep_timer, 0, every);
+  /* The loop may end while a sweep is the only thing left: it must not hold it open. */
+  uv_unref((uv_handle_t *)&s->timer);
+  api->sweep = s;
+}
+
+void pz__api_wallet_stop(pz_api_t *api) {
+  struct pz__api_sweep_s *s = api->sweep;
+  if (s == NULL) return;
+  api->sweep = NULL;
+  s->closing = true;
+  uv_timer_stop(&s->timer);
+  uv_close((uv_handle_t *)&s->timer, sweep_closed);
+}
+
+/* ---- routes ---- */
+
+static void pin_put(pz_req_t *req) { pz__api_authed(req, pin_put_authed); }
+static void balances(pz_req_t *req) { pz__api_authed(req, balances_authed); }
+static void settings_get(pz_req_t *req) { pz__api_authed(req, settings_get_authed); }
+static void settings_patch(pz_req_t *req) { pz__api_authed(req, settings_patch_authed); }
+static void topup(pz_req_t *req) { pz__api_authed(req, topup_authed); }
+static void withdraw(pz_req_t *req) { pz__api_authed(req, withdraw_authed); }
+static void transfer(pz_req_t *req) { pz__api_authed(req, transfer_authed); }
+static void transfer_get(pz_req_t *req) { pz__api_authed(req, transfer_get_authed); }
+static void accept_transfer(pz_req_t *req) { pz__api_authed(req, accept_authed); }
+static void give_back(pz_req_t *req) { pz__api_authed(req, return_authed); }
+static void history(pz_req_t *req) { pz__api_authed(req, history_authed); }
+
+void pz__api_wallet_routes(pz_api_t *api, pz_router_t *r) {
+  if (api->wallet == NULL) return;
+  pz_router_add(r, PZ_HTTP_GET, "/v1/wallet", balances, api);
+  pz_router_add(r, PZ_HTTP_PUT, "/v1/wallet/pin", pin_put, api);
+  pz_router_add(r, PZ_HTTP_GET, "/v1/wallet/settings", settings_get, api);
+  pz_router_add(r, PZ_HTTP_PATCH, "/v1/wallet/settings", settings_patch, api);
+  pz_router_add(r, PZ_HTTP_POST, "/v1/wallet/topups", topup, api);
+  pz_router_add(r, PZ_HTTP_POST, "/v1/wallet/withdrawals", withdraw, api);
+  pz_router_add(r, PZ_HTTP_POST, "/v1/wallet/transfers", transfer, api);
+  pz_router_add(r, PZ_HTTP_GET, "/v1/wallet/transfers/{id}", transfer_get, api);
+  pz_router_add(r, PZ_HTTP_POST, "/v1/wallet/transfers/{id}/accept", accept_transfer, api);
+  pz_router_add(r, PZ_HTTP_POST, "/v1/wallet/transfers/{id}/return", give_back, api);
+  pz_router_add(r, PZ_HTTP_GET, "/v1/wallet/transactions", history, api);
+}

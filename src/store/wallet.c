@@ -1,0 +1,550 @@
+/* SQL for the wallet's ledger, transfers, fundings, PIN state and idempotency records, behind store_wallet.h. */
+#include <string.h>
+#include "plaza/store_wallet.h"
+#include "store/db.h"
+
+/* ---- names ---- */
+
+static const char *const account_kinds[] = {"user", "external", "escrow", "fees"};
+static const char *const txn_kinds[PZ_TXN__COUNT] = {
+    "topup",    "withdrawal",      "withdrawal_payout", "withdrawal_refund",
+    "transfer", "transfer_accept", "transfer_return",   "transfer_expire",
+};
+static const char *const transfer_statuses[] = {"pending", "completed", "returned", "expired"};
+static const char *const funding_kinds[] = {"topup", "withdrawal"};
+static const char *const funding_statuses[] = {"pending", "completed", "failed"};
+
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+const char *pz_store_wallet_txn_name(int kind) {
+  return kind >= 0 && kind < PZ_TXN__COUNT ? txn_kinds[kind] : "unknown";
+}
+
+/* The index of column i's text in names; dflt when absent or unknown. */
+static int col_enum(sqlite3_stmt *st, int i, const char *const *names, int n, int dflt) {
+  const char *s = (const char *)sqlite3_column_text(st, i);
+  for (int k = 0; s && k < n; k++)
+    if (strcmp(s, names[k]) == 0) return k;
+  return dflt;
+}
+
+/* ---- row helpers ---- */
+
+/* Copies a text column into a fixed buffer; the cut only keeps memory
+ * safe should a row be edited by hand. */
+static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
+  const unsigned char *s = sqlite3_column_text(st, i);
+  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
+  if (n >= cap) n = cap - 1;
+  if (n) memcpy(dst, s, n);
+  dst[n] = '\0';
+}
+
+static void col_blob(sqlite3_stmt *st, int i, uint8_t *dst, size_t len) {
+  const void *b = sqlite3_column_blob(st, i);
+  size_t n = b ? (size_t)sqlite3_column_bytes(st, i) : 0;
+  memset(dst, 0, len);
+  if (b) memcpy(dst, b, n < len ? n : len);
+}
+
+static int step_done(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
+  int rc = sqlite3_step(st);
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+static int step_row(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
+  return pz__db_fail(db, rc, err);
+}
+
+static int bind_i64(pz_db_t *db, sqlite3_stmt *st, int n, const int64_t *v, pz_err_t *err) {
+  for (int i = 0; i < n; i++) {
+    int rc = sqlite3_bind_int64(st, i + 1, v[i]);
+    if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
+  }
+  return 0;
+}
+
+#define BIND(db, st, err, ...) \
+  bind_i64((db), (st), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, (err))
+
+static int bind_text(pz_db_t *db, sqlite3_stmt *st, int idx, const char *s, pz_err_t *err) {
+  int rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+  return rc == SQLITE_OK ? 0 : pz__db_fail(db, rc, err);
+}
+
+/* ---- accounts and entries ---- */
+
+#define ACCOUNT_COLS "id, user_id, kind, currency, balance"
+
+static void col_account(sqlite3_stmt *st, pz_wallet_account_rec_t *a) {
+  a->id = sqlite3_column_int64(st, 0);
+  a->user_id = sqlite3_column_int64(st, 1);
+  a->kind = col_enum(st, 2, account_kinds, N_OF(account_kinds), PZ_ACCT_USER);
+  col_text(st, 3, a->currency, sizeof(a->currency));
+  a->balance = sqlite3_column_int64(st, 4);
+}
+
+static const char SQL_ACCOUNT_USER[] =
+    "SELECT " ACCOUNT_COLS " FROM wallet_accounts WHERE user_id = ?1 AND currency = ?2 AND kind = 'user'";
+static const char SQL_ACCOUNT_SYSTEM[] =
+    "SELECT " ACCOUNT_COLS " FROM wallet_accounts WHERE kind = ?1 AND currency = ?2 AND kind <> 'user'";
+
+int pz_store_wallet_account_get(pz_db_t *db, int64_t user_id, int kind, const char *currency,
+                                pz_wallet_account_rec_t *out, pz_err_t *err) {
+  PZ_ASSERT(kind >= 0 && kind < N_OF(account_kinds) && (kind == PZ_ACCT_USER) == (user_id != 0));
+  sqlite3_stmt *st = pz__db_stmt(db, kind == PZ_ACCT_USER ? SQL_ACCOUNT_USER : SQL_ACCOUNT_SYSTEM, err);
+  if (st == NULL) return err->code;
+  int rc = kind == PZ_ACCT_USER ? BIND(db, st, err, user_id) : bind_text(db, st, 1, account_kinds[kind], err);
+  if (rc == 0) rc = bind_text(db, st, 2, currency, err);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) col_account(st, out);
+  return rc;
+}
+
+static const char SQL_ACCOUNT_INSERT[] =
+    "INSERT INTO wallet_accounts (id, user_id, kind, currency, balance, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)";
+
+int pz_store_wallet_account_insert(pz_db_t *db, const pz_wallet_account_rec_t *a, int64_t now, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_ACCOUNT_INSERT, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, a->id);
+  if (rc == 0) {
+    int src = a->user_id ? sqlite3_bind_int64(st, 2, a->user_id) : sqlite3_bind_null(st, 2);
+    if (src != SQLITE_OK) rc = pz__db_fail(db, src, err);
+  }
+  if (rc == 0) rc = bind_text(db, st, 3, account_kinds[a->kind], err);
+  if (rc == 0) rc = bind_text(db, st, 4, a->currency, err);
+  if (rc == 0 && (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  return rc < 0 ? rc : step_done(db, st, err);
+}
+
+static const char SQL_ACCOUNTS_OF[] =
+    "SELECT " ACCOUNT_COLS " FROM wallet_accounts WHERE user_id = ?1 AND kind = 'user' ORDER BY currency";
+
+int pz_store_wallet_accounts_of(pz_db_t *db, int64_t user_id, pz_store_wallet_account_cb cb, void *arg, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_ACCOUNTS_OF, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, user_id);
+  if (rc < 0) return rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    pz_wallet_account_rec_t a;
+    col_account(st, &a);
+    int cb_rc = cb(arg, &a, err);
+    if (cb_rc < 0) return cb_rc;
+  }
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+static const char SQL_TXN_INSERT[] = "INSERT INTO wallet_txns (id, kind, ref_id, created_at) VALUES (?1, ?2, ?3, ?4)";
+
+int pz_store_wallet_txn_insert(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, int64_t now, pz_err_t *err) {
+  PZ_ASSERT(kind >= 0 && kind < PZ_TXN__COUNT);
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_TXN_INSERT, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, txn_id);
+  if (rc == 0) rc = bind_text(db, st, 2, txn_kinds[kind], err);
+  if (rc == 0 &&
+      ((rc = sqlite3_bind_int64(st, 3, ref_id)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, now)) != SQLITE_OK))
+    rc = pz__db_fail(db, rc, err);
+  return rc < 0 ? rc : step_done(db, st, err);
+}
+
+static const char SQL_ENTRY_INSERT[] =
+    "INSERT INTO wallet_entries (txn_id, account_id, user_id, amount) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_ACCOUNT_MOVE[] = "UPDATE wallet_accounts SET balance = balance + ?2 WHERE id = ?1";
+
+int pz_store_wallet_entry_add(pz_db_t *db, int64_t txn_id, int64_t account_id, int64_t user_id, int64_t amount,
+                              pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_ENTRY_INSERT, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, txn_id, account_id);
+  if (rc == 0) {
+    int src = user_id ? sqlite3_bind_int64(st, 3, user_id) : sqlite3_bind_null(st, 3);
+    if (src == SQLITE_OK) src = sqlite3_bind_int64(st, 4, amount);
+    if (src != SQLITE_OK) rc = pz__db_fail(db, src, err);
+  }
+  if (rc == 0) rc = step_done(db, st, err);
+  if (rc < 0) return rc;
+  if ((st = pz__db_stmt(db, SQL_ACCOUNT_MOVE, err)) == NULL) return err->code;
+  if ((rc = BIND(db, st, err, account_id, amount)) < 0) return rc;
+  if ((rc = step_done(db, st, err)) < 0) return rc;
+  return sqlite3_changes(db->sql) == 1 ? 0 : pz_err_set(err, PZ_ENOTFOUND, NULL, "no such ledger account");
+}
+
+/* The counterparty of a transfer entry is the other user of the transfer. */
+static const char SQL_ENTRIES_LIST[] =
+    "SELECT e.txn_id, t.kind, t.ref_id, a.currency, e.amount, t.created_at,"
+    "  CASE WHEN tr.from_user_id = ?1 THEN tr.to_user_id ELSE coalesce(tr.from_user_id, 0) END"
+    " FROM wallet_entries e"
+    " JOIN wallet_txns t ON t.id = e.txn_id"
+    " JOIN wallet_accounts a ON a.id = e.account_id"
+    " LEFT JOIN wallet_transfers tr ON tr.id = t.ref_id AND t.kind LIKE 'transfer%'"
+    " WHERE e.user_id = ?1 AND e.txn_id < ?2"
+    " ORDER BY e.txn_id DESC LIMIT ?3";
+
+int pz_store_wallet_entries_list(pz_db_t *db, int64_t user_id, int64_t before, unsigned limit,
+                                 pz_store_wallet_entry_cb cb, void *arg, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_ENTRIES_LIST, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, user_id, before > 0 ? before : INT64_MAX, (int64_t)limit);
+  if (rc < 0) return rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    pz_wallet_entry_view_t e;
+    e.txn_id = sqlite3_column_int64(st, 0);
+    e.kind = col_enum(st, 1, txn_kinds, PZ_TXN__COUNT, PZ_TXN_TOPUP);
+    e.ref_id = sqlite3_column_int64(st, 2);
+    col_text(st, 3, e.currency, sizeof(e.currency));
+    e.amount = sqlite3_column_int64(st, 4);
+    e.created_at = sqlite3_column_int64(st, 5);
+    e.counterparty_id = sqlite3_column_int64(st, 6);
+    int cb_rc = cb(arg, &e, err);
+    if (cb_rc < 0) return cb_rc;
+  }
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+/* ---- wallet users ---- */
+
+static const char SQL_USER_GET[] =
+    "SELECT pin_hash, pin_failures, pin_locked_until, auto_accept FROM wallet_users WHERE user_id = ?1";
+
+int pz_store_wallet_user_get(pz_db_t *db, int64_t user_id, pz_wallet_user_rec_t *out, pz_err_t *err) {
+  memset(out, 0, sizeof(*out));
+  out->user_id = user_id;
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_USER_GET, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, user_id);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc < 0) return rc;
+  out->pin_set = sqlite3_column_type(st, 0) == SQLITE_BLOB;
+  if (out->pin_set) col_blob(st, 0, out->pin_hash, sizeof(out->pin_hash));
+  out->pin_failures = sqlite3_column_int(st, 1);
+  out->pin_locked_until = sqlite3_column_int64(st, 2);
+  out->auto_accept = sqlite3_column_int(st, 3) != 0;
+  return 0;
+}
+
+static const char SQL_USER_SET_PIN[] =
+    "INSERT INTO wallet_users (user_id, pin_hash, pin_failures, pin_locked_until, updated_at)"
+    " VALUES (?1, ?2, 0, 0, ?3)"
+    " ON CONFLICT (user_id) DO UPDATE SET pin_hash = excluded.pin_hash, pin_failures = 0, pin_locked_until = 0,"
+    "  updated_at = excluded.updated_at";
+
+int pz_store_wallet_user_set_pin(pz_db_t *db, int64_t user_id, const uint8_t hash[PZ_WALLET_PIN_HASH_LEN], int64_t now,
+                                 pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_USER_SET_PIN, err);
+  if (st == NULL) return err->code;
+  int rc;
+  if ((rc = sqlite3_bind_int64(st, 1, user_id)) != SQLITE_OK ||
+      (rc = sqlite3_bind_blob(st, 2, hash, PZ_WALLET_PIN_HASH_LEN, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 3, now)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
+  return step_done(db, st, err);
+}
+
+static const char SQL_USER_SET_PIN_STATE[] =
+    "UPDATE wallet_users SET pin_failures = ?2, pin_locked_until = ?3, updated_at = ?4 WHERE user_id = ?1";
+
+int pz_store_wallet_user_set_pin_state(pz_db_t *db, int64_t user_id, int failures, int64_t locked_until, int64_t now,
+                                       pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_USER_SET_PIN_STATE, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, user_id, (int64_t)failures, locked_until, now);
+  if (rc == 0) rc = step_done(db, st, err);
+  if (rc == 0 && sqlite3_changes(db->sql) == 0) rc = pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
+  return rc;
+}
+
+static const char SQL_USER_SET_AUTO[] =
+    "INSERT INTO wallet_users (user_id, auto_accept, updated_at) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (user_id) DO UPDATE SET auto_accept = excluded.auto_accept, updated_at = excluded.updated_at";
+
+int pz_store_wallet_user_set_auto_accept(pz_db_t *db, int64_t user_id, bool on, int64_t now, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_USER_SET_AUTO, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, user_id, (int64_t)on, now);
+  return rc < 0 ? rc : step_done(db, st, err);
+}
+
+/* ---- idempotency ---- */
+
+static const char SQL_IDEM_GET[] =
+    "SELECT fingerprint, status, ref_id, body FROM wallet_idempotency WHERE user_id = ?1 AND key = ?2";
+
+int pz_store_wallet_idem_get(pz_db_t *db, int64_t user_id, pz_str_t key, pz_wallet_idem_rec_t *out, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_IDEM_GET, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, user_id);
+  if (rc == 0 && (rc = pz__db_bind_str(st, 2, key)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc < 0) return rc;
+  col_blob(st, 0, out->fingerprint, sizeof(out->fingerprint));
+  out->status = sqlite3_column_int(st, 1);
+  out->ref_id = sqlite3_column_int64(st, 2);
+  col_text(st, 3, out->body, sizeof(out->body));
+  out->body_len = strlen(out->body);
+  return 0;
+}
+
+static const char SQL_IDEM_PUT[] =
+    "INSERT INTO wallet_idempotency (user_id, key, fingerprint, ref_id, status, body, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    " ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, ref_id = excluded.ref_id,"
+    "  status = excluded.status, body = excluded.body";
+
+int pz_store_wallet_idem_put(pz_db_t *db, int64_t user_id, pz_str_t key, const pz_wallet_idem_rec_t *rec, int64_t now,
+                             pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_IDEM_PUT, err);
+  if (st == NULL) return err->code;
+  int rc;
+  if ((rc = sqlite3_bind_int64(st, 1, user_id)) != SQLITE_OK || (rc = pz__db_bind_str(st, 2, key)) != SQLITE_OK ||
+      (rc = sqlite3_bind_blob(st, 3, rec->fingerprint, PZ_WALLET_FP_LEN, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 4, rec->ref_id)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int(st, 5, rec->status)) != SQLITE_OK ||
+      (rc = sqlite3_bind_text(st, 6, rec->body, (int)rec->body_len, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 7, now)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
+  return step_done(db, st, err);
+}
+
+/* ---- transfers ---- */
+
+#define TRANSFER_COLS                                                                                     \
+  "id, from_user_id, to_user_id, amount, currency, note, status, conversation_id, idem_key, created_at, " \
+  "expires_at, updated_at"
+
+static void col_transfer(sqlite3_stmt *st, pz_wallet_transfer_rec_t *t) {
+  t->id = sqlite3_column_int64(st, 0);
+  t->from_id = sqlite3_column_int64(st, 1);
+  t->to_id = sqlite3_column_int64(st, 2);
+  t->amount = sqlite3_column_int64(st, 3);
+  col_text(st, 4, t->currency, sizeof(t->currency));
+  col_text(st, 5, t->note, sizeof(t->note));
+  t->status = col_enum(st, 6, transfer_statuses, N_OF(transfer_statuses), PZ_TRANSFER_PENDING);
+  t->conversation_id = sqlite3_column_int64(st, 7);
+  col_text(st, 8, t->idem_key, sizeof(t->idem_key));
+  t->created_at = sqlite3_column_int64(st, 9);
+  t->expires_at = sqlite3_column_int64(st, 10);
+  t->updated_at = sqlite3_column_int64(st, 11);
+}
+
+static const char SQL_TRANSFER_INSERT[] =
+    "INSERT INTO wallet_transfers (" TRANSFER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+int pz_store_wallet_transfer_insert(pz_db_t *db, const pz_wallet_transfer_rec_t *t, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_TRANSFER_INSERT, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, t->id, t->from_id, t->to_id, t->amount);
+  if (rc == 0) rc = bind_text(db, st, 5, t->currency, err);
+  if (rc == 0) rc = bind_text(db, st, 6, t->note, err);
+  if (rc == 0) rc = bind_text(db, st, 7, transfer_statuses[t->status], err);
+  if (rc == 0) rc = bind_text(db, st, 9, t->idem_key, err);
+  if (rc == 0 && ((rc = sqlite3_bind_int64(st, 8, t->conversation_id)) != SQLITE_OK ||
+                  (rc = sqlite3_bind_int64(st, 10, t->created_at)) != SQLITE_OK ||
+                  (rc = sqlite3_bind_int64(st, 11, t->expires_at)) != SQLITE_OK ||
+                  (rc = sqlite3_bind_int64(st, 12, t->updated_at)) != SQLITE_OK))
+    rc = pz__db_fail(db, rc, err);
+  return rc < 0 ? rc : step_done(db, st, err);
+}
+
+static const char SQL_TRANSFER_GET[] = "SELECT " TRANSFER_COLS " FROM wallet_transfers WHERE id = ?1";
+
+int pz_store_wallet_transfer_get(pz_db_t *db, int64_t id, pz_wallet_transfer_rec_t *out, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_TRANSFER_GET, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, id);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) col_transfer(st, out);
+  return rc;
+}
+
+static const char SQL_TRANSFER_SETTLE[] =
+    "UPDATE wallet_transfers SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'pending'";
+
+int pz_store_wallet_transfer_settle(pz_db_t *db, int64_t id, int status, int64_t now, bool *changed, pz_err_t *err) {
+  PZ_ASSERT(status > PZ_TRANSFER_PENDING && status < N_OF(transfer_statuses));
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_TRANSFER_SETTLE, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, id);
+  if (rc == 0) rc = bind_text(db, st, 2, transfer_statuses[status], err);
+  if (rc == 0 && (rc = sqlite3_bind_int64(st, 3, now)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  if (rc == 0) rc = step_done(db, st, err);
+  *changed = rc == 0 && sqlite3_changes(db->sql) > 0;
+  return rc;
+}
+
+static const char SQL_TRANSFER_EXPIRED[] = "SELECT " TRANSFER_COLS
+                                           " FROM wallet_transfers"
+                                           " WHERE status = 'pending' AND expires_at <= ?1"
+                                           " ORDER BY expires_at LIMIT ?2";
+
+int pz_store_wallet_transfer_expired(pz_db_t *db, int64_t now, unsigned limit, pz_store_wallet_transfer_cb cb,
+                                     void *arg, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_TRANSFER_EXPIRED, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, now, (int64_t)limit);
+  if (rc < 0) return rc;
+  /* The rows are read whole before any is refunded: the refund updates
+   * the table this statement walks. */
+  unsigned n = 0;
+  pz_wallet_transfer_rec_t *rows = pz_malloc((limit ? limit : 1) * sizeof(*rows));
+  while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+    col_transfer(st, &rows[n++]);
+  if (n < limit && rc != SQLITE_DONE) {
+    rc = pz__db_fail(db, rc, err);
+    goto out;
+  }
+  sqlite3_reset(st);
+  rc = 0;
+  for (unsigned i = 0; i < n && rc == 0; i++)
+    rc = cb(arg, &rows[i], err);
+out:
+  pz_free(rows);
+  return rc;
+}
+
+/* ---- fundings ---- */
+
+#define FUNDING_COLS \
+  "id, user_id, kind, status, amount, currency, provider, provider_ref, reason, idem_key, created_at, updated_at"
+
+static const char SQL_FUNDING_INSERT[] =
+    "INSERT INTO wallet_fundings (" FUNDING_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+int pz_store_wallet_funding_insert(pz_db_t *db, const pz_wallet_funding_rec_t *f, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_FUNDING_INSERT, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, f->id, f->user_id);
+  if (rc == 0) rc = bind_text(db, st, 3, funding_kinds[f->kind], err);
+  if (rc == 0) rc = bind_text(db, st, 4, funding_statuses[f->status], err);
+  if (rc == 0 && (rc = sqlite3_bind_int64(st, 5, f->amount)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  if (rc == 0) rc = bind_text(db, st, 6, f->currency, err);
+  if (rc == 0) rc = bind_text(db, st, 7, f->provider, err);
+  if (rc == 0) rc = bind_text(db, st, 8, f->provider_ref, err);
+  if (rc == 0) rc = bind_text(db, st, 9, f->reason, err);
+  if (rc == 0) rc = bind_text(db, st, 10, f->idem_key, err);
+  if (rc == 0 && ((rc = sqlite3_bind_int64(st, 11, f->created_at)) != SQLITE_OK ||
+                  (rc = sqlite3_bind_int64(st, 12, f->updated_at)) != SQLITE_OK))
+    rc = pz__db_fail(db, rc, err);
+  return rc < 0 ? rc : step_done(db, st, err);
+}
+
+static const char SQL_FUNDING_GET[] = "SELECT " FUNDING_COLS " FROM wallet_fundings WHERE id = ?1";
+
+int pz_store_wallet_funding_get(pz_db_t *db, int64_t id, pz_wallet_funding_rec_t *out, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_FUNDING_GET, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, id);
+  if (rc == 0) rc = step_row(db, st, err);
+  if (rc < 0) return rc;
+  out->id = sqlite3_column_int64(st, 0);
+  out->user_id = sqlite3_column_int64(st, 1);
+  out->kind = col_enum(st, 2, funding_kinds, N_OF(funding_kinds), PZ_FUNDING_TOPUP);
+  out->status = col_enum(st, 3, funding_statuses, N_OF(funding_statuses), PZ_FUNDING_PENDING);
+  out->amount = sqlite3_column_int64(st, 4);
+  col_text(st, 5, out->currency, sizeof(out->currency));
+  col_text(st, 6, out->provider, sizeof(out->provider));
+  col_text(st, 7, out->provider_ref, sizeof(out->provider_ref));
+  col_text(st, 8, out->reason, sizeof(out->reason));
+  col_text(st, 9, out->idem_key, sizeof(out->idem_key));
+  out->created_at = sqlite3_column_int64(st, 10);
+  out->updated_at = sqlite3_column_int64(st, 11);
+  return 0;
+}
+
+static const char SQL_FUNDING_SETTLE[] =
+    "UPDATE wallet_fundings SET status = ?2, provider_ref = ?3, reason = ?4, updated_at = ?5"
+    " WHERE id = ?1 AND status = 'pending'";
+
+int pz_store_wallet_funding_settle(pz_db_t *db, int64_t id, int status, const char *provider_ref, const char *reason,
+                                   int64_t now, bool *changed, pz_err_t *err) {
+  PZ_ASSERT(status > PZ_FUNDING_PENDING && status < N_OF(funding_statuses));
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_FUNDING_SETTLE, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, id);
+  if (rc == 0) rc = bind_text(db, st, 2, funding_statuses[status], err);
+  if (rc == 0) rc = bind_text(db, st, 3, provider_ref ? provider_ref : "", err);
+  if (rc == 0) rc = bind_text(db, st, 4, reason ? reason : "", err);
+  if (rc == 0 && (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  if (rc == 0) rc = step_done(db, st, err);
+  *changed = rc == 0 && sqlite3_changes(db->sql) > 0;
+  return rc;
+}
+
+/* ---- verification ---- */
+
+/* Each query is one pass over a table (or a join with GROUP BY), so that
+ * the check stays linear in the size of the ledger. Its columns fill a
+ * violation: id, user_id, currency, key, a, b. */
+static const char SQL_VERIFY_UNBALANCED[] =
+    "SELECT e.txn_id, 0, a.currency, '', SUM(e.amount), 0 FROM wallet_entries e"
+    " JOIN wallet_accounts a ON a.id = e.account_id GROUP BY e.txn_id, a.currency HAVING SUM(e.amount) <> 0";
+static const char SQL_VERIFY_SHORT[] =
+    "SELECT t.id, 0, '', '', count(e.txn_id), 0 FROM wallet_txns t LEFT JOIN wallet_entries e ON e.txn_id = t.id"
+    " GROUP BY t.id HAVING count(e.txn_id) < 2";
+static const char SQL_VERIFY_CACHE[] =
+    "SELECT a.id, coalesce(a.user_id, 0), a.currency, '', a.balance, coalesce(s.total, 0) FROM wallet_accounts a"
+    " LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM wallet_entries GROUP BY account_id) s"
+    "  ON s.account_id = a.id WHERE a.balance <> coalesce(s.total, 0)";
+static const char SQL_VERIFY_CURRENCY[] =
+    "SELECT 0, 0, currency, '', SUM(balance), 0 FROM wallet_accounts GROUP BY currency HAVING SUM(balance) <> 0";
+static const char SQL_VERIFY_NEGATIVE[] =
+    "SELECT id, user_id, currency, '', balance, 0 FROM wallet_accounts WHERE kind = 'user' AND balance < 0";
+static const char SQL_VERIFY_ESCROW[] =
+    "SELECT 0, 0, c.currency, '', coalesce(a.balance, 0), coalesce(p.held, 0)"
+    " FROM (SELECT currency FROM wallet_accounts GROUP BY currency) c"
+    " LEFT JOIN wallet_accounts a ON a.kind = 'escrow' AND a.currency = c.currency"
+    " LEFT JOIN (SELECT currency, SUM(amount) AS held FROM ("
+    "   SELECT currency, amount FROM wallet_transfers WHERE status = 'pending'"
+    "   UNION ALL SELECT currency, amount FROM wallet_fundings WHERE status = 'pending' AND kind = 'withdrawal')"
+    "  GROUP BY currency) p ON p.currency = c.currency"
+    " WHERE coalesce(a.balance, 0) <> coalesce(p.held, 0)";
+static const char SQL_VERIFY_KEY_REUSED[] =
+    "SELECT 0, user_id, '', idem_key, count(*), 0 FROM ("
+    "  SELECT from_user_id AS user_id, idem_key FROM wallet_transfers"
+    "  UNION ALL SELECT user_id, idem_key FROM wallet_fundings)"
+    " GROUP BY user_id, idem_key HAVING count(*) > 1";
+static const char SQL_VERIFY_KEY_MISSING[] =
+    "SELECT o.id, o.user_id, '', o.idem_key, 0, 0 FROM ("
+    "  SELECT id, from_user_id AS user_id, idem_key FROM wallet_transfers"
+    "  UNION ALL SELECT id, user_id, idem_key FROM wallet_fundings) o"
+    " LEFT JOIN wallet_idempotency i ON i.user_id = o.user_id AND i.key = o.idem_key AND i.ref_id = o.id"
+    " WHERE i.user_id IS NULL";
+static const char SQL_VERIFY_COUNT[] = "SELECT count(*) FROM wallet_txns";
+
+int pz_store_wallet_verify(pz_db_t *db, pz_store_wallet_violation_cb cb, void *arg, int64_t *n_checked, pz_err_t *err) {
+  static const struct {
+    const char *sql;
+    int kind;
+  } checks[] = {
+      {SQL_VERIFY_UNBALANCED, PZ_VERIFY_TXN_UNBALANCED}, {SQL_VERIFY_SHORT, PZ_VERIFY_TXN_SHORT},
+      {SQL_VERIFY_CACHE, PZ_VERIFY_BALANCE_CACHE},       {SQL_VERIFY_CURRENCY, PZ_VERIFY_CURRENCY_SUM},
+      {SQL_VERIFY_NEGATIVE, PZ_VERIFY_NEGATIVE},         {SQL_VERIFY_ESCROW, PZ_VERIFY_ESCROW},
+      {SQL_VERIFY_KEY_REUSED, PZ_VERIFY_KEY_REUSED},     {SQL_VERIFY_KEY_MISSING, PZ_VERIFY_KEY_MISSING},
+  };
+  int rc;
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_VERIFY_COUNT, err);
+  if (st == NULL) return err->code;
+  if ((rc = step_row(db, st, err)) < 0) return rc;
+  *n_checked = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+    if ((st = pz__db_stmt(db, checks[i].sql, err)) == NULL) return err->code;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      pz_wallet_violation_t v = {.kind = checks[i].kind};
+      v.id = sqlite3_column_int64(st, 0);
+      v.user_id = sqlite3_column_int64(st, 1);
+      col_text(st, 2, v.currency, sizeof(v.currency));
+      col_text(st, 3, v.key, sizeof(v.key));
+      v.a = sqlite3_column_int64(st, 4);
+      v.b = sqlite3_column_int64(st, 5);
+      int cb_rc = cb(arg, &v, err);
+      if (cb_rc < 0) return cb_rc;
+    }
+    if (rc != SQLITE_DONE) return pz__db_fail(db, rc, err);
+  }
+  return 0;
+}

@@ -1,0 +1,131 @@
+/* Transfers between users inside write jobs: sender to escrow, then escrow to the receiver, or back to the sender. */
+#include <string.h>
+#include "plaza/id.h"
+#include "plaza/store_auth.h"
+#include "plaza/wallet.h"
+
+static int not_found(pz_err_t *err) { return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such transfer"); }
+
+static int not_pending(pz_err_t *err, const pz_wallet_transfer_rec_t *t) {
+  static const char *const what[] = {"pending", "accepted", "returned", "refunded after it expired"};
+  return pz_err_set(err, PZ_ECONFLICT, "transfer_not_pending", "this transfer was %s already", what[t->status]);
+}
+
+/* Moves a pending transfer's money out of escrow, to the receiver or back
+ * to the sender, and gives it its final status. */
+static int settle(pz_db_t *db, pz_wallet_transfer_rec_t *t, int status, int64_t now, pz_err_t *err) {
+  static const int txn_kind[] = {0, PZ_TXN_TRANSFER_ACCEPT, PZ_TXN_TRANSFER_RETURN, PZ_TXN_TRANSFER_EXPIRE};
+  pz_wallet_account_rec_t escrow, to;
+  bool changed = false;
+  int rc = pz_store_wallet_transfer_settle(db, t->id, status, now, &changed, err);
+  if (rc < 0) return rc;
+  PZ_ASSERT(changed); /* the caller read it pending in this same job */
+  int64_t dest = status == PZ_TRANSFER_COMPLETED ? t->to_id : t->from_id;
+  if ((rc = pz_wallet_account(db, 0, PZ_ACCT_ESCROW, t->currency, now, &escrow, err)) < 0 ||
+      (rc = pz_wallet_account(db, dest, PZ_ACCT_USER, t->currency, now, &to, err)) < 0 ||
+      (rc = pz_wallet_move(db, pz_id_next(), txn_kind[status], t->id, &escrow, &to, t->amount, now, err)) < 0)
+    return rc;
+  t->status = status;
+  t->updated_at = now;
+  return 0;
+}
+
+int pz_wallet_transfer_create(pz_db_t *db, const pz_wallet_config_t *cfg, const pz_wallet_transfer_rec_t *t,
+                              pz_str_t pin, int64_t now, pz_wallet_transfer_rec_t *out, unsigned *retry_after_s,
+                              bool *keep, pz_err_t *err) {
+  /* Until the money moves, a failure has written nothing but, at most,
+   * the PIN's state. */
+  *keep = true;
+  if (t->from_id == t->to_id) return pz_err_set(err, PZ_EINVAL, NULL, "you cannot send money to yourself");
+  pz_user_rec_t *u = pz_malloc(sizeof(*u));
+  int rc = pz_store_user_get(db, t->to_id, u, err);
+  pz_free(u);
+  if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such user");
+  if (rc < 0) return rc;
+  bool flag = false;
+  if ((rc = pz_store_block_exists(db, t->to_id, t->from_id, &flag, err)) < 0) return rc;
+  if (!flag && (rc = pz_store_block_exists(db, t->from_id, t->to_id, &flag, err)) < 0) return rc;
+  if (flag) return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "one of you blocked the other");
+
+  if ((rc = pz_wallet_pin_verify(db, cfg, t->from_id, pin, now, retry_after_s, err)) < 0) return rc;
+  pz_wallet_account_rec_t from, escrow;
+  rc = pz_store_wallet_account_get(db, t->from_id, PZ_ACCT_USER, t->currency, &from, err);
+  if (rc == PZ_ENOTFOUND || (rc == 0 && from.balance < t->amount))
+    return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your %s balance is too low for this", t->currency);
+  if (rc < 0) return rc;
+  *keep = false;
+
+  *out = *t;
+  out->status = PZ_TRANSFER_PENDING;
+  out->created_at = out->updated_at = now;
+  out->expires_at = now + cfg->transfer_ttl_ms;
+  if ((rc = pz_store_wallet_transfer_insert(db, out, err)) < 0 ||
+      (rc = pz_wallet_account(db, 0, PZ_ACCT_ESCROW, t->currency, now, &escrow, err)) < 0 ||
+      (rc = pz_wallet_move(db, pz_id_next(), PZ_TXN_TRANSFER, out->id, &from, &escrow, t->amount, now, err)) < 0)
+    return rc;
+  pz_wallet_user_rec_t receiver;
+  rc = pz_store_wallet_user_get(db, t->to_id, &receiver, err);
+  if (rc == PZ_ENOTFOUND) {
+    *err = (pz_err_t){0};
+    return 0;
+  }
+  if (rc < 0) return rc;
+  /* Accepting at once still passes through escrow: every transfer has the
+   * same two movements, whoever accepts it and when. */
+  return receiver.auto_accept ? settle(db, out, PZ_TRANSFER_COMPLETED, now, err) : 0;
+}
+
+/* Loads transfer id for its receiver me. */
+static int load_received(pz_db_t *db, int64_t me, int64_t id, pz_wallet_transfer_rec_t *out, pz_err_t *err) {
+  int rc = pz_store_wallet_transfer_get(db, id, out, err);
+  if (rc == PZ_ENOTFOUND || (rc == 0 && out->to_id != me)) return not_found(err);
+  return rc;
+}
+
+int pz_wallet_transfer_accept(pz_db_t *db, int64_t me, int64_t id, int64_t now, pz_wallet_transfer_rec_t *out,
+                              pz_err_t *err) {
+  int rc = load_received(db, me, id, out, err);
+  if (rc < 0 || out->status == PZ_TRANSFER_COMPLETED) return rc;
+  if (out->status != PZ_TRANSFER_PENDING) return not_pending(err, out);
+  /* Past its time, the money belongs back with the sender, whom the sweep
+   * is about to refund; the receiver is too late. */
+  if (out->expires_at <= now)
+    return pz_err_set(err, PZ_ECONFLICT, "transfer_not_pending", "this transfer expired and goes back to its sender");
+  return settle(db, out, PZ_TRANSFER_COMPLETED, now, err);
+}
+
+int pz_wallet_transfer_return(pz_db_t *db, int64_t me, int64_t id, int64_t now, pz_wallet_transfer_rec_t *out,
+                              pz_err_t *err) {
+  int rc = load_received(db, me, id, out, err);
+  if (rc < 0 || out->status == PZ_TRANSFER_RETURNED) return rc;
+  if (out->status != PZ_TRANSFER_PENDING) return not_pending(err, out);
+  return settle(db, out, PZ_TRANSFER_RETURNED, now, err);
+}
+
+int pz_wallet_transfer_get(pz_db_t *db, int64_t me, int64_t id, pz_wallet_transfer_rec_t *out, pz_err_t *err) {
+  int rc = pz_store_wallet_transfer_get(db, id, out, err);
+  /* Someone else's transfer does not exist, as far as me can tell. */
+  if (rc == PZ_ENOTFOUND || (rc == 0 && out->from_id != me && out->to_id != me)) return not_found(err);
+  return rc;
+}
+
+typedef struct {
+  pz_db_t *db;
+  int64_t now;
+  unsigned n;
+} expire_t;
+
+static int expire_row(void *arg, const pz_wallet_transfer_rec_t *t, pz_err_t *err) {
+  expire_t *e = arg;
+  pz_wallet_transfer_rec_t copy = *t;
+  int rc = settle(e->db, &copy, PZ_TRANSFER_EXPIRED, e->now, err);
+  if (rc == 0) e->n++;
+  return rc;
+}
+
+int pz_wallet_transfer_expire(pz_db_t *db, int64_t now, unsigned limit, unsigned *n, pz_err_t *err) {
+  expire_t e = {db, now, 0};
+  int rc = pz_store_wallet_transfer_expired(db, now, limit, expire_row, &e, err);
+  *n = e.n;
+  return rc;
+}
