@@ -29,6 +29,15 @@ bool pz_str_has_prefix(pz_str_t s, pz_str_t prefix);
 bool pz_utf8_valid(const char *s, size_t len);
 /* Number of code points in valid UTF-8 text. */
 size_t pz_utf8_count(const char *s, size_t len);
+/* Decodes the code point at *p of text already checked with pz_utf8_valid,
+ * and advances *p past it. */
+unsigned pz_utf8_next(const unsigned char **p);
+/* C0 controls (tab and line breaks included), DEL and C1 controls: they
+ * render differently in every client, or not at all. */
+static inline bool pz_cp_is_control(unsigned cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
+/* White space and invisible separators, ASCII or not: text made only of
+ * these shows as nothing. */
+bool pz_cp_is_space(unsigned cp);
 
 /* A growable byte buffer. Owner frees with pz_buf_free. Allocation failure aborts. */
 typedef struct pz_buf_s {

@@ -1,34 +1,6 @@
 /* Input rules of messaging: message text, client ids and group titles. */
 #include "plaza/chat.h"
 
-/* Decodes the code point at *p of valid UTF-8 and advances *p. */
-static unsigned next_cp(const unsigned char **p) {
-  const unsigned char *s = *p;
-  unsigned c = s[0];
-  if (c < 0x80) {
-    *p = s + 1;
-    return c;
-  }
-  if ((c & 0xE0) == 0xC0) {
-    *p = s + 2;
-    return ((c & 0x1F) << 6) | (s[1] & 0x3F);
-  }
-  if ((c & 0xF0) == 0xE0) {
-    *p = s + 3;
-    return ((c & 0x0F) << 12) | ((s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-  }
-  *p = s + 4;
-  return ((c & 0x07) << 18) | ((s[1] & 0x3F) << 12) | ((s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-}
-
-static bool is_control(unsigned cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
-
-static bool is_space(unsigned cp) {
-  return cp == 0x20 || cp == 0x09 || cp == 0x0A || cp == 0x0D || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000 || cp == 0xFEFF;
-}
-
 /* Valid UTF-8 of 1..max code points with something visible; line breaks
  * and tabs are allowed only where allow_breaks (message text). */
 static int text_check(pz_str_t s, const char *field, size_t max, bool allow_breaks, pz_err_t *err) {
@@ -39,11 +11,11 @@ static int text_check(pz_str_t s, const char *field, size_t max, bool allow_brea
   bool visible = false;
   const unsigned char *p = (const unsigned char *)s.ptr, *end = p + s.len;
   while (p < end) {
-    unsigned cp = next_cp(&p);
+    unsigned cp = pz_utf8_next(&p);
     bool brk = cp == 0x09 || cp == 0x0A || cp == 0x0D;
-    if (is_control(cp) && !(allow_breaks && brk))
+    if (pz_cp_is_control(cp) && !(allow_breaks && brk))
       return pz_err_set(err, PZ_EINVAL, NULL, "%s must not contain control characters", field);
-    if (!is_space(cp)) visible = true;
+    if (!pz_cp_is_space(cp)) visible = true;
     n++;
   }
   if (n < 1 || n > max) return pz_err_set(err, PZ_EINVAL, NULL, "%s must be 1 to %zu characters", field, max);

@@ -122,6 +122,31 @@ size_t pz_utf8_count(const char *s, size_t len) {
   return n;
 }
 
+unsigned pz_utf8_next(const unsigned char **p) {
+  const unsigned char *s = *p;
+  unsigned c = s[0];
+  if (c < 0x80) {
+    *p = s + 1;
+    return c;
+  }
+  if ((c & 0xE0) == 0xC0) {
+    *p = s + 2;
+    return ((c & 0x1F) << 6) | (s[1] & 0x3F);
+  }
+  if ((c & 0xF0) == 0xE0) {
+    *p = s + 3;
+    return ((c & 0x0F) << 12) | ((s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+  }
+  *p = s + 4;
+  return ((c & 0x07) << 18) | ((s[1] & 0x3F) << 12) | ((s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+}
+
+bool pz_cp_is_space(unsigned cp) {
+  return cp == 0x20 || cp == 0x09 || cp == 0x0A || cp == 0x0D || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+         cp == 0x3000 || cp == 0xFEFF;
+}
+
 /* ---- buffers ---- */
 
 void pz_buf_reserve(pz_buf_t *b, size_t extra) {
