@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 #include <sodium.h>
 #include "plaza/api.h"
@@ -13,6 +14,7 @@
 #include "plaza/log.h"
 #include "plaza/net.h"
 #include "plaza/store.h"
+#include "plaza/wallet.h"
 
 #define PZ_VERSION "0.1.0"
 
@@ -29,6 +31,9 @@ typedef struct {
   unsigned msg_rate;
   int msg_unlimited;
   int access_log;
+  const char *currencies;
+  const char *secret_file; /* NULL: DATA_DIR/pin.key, created at first start */
+  pz_wallet_currencies_t currency_list;
 } options_t;
 
 typedef struct {
@@ -36,6 +41,8 @@ typedef struct {
   pz_server_t *server;
   pz_api_t *api;
   pz_store_t *store;
+  pz_wallet_config_t wallet;
+  pz_wallet_provider_t *provider;
   uv_signal_t sigterm, sigint;
   uv_timer_t drain_timer;
   int stopping;
@@ -64,9 +71,23 @@ static void usage(FILE *out) {
           "  --node N               node number 0..1023 for ids [PLAZA_NODE] (default 0)\n"
           "  --msg-rate N           messages a user may send per second; 0 lifts the limit,\n"
           "                         for load tests only [PLAZA_MSG_RATE] (default 20)\n"
+          "  --currencies LIST      enabled ISO 4217 currencies of the wallet, comma-separated\n"
+          "                         [PLAZA_CURRENCIES] (default USD,EUR)\n"
+          "  --secret-file PATH     the 32-byte secret that keys payment PIN hashes; kept out of\n"
+          "                         the database [PLAZA_SECRET_FILE] (default DATA_DIR/pin.key,\n"
+          "                         created with random bytes at first start)\n"
           "  --shutdown-timeout MS  how long a graceful stop waits [PLAZA_SHUTDOWN_TIMEOUT] (default 10000)\n"
           "  --version              print the version and exit\n"
           "  --help                 print this help and exit\n"
+          "\n"
+          "       plazad ledger verify [--data-dir DIR]\n"
+          "\n"
+          "checks the wallet ledger's invariants, prints each violation, exits 0 when all\n"
+          "hold and 1 otherwise.\n"
+          "\n"
+          "wallet funding runs on the sandbox provider; PLAZA_SANDBOX_DELAY_MS=N makes it\n"
+          "answer after N ms, PLAZA_SANDBOX_FAIL=1 makes it fail. PLAZA_TEST_TRANSFER_TTL_MS\n"
+          "shortens the 24 h after which a pending transfer is refunded: for tests only.\n"
           "\n"
           "SIGTERM or SIGINT stops gracefully: no new connections, in-flight requests\n"
           "finish, WebSockets close with 1001, every acknowledged write is on disk.\n");
@@ -93,10 +114,13 @@ static int parse_options(int argc, char **argv, options_t *o) {
   o->web_dir = env_or("PLAZA_WEB_DIR", "./web");
   o->log_level = env_or("PLAZA_LOG_LEVEL", "info");
   o->access_log = strcmp(env_or("PLAZA_ACCESS_LOG", "0"), "1") == 0;
+  o->currencies = env_or("PLAZA_CURRENCIES", "USD,EUR");
+  o->secret_file = env_or("PLAZA_SECRET_FILE", NULL);
   const char *nums[5] = {env_or("PLAZA_MAX_CONNECTIONS", NULL), env_or("PLAZA_MAX_BODY", NULL),
                          env_or("PLAZA_NODE", NULL), env_or("PLAZA_SHUTDOWN_TIMEOUT", NULL),
                          env_or("PLAZA_MSG_RATE", NULL)};
-  enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_RATE, O_VER, O_HELP };
+  enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_RATE, O_VER, O_HELP,
+         O_CURRENCIES, O_SECRET };
   static const struct option longopts[] = {
       {"listen", required_argument, 0, O_LISTEN},     {"data-dir", required_argument, 0, O_DATA},
       {"db", required_argument, 0, O_DB},             {"web-dir", required_argument, 0, O_WEB},
@@ -104,6 +128,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       {"max-connections", required_argument, 0, O_MAXCONN}, {"max-body", required_argument, 0, O_MAXBODY},
       {"node", required_argument, 0, O_NODE},         {"shutdown-timeout", required_argument, 0, O_SHUT},
       {"msg-rate", required_argument, 0, O_RATE},
+      {"currencies", required_argument, 0, O_CURRENCIES}, {"secret-file", required_argument, 0, O_SECRET},
       {"version", no_argument, 0, O_VER},             {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
   int c;
@@ -120,6 +145,8 @@ static int parse_options(int argc, char **argv, options_t *o) {
       case O_NODE: nums[2] = optarg; break;
       case O_SHUT: nums[3] = optarg; break;
       case O_RATE: nums[4] = optarg; break;
+      case O_CURRENCIES: o->currencies = optarg; break;
+      case O_SECRET: o->secret_file = optarg; break;
       case O_VER: printf("plazad %s\n", PZ_VERSION); exit(0);
       case 'h':
       case O_HELP: usage(stdout); exit(0);
@@ -155,6 +182,11 @@ static int parse_options(int argc, char **argv, options_t *o) {
     return -1;
   }
   pz_log_level = level;
+  pz_err_t err = {0};
+  if (pz_wallet_currencies_parse(o->currencies, &o->currency_list, &err) < 0) {
+    fprintf(stderr, "plazad: --currencies: %s\n", pz_err_message(&err));
+    return -1;
+  }
   if (strcmp(o->db, "sqlite") != 0 && strncmp(o->db, "sqlite:", 7) != 0) {
     fprintf(stderr, "plazad: --db '%s' is not available in this build; use sqlite (the default)\n", o->db);
     return -1;
@@ -214,7 +246,105 @@ static void on_signal(uv_signal_t *h, int signum) {
   pz_server_shutdown(d->server, d->shutdown_ms, on_drained, d);
 }
 
+/* The job of `plazad ledger verify` and what it found. */
+typedef struct {
+  pz_store_job_t job;
+  unsigned n_violations;
+  int64_t n_txns;
+} ledger_job_t;
+
+static int ledger_verify_run(pz_db_t *db, pz_store_job_t *job) {
+  ledger_job_t *v = job->data;
+  return pz_wallet_verify(db, stdout, &v->n_violations, &v->n_txns, &job->err);
+}
+
+/* The wallet's settings: the PIN secret from its file, the sandbox
+ * provider, and the transfer lifetime (shortened only by tests). */
+static int wallet_setup(daemon_t *d, const options_t *o, pz_err_t *err) {
+  pz_wallet_config_t *w = &d->wallet;
+  w->currencies = o->currency_list;
+  char path[4096];
+  if (o->secret_file)
+    snprintf(path, sizeof(path), "%s", o->secret_file);
+  else
+    snprintf(path, sizeof(path), "%s/pin.key", o->data_dir);
+  /* A secret named by the operator that is missing is a mistake (an
+   * unmounted volume): a new one would silently void every PIN. */
+  int rc = pz_wallet_secret_load(path, o->secret_file == NULL, w->pin_secret, err);
+  if (rc < 0) return rc;
+  w->transfer_ttl_ms = PZ_WALLET_TRANSFER_TTL_MS;
+  unsigned long v = 0;
+  const char *ttl = env_or("PLAZA_TEST_TRANSFER_TTL_MS", NULL);
+  if (ttl) {
+    if (parse_uint(ttl, (unsigned long)PZ_WALLET_TRANSFER_TTL_MS, &v) < 0 || v == 0)
+      return pz_err_set(err, PZ_EINVAL, NULL, "PLAZA_TEST_TRANSFER_TTL_MS wants 1 to %lld ms",
+                        (long long)PZ_WALLET_TRANSFER_TTL_MS);
+    w->transfer_ttl_ms = (int64_t)v;
+    PZ_LOG(PZ_LOG_WARN, NULL, "test setting: pending transfers expire early", "ttl_ms=%lu", v);
+  }
+  const char *delay = env_or("PLAZA_SANDBOX_DELAY_MS", NULL);
+  v = 0;
+  if (delay && parse_uint(delay, 600000, &v) < 0)
+    return pz_err_set(err, PZ_EINVAL, NULL, "PLAZA_SANDBOX_DELAY_MS wants 0 to 600000 ms");
+  bool fail = strcmp(env_or("PLAZA_SANDBOX_FAIL", "0"), "1") == 0;
+  d->provider = pz_wallet_sandbox_new(d->loop, (unsigned)v, fail);
+  w->provider = d->provider;
+  return 0;
+}
+
+/* plazad ledger verify [--data-dir DIR]: argv[0] is "ledger". */
+static int ledger_main(int argc, char **argv) {
+  const char *data_dir = env_or("PLAZA_DATA_DIR", "./var");
+  if (argc < 2 || strcmp(argv[1], "verify") != 0) {
+    fprintf(stderr, "usage: plazad ledger verify [--data-dir DIR]\n");
+    return 2;
+  }
+  static const struct option longopts[] = {{"data-dir", required_argument, 0, 'd'}, {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc - 1, argv + 1, "", longopts, NULL)) != -1) {
+    if (c != 'd') {
+      fprintf(stderr, "usage: plazad ledger verify [--data-dir DIR]\n");
+      return 2;
+    }
+    data_dir = optarg;
+  }
+  if (optind < argc - 1) {
+    fprintf(stderr, "plazad: unexpected argument '%s'\n", argv[1 + optind]);
+    return 2;
+  }
+  pz_log_level = PZ_LOG_WARN;
+  char db_path[4096];
+  snprintf(db_path, sizeof(db_path), "%s/plaza.db", data_dir);
+  if (access(db_path, F_OK) != 0) {
+    fprintf(stderr, "plazad: no database at %s\n", db_path);
+    return 2;
+  }
+  pz_store_t *st = NULL;
+  pz_err_t err = {0};
+  if (pz_store_open_sync(&st, data_dir, &err) < 0) {
+    fprintf(stderr, "plazad: cannot open the database in %s: %s\n", data_dir, pz_err_message(&err));
+    return 2;
+  }
+  ledger_job_t v = {0};
+  v.job.run = ledger_verify_run;
+  v.job.data = &v;
+  int rc = pz_store_run_sync(st, &v.job);
+  pz_store_close(st);
+  if (rc < 0) {
+    fprintf(stderr, "plazad: ledger verify failed: %s\n", pz_err_message(&v.job.err));
+    return 2;
+  }
+  if (v.n_violations) {
+    printf("ledger verify: %u violations in %lld transactions\n", v.n_violations, (long long)v.n_txns);
+    return 1;
+  }
+  printf("ledger verify: ok, %lld transactions\n", (long long)v.n_txns);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "ledger") == 0) return ledger_main(argc - 1, argv + 1);
   options_t opt = {0};
   if (parse_options(argc, argv, &opt) < 0) return 2;
   if (sodium_init() < 0) {
@@ -241,6 +371,11 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  if ((rc = wallet_setup(&d, &opt, &err)) < 0) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "cannot set up the wallet", "error=%s", pz_err_message(&err));
+    return 1;
+  }
+
   pz_server_config_t ncfg = {.listen = opt.listen, .access_log = opt.access_log != 0};
   /* Keep a reserve of descriptors for the database, its WAL and logs. */
   unsigned max_conn = nofile > 256 ? (unsigned)(nofile - 128) : 128;
@@ -248,7 +383,9 @@ int main(int argc, char **argv) {
   ncfg.limits.max_body_bytes = opt.max_body;
   if ((rc = pz_server_new(&d.server, d.loop, &ncfg, &err)) < 0 ||
       (rc = pz_api_new(&d.api, d.loop, d.server, d.store,
-                       &(pz_api_config_t){.msg_rate = opt.msg_rate, .msg_unlimited = opt.msg_unlimited != 0},
+                       &(pz_api_config_t){.msg_rate = opt.msg_rate,
+                                          .msg_unlimited = opt.msg_unlimited != 0,
+                                          .wallet = &d.wallet},
                        &err)) < 0) {
     PZ_LOG(PZ_LOG_ERROR, NULL, "cannot set up server", "error=%s", pz_err_message(&err));
     return 1;
@@ -273,6 +410,8 @@ int main(int argc, char **argv) {
   uv_run(d.loop, UV_RUN_DEFAULT);
 
   pz_server_free(d.server);
+  pz_wallet_sandbox_free(d.provider);
+  sodium_memzero(d.wallet.pin_secret, sizeof(d.wallet.pin_secret));
   rc = uv_loop_close(d.loop);
   if (rc != 0) PZ_LOG(PZ_LOG_WARN, NULL, "loop closed with handles open", "error=%s", uv_strerror(rc));
   return 0;

@@ -21,6 +21,9 @@ typedef struct pz_api_config_s {
    * 20. msg_unlimited lifts the limit, for load tests on loopback. */
   unsigned msg_rate;
   bool msg_unlimited;
+  /* The wallet's configuration (borrowed; outlives the api), or NULL to
+   * serve no /v1/wallet routes. */
+  const struct pz_wallet_config_s *wallet;
 } pz_api_config_t;
 
 /* Registers the routes on srv's router. loop, srv and st are borrowed and

@@ -68,10 +68,16 @@ void pz_chat_fanout_free(pz_chat_fanout_t *f);
  * stream of every member of conv_id, and records each in fanout. Writer. */
 int pz_chat_publish(pz_db_t *db, int64_t conv_id, pz_str_t type, pz_str_t payload, int64_t now,
                     pz_chat_fanout_t *fanout, pz_err_t *err);
+/* As pz_chat_publish, for an event whose payload carries message
+ * message_id: a recall finds such events to take the content out of them
+ * (pz_chat_recall_events). Writer. */
+int pz_chat_publish_msg(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_str_t type, pz_str_t payload, int64_t now,
+                        pz_chat_fanout_t *fanout, pz_err_t *err);
 
 /* Opens the direct chat of me with other: the existing one (*created
  * false), or a new one with id new_id (*created true). Only contacts may
- * start one. Errors: 400 with oneself; 404 unknown user; 403 blocked
+ * start one, unless other's direct_chat_from setting is "everyone"; a
+ * block wins over the setting. Errors: 400 with oneself; 404 unknown user; 403 blocked
  * (either blocked the other); 403 not_contacts. Writer. */
 int pz_chat_direct_open(pz_db_t *db, int64_t me, int64_t other, int64_t new_id, int64_t now, pz_conv_rec_t *out,
                         bool *created, pz_err_t *err);
@@ -108,5 +114,84 @@ int pz_chat_mark_read(pz_db_t *db, int64_t me, int64_t conv_id, int64_t message_
 /* Checks that me may read conv_id: 404 no such conversation; 403
  * not_member. Copies the conversation to out (may be NULL). Any job. */
 int pz_chat_member_check(pz_db_t *db, int64_t me, int64_t conv_id, pz_conv_rec_t *out, pz_err_t *err);
+
+/* ---- message operations (msgops.c) ---- */
+
+#define PZ_CHAT_EDIT_WINDOW_MS (15 * 60 * 1000)  /* a sender may edit a message for this long */
+#define PZ_CHAT_RECALL_WINDOW_MS (2 * 60 * 1000) /* and recall it for this long */
+#define PZ_CHAT_REACTIONS_MAX 20                 /* distinct emoji on one message */
+#define PZ_CHAT_EMOJI_MAX_BYTES 32
+#define PZ_CHAT_SEARCH_MAX_CHARS 256
+#define PZ_CHAT_SEARCH_DEFAULT 20
+#define PZ_CHAT_SEARCH_MAX 100
+#define PZ_CHAT_TYPING_INTERVAL_MS 2000 /* at most one typing frame per user and conversation in this */
+
+#define PZ_EVENT_MESSAGE_EDITED "message.edited"
+#define PZ_EVENT_MESSAGE_RECALLED "message.recalled"
+#define PZ_EVENT_MESSAGE_DELETED "message.deleted"
+#define PZ_EVENT_MESSAGE_REACTION "message.reaction"
+#define PZ_EVENT_RECEIPT "receipt"
+
+/* A reaction: 1 to PZ_CHAT_EMOJI_MAX_BYTES bytes of valid UTF-8 without
+ * white space or control characters. Any thread. */
+int pz_chat_emoji_check(pz_str_t emoji, pz_err_t *err);
+/* A search query: valid UTF-8 of 1 to PZ_CHAT_SEARCH_MAX_CHARS code
+ * points with something besides white space. Any thread. */
+int pz_chat_search_check(pz_str_t q, pz_err_t *err);
+
+/* Checks that each of ids[0..n) is a member of conv_id: 400 naming the
+ * first that is not. Any job. */
+int pz_chat_mentions_check(pz_db_t *db, int64_t conv_id, const int64_t *ids, unsigned n, pz_err_t *err);
+
+/* The operations below check that me is a member of conv_id (404 no such
+ * conversation, 403 not_member) and that msg_id is a message of it (404),
+ * and copy the message as it stands after the call to *out. Writer. */
+
+/* Appends an event to user_id's stream only, and records it in fanout. Writer. */
+int pz_chat_publish_user(pz_db_t *db, int64_t user_id, pz_str_t type, pz_str_t payload, int64_t now,
+                         pz_chat_fanout_t *fanout, pz_err_t *err);
+
+/* Replaces the text and mentions (mentions NULL: keeps them) of me's message. Errors: 403 not_sender;
+ * 409 message_recalled; 409 not_editable (not a text message); 409
+ * edit_window_passed (window_ms after it was sent); 400 a mention that is
+ * not a member. */
+int pz_chat_edit(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, pz_str_t text, const int64_t *mentions,
+                 unsigned n_mentions, int64_t now, int64_t window_ms, pz_msg_rec_t *out, pz_err_t *err);
+/* Recalls me's message for everyone. A message recalled already stays as
+ * it is (*changed false). Errors: 403 not_sender; 409
+ * recall_window_passed (window_ms after it was sent). */
+int pz_chat_recall(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, int64_t now, int64_t window_ms,
+                   pz_msg_rec_t *out, bool *changed, pz_err_t *err);
+/* Takes a recalled message's content out of the event streams, in the job
+ * of the recall (*changed true): every member's message.new and
+ * message.edited events of msg_id get new_payload and edited_payload, the
+ * events as they would be written now, with the message in its recalled
+ * form; their seq stays. Events from before migration 7 are not found. */
+int pz_chat_recall_events(pz_db_t *db, int64_t msg_id, pz_str_t new_payload, pz_str_t edited_payload, pz_err_t *err);
+/* Deletes the message for me only; *changed is false when it was gone already. */
+int pz_chat_delete_for_me(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, int64_t now, bool *changed,
+                          pz_err_t *err);
+/* Adds (add) or removes me's reaction emoji (checked by the caller);
+ * *changed tells whether it changed anything. Errors: 409
+ * message_recalled; 409 too_many_reactions (a new emoji beyond
+ * PZ_CHAT_REACTIONS_MAX). */
+int pz_chat_react(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, pz_str_t emoji, bool add, int64_t now,
+                  pz_msg_rec_t *out, bool *changed, pz_err_t *err);
+/* Moves me's delivered marker forward to msg_id (400 when it is not a
+ * message of conv_id); *moved tells whether it moved. *read_up_to and
+ * *delivered_up_to are me's markers after the call. */
+int pz_chat_mark_delivered(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, int64_t *read_up_to,
+                           int64_t *delivered_up_to, bool *moved, pz_err_t *err);
+
+/* ---- typing throttle: loop thread only ----
+ * Remembers, for a bounded number of (user, conversation) pairs, when a
+ * typing frame last went out; a pair that is forgotten (its set was full)
+ * may send again at once, which costs one extra frame, never a lost one. */
+typedef struct pz_chat_throttle_s pz_chat_throttle_t;
+
+pz_chat_throttle_t *pz_chat_throttle_new(unsigned capacity, int64_t interval_ms);
+void pz_chat_throttle_free(pz_chat_throttle_t *t);
+/* True when (user_id, conv_id) may send at now_ms (and records it). */
+bool pz_chat_throttle_take(pz_chat_throttle_t *t, int64_t user_id, int64_t conv_id, int64_t now_ms);
 
 #endif

@@ -89,6 +89,12 @@ bool pz_req_connected(const pz_req_t *req);
  * method gets 405 with Allow; a path that matches nothing gets 404 (or a
  * static file, see pz_server_serve_static). */
 void pz_router_add(pz_router_t *router, int methods, const char *pattern, pz_handler_cb handler, void *udata);
+/* Gives the routes added with exactly this pattern a body limit of their
+ * own in place of max_body_bytes (uploads take more than JSON calls). It
+ * is applied when the headers are complete, before a byte of the body is
+ * read: a request to any other route keeps the server's limit. Call after
+ * pz_router_add and before the server starts. */
+void pz_router_set_max_body(pz_router_t *router, const char *pattern, size_t max_body);
 
 /* ---- WebSocket ---- */
 

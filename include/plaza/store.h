@@ -57,6 +57,9 @@ int pz_store_read(pz_store_t *st, pz_store_job_t *job);
 void pz_store_close(pz_store_t *st);
 /* Jobs waiting for or inside the writer, and read jobs under way. Loop thread. */
 unsigned pz_store_pending(const pz_store_t *st);
+/* The database file, DATA_DIR/plaza.db: files kept beside the database
+ * (uploads) find their directory from it. Borrowed for the store's life. Any thread. */
+const char *pz_store_path(const pz_store_t *st);
 
 /* Opens the database at data_dir without threads, for offline tools and
  * tests; run jobs with pz_store_run_sync. */

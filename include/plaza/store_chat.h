@@ -16,9 +16,14 @@
 #define PZ_CHAT_CLIENT_ID_MAX 64
 #define PZ_CHAT_TITLE_MAX_CHARS 64
 #define PZ_CHAT_EVENT_TYPE_MAX 32
+#define PZ_CHAT_MENTIONS_MAX 50 /* users one message may mention */
+#define PZ_CHAT_MSG_TYPE_MAX 15
+#define PZ_CHAT_BODY_MAX_BYTES 16384 /* a system message naming 500 members (chat_groups.h) fits */
 
 enum { PZ_CONV_DIRECT = 1, PZ_CONV_GROUP = 2 };
-enum { PZ_MEMBER_MEMBER = 0, PZ_MEMBER_OWNER = 1 };
+enum { PZ_MEMBER_MEMBER = 0, PZ_MEMBER_OWNER = 1, PZ_MEMBER_ADMIN = 2 }; /* group roles (store_groups.h) */
+/* The stored and API name of a role: "owner", "admin" or "member". Any thread. */
+const char *pz_store_role_name(int role);
 
 typedef struct pz_conv_rec_s {
   int64_t id;
@@ -38,6 +43,18 @@ typedef struct pz_msg_rec_s {
   int64_t created_at;
   size_t text_len;
   char text[PZ_CHAT_TEXT_MAX_BYTES + 1];
+  /* The kind of message: "text", or one with a body ("image", "file"):
+   * "" reads as "text". body is the JSON object of its content as api/
+   * wrote it, opaque to the store and the domain; empty for text. */
+  char type[PZ_CHAT_MSG_TYPE_MAX + 1];
+  size_t body_len;
+  char body[PZ_CHAT_BODY_MAX_BYTES + 1];
+  /* Message operations: 0 until edited / recalled. A recalled message
+   * keeps its ids and times; its text, body and mentions are gone. */
+  int64_t edited_at;
+  int64_t recalled_at;
+  unsigned n_mentions;
+  int64_t mentions[PZ_CHAT_MENTIONS_MAX]; /* members the text mentions, as sent */
 } pz_msg_rec_t;
 
 /* One conversation as one member sees it in their list. */
@@ -119,10 +136,85 @@ int pz_store_msg_list(pz_db_t *db, int64_t conv_id, int64_t before, unsigned lim
  * which it writes to *seq: gap-free, 1 for a user's first event. Writer. */
 int pz_store_event_append(pz_db_t *db, int64_t user_id, pz_str_t type, pz_str_t payload, int64_t now, int64_t *seq,
                           pz_err_t *err);
+/* As pz_store_event_append, for an event whose payload carries message
+ * message_id (0: none), so that pz_store_event_rewrite_msg finds it. Writer. */
+int pz_store_event_append_msg(pz_db_t *db, int64_t user_id, pz_str_t type, int64_t message_id, pz_str_t payload,
+                              int64_t now, int64_t *seq, pz_err_t *err);
+/* Replaces the payload of every event of type that carries message_id, in
+ * every user's stream (a recall takes the content out of them); seq and
+ * type stay. *n (may be NULL) is how many events changed, 0 included.
+ * Events appended before migration 7 carry no message id and are not
+ * found. Writer. */
+int pz_store_event_rewrite_msg(pz_db_t *db, int64_t message_id, pz_str_t type, pz_str_t payload, unsigned *n,
+                               pz_err_t *err);
 /* user_id's events with seq > after, in order, at most limit. */
 int pz_store_event_list(pz_db_t *db, int64_t user_id, int64_t after, unsigned limit, pz_store_event_cb cb, void *arg,
                         pz_err_t *err);
 /* The sequence number of user_id's last event; 0 when there is none. */
 int pz_store_event_head(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err);
+
+/* ---- message operations (msgops.c) ---- */
+
+/* Sets the text and mentions of message id of conv_id, and its edited_at. Writer. */
+int pz_store_msg_edit(pz_db_t *db, int64_t conv_id, int64_t id, pz_str_t text, const int64_t *mentions,
+                      unsigned n_mentions, int64_t now, pz_err_t *err);
+/* Recalls message id of conv_id: its text, body, mentions and reactions
+ * are deleted and recalled_at is set. Writer. */
+int pz_store_msg_recall(pz_db_t *db, int64_t conv_id, int64_t id, int64_t now, pz_err_t *err);
+/* Hides message_id from user_id (delete for me); *created is false when
+ * it was hidden already. Writer. */
+int pz_store_msg_hide(pz_db_t *db, int64_t user_id, int64_t conv_id, int64_t message_id, int64_t now, bool *created,
+                      pz_err_t *err);
+int pz_store_msg_hidden(pz_db_t *db, int64_t user_id, int64_t message_id, bool *out, pz_err_t *err);
+/* As pz_store_msg_list, without the messages viewer deleted for themselves. */
+int pz_store_msg_list_visible(pz_db_t *db, int64_t viewer, int64_t conv_id, int64_t before, unsigned limit,
+                              pz_store_msg_cb cb, void *arg, pz_err_t *err);
+
+/* A reaction: emoji (borrowed for the call) by user_id. */
+typedef int (*pz_store_reaction_cb)(void *arg, pz_str_t emoji, int64_t user_id, pz_err_t *err);
+/* How many distinct emoji message_id carries, and whether emoji is one. */
+int pz_store_reaction_stats(pz_db_t *db, int64_t message_id, pz_str_t emoji, unsigned *n_emoji, bool *has_emoji,
+                            pz_err_t *err);
+/* Adds (add) or removes user_id's emoji on message_id; *changed tells
+ * whether it was not there / there. Writer. */
+int pz_store_reaction_set(pz_db_t *db, int64_t message_id, int64_t user_id, pz_str_t emoji, bool add, int64_t now,
+                          bool *changed, pz_err_t *err);
+/* message_id's reactions: emoji in the order of their first use, users in
+ * the order they reacted. */
+int pz_store_reaction_list(pz_db_t *db, int64_t message_id, pz_store_reaction_cb cb, void *arg, pz_err_t *err);
+
+/* A member's receipts: the message ids read and delivered up to (0: none). */
+typedef int (*pz_store_marker_cb)(void *arg, int64_t user_id, int64_t read_up_to, int64_t delivered_up_to,
+                                  pz_err_t *err);
+/* Moves user_id's delivered marker forward to message_id; *moved tells
+ * whether it moved. Writer. */
+int pz_store_member_set_delivered(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t message_id, bool *moved,
+                                  pz_err_t *err);
+int pz_store_member_markers(pz_db_t *db, int64_t conv_id, pz_store_marker_cb cb, void *arg, pz_err_t *err);
+/* PZ_ENOTFOUND unless user_id is a member. */
+int pz_store_member_marker(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t *read_up_to,
+                           int64_t *delivered_up_to, pz_err_t *err);
+
+/* Privacy settings; a user who never set them has the defaults. */
+enum { PZ_DIRECT_FROM_CONTACTS = 0, PZ_DIRECT_FROM_EVERYONE = 1 };
+typedef struct pz_settings_rec_s {
+  int direct_chat_from; /* PZ_DIRECT_FROM_*: who may open a direct chat with the user */
+} pz_settings_rec_t;
+
+int pz_store_settings_get(pz_db_t *db, int64_t user_id, pz_settings_rec_t *out, pz_err_t *err);
+int pz_store_settings_set(pz_db_t *db, int64_t user_id, const pz_settings_rec_t *s, pz_err_t *err); /* Writer. */
+
+/* When user_id was last seen by any of their sessions (ms; 0: never). */
+int pz_store_user_last_seen(pz_db_t *db, int64_t user_id, int64_t *out, pz_err_t *err);
+
+/* Full-text search of the text messages of viewer's conversations (only
+ * conv_id unless 0) that are neither recalled nor deleted by viewer,
+ * newest first, at most limit. query is user text: any bytes are safe. */
+int pz_store_msg_search(pz_db_t *db, int64_t viewer, pz_str_t query, int64_t conv_id, unsigned limit,
+                        pz_store_msg_cb cb, void *arg, pz_err_t *err);
+/* Writes to out (emptied first) the FTS5 query of user text q: each word
+ * a quoted string, ANDed, the last one a prefix; empty when q has no word.
+ * Exposed for tests. Any thread. */
+void pz_store_fts_query(pz_str_t q, pz_buf_t *out);
 
 #endif

@@ -15,6 +15,7 @@ int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st
   api->srv = srv;
   api->st = st;
   if (cfg) api->cfg = *cfg;
+  api->wallet = api->cfg.wallet;
   if (api->cfg.login_fail_per_account == 0) api->cfg.login_fail_per_account = 5;
   if (api->cfg.login_fail_per_addr == 0) api->cfg.login_fail_per_addr = 20;
   if (api->cfg.login_window_s == 0) api->cfg.login_window_s = 15 * 60;
@@ -27,6 +28,7 @@ int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st
   unsigned burst = api->cfg.msg_rate * 5 / 2 > PZ_API_SEND_BURST ? api->cfg.msg_rate * 5 / 2 : PZ_API_SEND_BURST;
   api->send_limit = pz_chat_limiter_new(PZ_API_SEND_USERS, api->cfg.msg_rate, burst);
   pz__api_ws_init(api);
+  pz__api_msgops_init(api);
 
   pz_router_t *r = pz_server_router(srv);
   pz__api_health_routes(api, r);
@@ -36,14 +38,20 @@ int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st
   pz__api_users_routes(api, r);
   pz__api_contacts_routes(api, r);
   pz__api_conversations_routes(api, r);
+  pz__api_groups_routes(api, r);
   pz__api_sync_routes(api, r);
+  pz__api_wallet_routes(api, r);
+  pz__api_uploads_routes(api, r);
+  pz__api_msgops_routes(api, r);
   pz__api_ws_routes(api, r);
+  pz__api_wallet_start(api);
   *out = api;
   return 0;
 }
 
 static void api_destroy(pz_api_t *api) {
   pz__api_ws_release(api);
+  pz__api_msgops_release(api);
   pz_auth_cache_free(api->sessions);
   pz_auth_limiter_free(api->fail_account);
   pz_auth_limiter_free(api->fail_addr);
@@ -55,6 +63,7 @@ static void api_destroy(pz_api_t *api) {
 void pz_api_free(pz_api_t *api) {
   if (api == NULL) return;
   api->closing = true;
+  pz__api_wallet_stop(api);
   if (api->busy == 0) api_destroy(api);
 }
 

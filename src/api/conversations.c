@@ -15,24 +15,46 @@ json_t *pz__api_message_json(const pz_msg_rec_t *m) {
   json_t *o = json_object();
   json_object_set_new(o, "id", pz__api_id_json(m->id));
   json_object_set_new(o, "conversation_id", pz__api_id_json(m->conversation_id));
+  /* A system message (groups.c) comes from the member who made the change
+   * but from no device of theirs: it has no client_id. */
+  bool system = strcmp(m->type, "system") == 0;
   json_object_set_new(o, "sender_id", pz__api_id_json(m->sender_id));
-  json_object_set_new(o, "client_id", pz__api_text(m->client_id));
-  json_object_set_new(o, "type", json_string("text"));
-  json_t *text = json_stringn(m->text, m->text_len);
+  json_object_set_new(o, "client_id", system ? json_null() : pz__api_text(m->client_id));
+  json_object_set_new(o, "type", json_string(m->type[0] ? m->type : "text"));
+  /* A message with a body (an image, a file) has no text of its own. */
+  json_t *text = m->body_len > 0 && m->text_len == 0 ? json_null() : json_stringn(m->text, m->text_len);
   json_object_set_new(o, "text", text ? text : json_string(""));
+  if (m->body_len > 0) {
+    /* The body is JSON we wrote; a damaged row shows as a null body. */
+    json_t *body = json_loadb(m->body, m->body_len, 0, NULL);
+    json_object_set_new(o, system ? "system" : "body", json_is_object(body) ? body : json_null());
+    if (body && !json_is_object(body)) json_decref(body);
+  }
   json_object_set_new(o, "reply_to", m->reply_to ? pz__api_id_json(m->reply_to) : json_null());
   json_object_set_new(o, "created_at", pz__api_time_json(m->created_at));
+  /* Message operations (msgops.c): a recalled message shows that it was,
+   * with nothing of what it said; reactions are read in the job that
+   * needs them (pz__api_message_full_json). */
+  if (m->recalled_at) {
+    json_object_set_new(o, "text", json_null());
+    json_object_del(o, "body");
+  }
+  json_object_set_new(o, "edited_at", m->edited_at ? pz__api_time_json(m->edited_at) : json_null());
+  json_object_set_new(o, "recalled", json_boolean(m->recalled_at != 0));
+  json_t *mentions = json_array();
+  for (unsigned i = 0; i < m->n_mentions; i++) json_array_append_new(mentions, pz__api_id_json(m->mentions[i]));
+  json_object_set_new(o, "mentions", mentions);
+  json_object_set_new(o, "reactions", json_object());
   return o;
 }
 
-static int member_row(void *arg, const pz_user_rec_t *u, pz_err_t *err) {
-  json_array_append_new(arg, pz__api_user_json(u));
+static int member_row(void *arg, const pz_member_rec_t *m, pz_err_t *err) {
+  json_array_append_new(arg, json_pack("{s:o,s:s}", "user", pz__api_user_json(&m->user), "role",
+                                       pz_store_role_name(m->role)));
   return 0;
 }
 
-/* {"id","type","title","owner_id","members","created_at"}, with the
- * members read in the same job. */
-static int conv_json(pz_db_t *db, const pz_conv_rec_t *c, json_t **out, pz_err_t *err) {
+int pz__api_conv_json(pz_db_t *db, const pz_conv_rec_t *c, json_t **out, pz_err_t *err) {
   json_t *members = json_array();
   json_t *o = json_object();
   *out = o;
@@ -42,7 +64,32 @@ static int conv_json(pz_db_t *db, const pz_conv_rec_t *c, json_t **out, pz_err_t
   json_object_set_new(o, "owner_id", c->owner_id ? pz__api_id_json(c->owner_id) : json_null());
   json_object_set_new(o, "members", members);
   json_object_set_new(o, "created_at", pz__api_time_json(c->created_at));
-  return pz_store_member_users(db, c->id, member_row, members, err);
+  int rc = pz_store_member_list(db, c->id, member_row, members, err);
+  if (rc == 0) rc = pz__api_member_markers(db, c->id, members, err);
+  json_object_set_new(o, "member_count", json_integer((json_int_t)json_array_size(members)));
+  return rc;
+}
+
+/* Adds what one member sees of a conversation to its object o. */
+static void view_fields(json_t *o, const pz_conv_view_t *v) {
+  json_object_set_new(o, "last_message", v->has_last ? pz__api_message_json(&v->last) : json_null());
+  json_object_set_new(o, "last_read_id", v->last_read_id ? pz__api_id_json(v->last_read_id) : json_null());
+  json_object_set_new(o, "unread_count", json_integer(v->unread));
+}
+
+int pz__api_conv_view_json(pz_db_t *db, int64_t me, int64_t conv_id, json_t **out, pz_err_t *err) {
+  *out = NULL;
+  int rc = pz_chat_member_check(db, me, conv_id, NULL, err);
+  if (rc < 0) return rc;
+  pz_conv_view_t *v = pz_malloc(sizeof(*v)); /* a message record is too large for every stack */
+  if ((rc = pz_store_conv_view(db, me, conv_id, v, err)) == 0 && (rc = pz__api_conv_json(db, &v->conv, out, err)) == 0)
+    view_fields(*out, v);
+  pz_free(v);
+  if (rc < 0 && *out) {
+    json_decref(*out);
+    *out = NULL;
+  }
+  return rc;
 }
 
 /* ---- the event fan-out ---- */
@@ -85,12 +132,22 @@ int pz__api_send_decode(pz__api_send_t *s, int64_t user_id, int64_t conv_id, jso
   int rc;
   if (conv_id == 0 && (rc = pz__api_id(obj, "conversation_id", &conv_id, err)) < 0) return rc;
   if ((rc = pz__api_str(obj, "client_id", true, &client_id, NULL, err)) < 0 ||
-      (rc = pz_chat_client_id_check(client_id, err)) < 0 ||
-      (rc = pz__api_str(obj, "text", true, &text, NULL, err)) < 0 || (rc = pz_chat_text_check(text, err)) < 0)
+      (rc = pz_chat_client_id_check(client_id, err)) < 0)
     return rc;
+  json_t *body = json_object_get(obj, "body");
+  if (body != NULL) {
+    text = PZ_STR_NULL;
+    if (json_object_get(obj, "text") != NULL)
+      return pz_err_set(err, PZ_EINVAL, NULL, "a message has either text or a body, not both");
+    if ((rc = pz__api_attach_decode(s, body, err)) < 0) return rc;
+  } else if ((rc = pz__api_str(obj, "text", true, &text, NULL, err)) < 0 || (rc = pz_chat_text_check(text, err)) < 0) {
+    return rc;
+  }
   if (json_object_get(obj, "reply_to") != NULL && !json_is_null(json_object_get(obj, "reply_to"))) {
     if ((rc = pz__api_id(obj, "reply_to", &s->msg.reply_to, err)) < 0) return rc;
   }
+  bool has_mentions;
+  if ((rc = pz__api_mentions_decode(obj, s->msg.mentions, &s->msg.n_mentions, &has_mentions, err)) < 0) return rc;
   pz_msg_rec_t *m = &s->msg;
   m->id = pz_id_next(); /* on the loop: ids follow the order jobs reach the writer */
   m->conversation_id = conv_id;
@@ -98,9 +155,10 @@ int pz__api_send_decode(pz__api_send_t *s, int64_t user_id, int64_t conv_id, jso
   m->created_at = pz_now_ms();
   memcpy(m->client_id, client_id.ptr, client_id.len);
   m->client_id[client_id.len] = '\0';
-  memcpy(m->text, text.ptr, text.len);
+  if (text.len) memcpy(m->text, text.ptr, text.len);
   m->text[text.len] = '\0';
   m->text_len = text.len;
+  if (s->upload_id) return 0; /* its payload needs the upload: built in the job */
   json_t *ev = json_pack("{s:s,s:o}", "type", PZ_EVENT_MESSAGE_NEW, "message", pz__api_message_json(m));
   s->payload = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
   json_decref(ev);
@@ -110,7 +168,14 @@ int pz__api_send_decode(pz__api_send_t *s, int64_t user_id, int64_t conv_id, jso
 }
 
 int pz__api_send_run(pz_db_t *db, pz__api_send_t *s, pz_err_t *err) {
-  return pz_chat_send(db, &s->msg, pz_str_n(s->payload, s->payload_len), &s->stored, &s->created, &s->fanout, err);
+  int rc = s->upload_id ? pz__api_attach_prepare(db, s, err) : 0;
+  if (rc == 0)
+    rc = pz_chat_send(db, &s->msg, pz_str_n(s->payload, s->payload_len), &s->stored, &s->created, &s->fanout, err);
+  /* The link makes the upload readable by the conversation's members, in
+   * the same savepoint as the message that shows it. */
+  if (rc == 0 && s->created && s->upload_id)
+    rc = pz_chat_upload_link(db, s->upload_id, s->msg.conversation_id, s->msg.id, err);
+  return rc;
 }
 
 void pz__api_send_publish(pz_api_t *api, pz__api_send_t *s) {
@@ -121,6 +186,8 @@ void pz__api_send_publish(pz_api_t *api, pz__api_send_t *s) {
 void pz__api_send_release(pz__api_send_t *s) {
   free(s->payload);
   s->payload = NULL;
+  pz_free(s->caption);
+  s->caption = NULL;
   pz_chat_fanout_free(&s->fanout);
 }
 
@@ -139,6 +206,7 @@ typedef struct {
   /* events to push once durable */
   char *payload;
   pz_chat_fanout_t fanout;
+  pz__api_receipt_t receipt; /* the read marker's receipt to every member (msgops.c) */
   int64_t last_activity;
   unsigned n_listed;
 } conv_ctx_t;
@@ -147,6 +215,7 @@ static void conv_ctx_release(void *data) {
   conv_ctx_t *c = data;
   free(c->payload);
   pz_chat_fanout_free(&c->fanout);
+  pz__api_receipt_release(&c->receipt);
 }
 
 static conv_ctx_t *conv_ctx_new(pz_req_t *req, pz_store_run_fn run) {
@@ -160,6 +229,7 @@ static conv_ctx_t *conv_ctx_new(pz_req_t *req, pz_store_run_fn run) {
 static void publish_done(pz__api_ctx_t *base) {
   conv_ctx_t *c = (conv_ctx_t *)base;
   if (base->job.rc == 0 && c->payload) pz__api_publish(base->api, &c->fanout, pz_str(c->payload));
+  if (base->job.rc == 0) pz__api_receipt_publish(base->api, &c->receipt);
   pz__api_finish(base);
 }
 
@@ -204,7 +274,7 @@ static int create_run(pz_db_t *db, pz_store_job_t *job) {
   if (rc < 0) return rc;
   json_t *o;
   c->base.out = json_object();
-  rc = conv_json(db, &conv, &o, &job->err);
+  rc = pz__api_conv_json(db, &conv, &o, &job->err);
   json_object_set_new(c->base.out, "conversation", o);
   if (rc < 0 || !created) return rc;
   c->base.status = 201;
@@ -263,12 +333,10 @@ fail:
 static int view_row(void *arg, const pz_conv_view_t *v, pz_err_t *err) {
   conv_ctx_t *c = arg;
   json_t *o;
-  int rc = conv_json(c->db, &v->conv, &o, err);
+  int rc = pz__api_conv_json(c->db, &v->conv, &o, err);
   json_array_append_new(c->list, o);
   if (rc < 0) return rc;
-  json_object_set_new(o, "last_message", v->has_last ? pz__api_message_json(&v->last) : json_null());
-  json_object_set_new(o, "last_read_id", v->last_read_id ? pz__api_id_json(v->last_read_id) : json_null());
-  json_object_set_new(o, "unread_count", json_integer(v->unread));
+  view_fields(o, v);
   c->last_activity = v->activity_id;
   c->n_listed++;
   return 0;
@@ -298,12 +366,34 @@ static void list_authed(pz_req_t *req) {
   pz__api_read(&c->base);
 }
 
+/* ---- GET /v1/conversations/{id} ---- */
+
+static int get_run(pz_db_t *db, pz_store_job_t *job) {
+  conv_ctx_t *c = job->data;
+  json_t *o;
+  int rc = pz__api_conv_view_json(db, c->me, c->conv_id, &o, &job->err);
+  if (rc == 0) c->base.out = json_pack("{s:o}", "conversation", o);
+  return rc;
+}
+
+static void get_authed(pz_req_t *req) {
+  pz_err_t err = {0};
+  conv_ctx_t *c = conv_ctx_new(req, get_run);
+  if (pz__api_param_id(req, 0, "conversation id", &c->conv_id, &err) < 0) {
+    pz__api_fail(req, &err);
+    return;
+  }
+  pz__api_read(&c->base);
+}
+
 /* ---- GET /v1/conversations/{id}/messages ---- */
 
 static int message_row(void *arg, const pz_msg_rec_t *m, pz_err_t *err) {
   conv_ctx_t *c = arg;
-  json_array_append_new(c->list, pz__api_message_json(m));
-  return 0;
+  json_t *o;
+  int rc = pz__api_message_full_json(c->db, m, &o, err);
+  json_array_append_new(c->list, o);
+  return rc;
 }
 
 static int history_run(pz_db_t *db, pz_store_job_t *job) {
@@ -312,7 +402,9 @@ static int history_run(pz_db_t *db, pz_store_job_t *job) {
   if (rc < 0) return rc;
   c->list = json_array();
   c->base.out = json_pack("{s:o}", "messages", c->list);
-  return pz_store_msg_list(db, c->conv_id, c->before, c->limit, message_row, c, &job->err);
+  c->db = db;
+  /* Without the messages the caller deleted for themselves. */
+  return pz_store_msg_list_visible(db, c->me, c->conv_id, c->before, c->limit, message_row, c, &job->err);
 }
 
 static void history_authed(pz_req_t *req) {
@@ -383,8 +475,11 @@ static int read_run(pz_db_t *db, pz_store_job_t *job) {
   int rc = pz_chat_mark_read(db, c->me, c->conv_id, c->message_id, pz_str(c->payload), pz_now_ms(), &marker, &unread,
                              &c->fanout, &job->err);
   if (rc < 0) return rc;
-  c->base.out = json_pack("{s:o,s:o,s:I}", "conversation_id", pz__api_id_json(c->conv_id), "last_read_id",
-                          pz__api_id_json(marker), "unread_count", (json_int_t)unread);
+  c->base.out = json_pack("{s:o,s:o,s:o,s:I}", "conversation_id", pz__api_id_json(c->conv_id), "last_read_id",
+                          pz__api_id_json(marker), "read_up_to", pz__api_id_json(marker), "unread_count",
+                          (json_int_t)unread);
+  /* The marker moved when its event was appended: every member hears. */
+  if (c->fanout.n > 0) return pz__api_read_receipt_run(db, &c->receipt, c->me, c->conv_id, marker, &job->err);
   return 0;
 }
 
@@ -413,6 +508,7 @@ static void read_authed(pz_req_t *req) {
 
 static void create_conv(pz_req_t *req) { pz__api_authed(req, create_authed); }
 static void list_convs(pz_req_t *req) { pz__api_authed(req, list_authed); }
+static void get_conv(pz_req_t *req) { pz__api_authed(req, get_authed); }
 static void history(pz_req_t *req) { pz__api_authed(req, history_authed); }
 static void send_message(pz_req_t *req) { pz__api_authed(req, send_authed); }
 static void mark_read(pz_req_t *req) { pz__api_authed(req, read_authed); }
@@ -420,6 +516,7 @@ static void mark_read(pz_req_t *req) { pz__api_authed(req, read_authed); }
 void pz__api_conversations_routes(pz_api_t *api, pz_router_t *r) {
   pz_router_add(r, PZ_HTTP_POST, "/v1/conversations", create_conv, api);
   pz_router_add(r, PZ_HTTP_GET, "/v1/conversations", list_convs, api);
+  pz_router_add(r, PZ_HTTP_GET, "/v1/conversations/{id}", get_conv, api);
   pz_router_add(r, PZ_HTTP_GET, "/v1/conversations/{id}/messages", history, api);
   pz_router_add(r, PZ_HTTP_POST, "/v1/conversations/{id}/messages", send_message, api);
   pz_router_add(r, PZ_HTTP_POST, "/v1/conversations/{id}/read", mark_read, api);

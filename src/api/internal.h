@@ -6,7 +6,10 @@
 #include "plaza/api.h"
 #include "plaza/auth.h"
 #include "plaza/chat.h"
+#include "plaza/chat_groups.h"
+#include "plaza/chat_upload.h"
 #include "plaza/net.h"
+#include "plaza/wallet.h"
 
 /* Sizes of the in-memory tables; each is bounded, whatever clients do. */
 #define PZ_API_SESSION_CACHE 65536
@@ -33,6 +36,20 @@ struct pz_api_s {
   pz_auth_limiter_t *fail_account, *fail_addr;
   pz_auth_pwq_t *pwq;
   pz_chat_limiter_t *send_limit;
+  /* Members a group may have (groups.c): PZ_CHAT_GROUP_MAX_MEMBERS, or
+   * lower for tests that reach the cap (PLAZA_TEST_GROUP_MAX). */
+  unsigned group_max;
+  /* How long an invite link works: PZ_GROUP_INVITE_TTL_MS, or shorter for
+   * tests that see one expire (PLAZA_TEST_INVITE_TTL_MS). */
+  int64_t invite_ttl_ms;
+  /* Message operations (msgops.c): the edit and recall windows (test-only
+   * environment variables may shorten them) and the typing throttle. */
+  int64_t edit_window_ms, recall_window_ms;
+  pz_chat_throttle_t *typing;
+  /* The wallet (wallet.c): its configuration, NULL when plazad runs
+   * without one, and the timer that refunds expired transfers. */
+  const pz_wallet_config_t *wallet;
+  struct pz__api_sweep_s *sweep;
   /* WebSockets of signed-in users, by user id (ws.c). */
   struct {
     ws_conn_t **buckets;
@@ -134,6 +151,13 @@ void pz__api_health_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_ws_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_conversations_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_sync_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_wallet_routes(pz_api_t *api, pz_router_t *r);
+/* Starts the expiry sweep of transfers (at once, then every minute) / stops it. Loop thread. */
+void pz__api_wallet_start(pz_api_t *api);
+void pz__api_wallet_stop(pz_api_t *api);
+void pz__api_groups_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_msgops_routes(pz_api_t *api, pz_router_t *r);
+void pz__api_uploads_routes(pz_api_t *api, pz_router_t *r);
 
 /* ---- messaging shared by HTTP and the WebSocket (conversations.c) ---- */
 
@@ -146,12 +170,17 @@ typedef struct pz__api_send_s {
   pz_msg_rec_t stored; /* the message that stands: msg, or the first one with its client_id */
   bool created;        /* false: a retry of a stored message; no event */
   pz_chat_fanout_t fanout;
+  /* An image or file message (uploads.c): the upload it carries, 0 for
+   * text, and its caption (malloc'd, NULL for none). Its body and payload
+   * are built inside the job, once the upload is read. */
+  int64_t upload_id;
+  char *caption;
 } pz__api_send_t;
 
 /* Takes one message from user_id's send rate; 0, or PZ_ERATE with err
  * filled and the seconds to wait in *retry_after_s. Loop thread. */
 int pz__api_send_rate(pz_api_t *api, int64_t user_id, unsigned *retry_after_s, pz_err_t *err);
-/* Decodes {"client_id","text","reply_to"?} (and "conversation_id" unless
+/* Decodes {"client_id","text","reply_to"?} or {"client_id","body":{...}} (and "conversation_id" unless
  * conv_id is given) from obj into s (zeroed by the caller), with a new
  * message id and time. Loop thread. Release s with pz__api_send_release
  * whatever the result. */
@@ -169,6 +198,23 @@ void pz__api_publish(pz_api_t *api, const pz_chat_fanout_t *fanout, pz_str_t pay
 /* Writes {"seq":seq, ...payload} to out: payload is an event's JSON object without seq. */
 void pz__api_event_frame(pz_buf_t *out, int64_t seq, pz_str_t type, pz_str_t payload);
 
+/* ---- conversation objects (conversations.c) ---- */
+
+/* *out = {"id","type","title","owner_id","members":[{"user","role"}],
+ * "member_count","created_at"}, the members read in the same job; *out is
+ * set (and the caller's to release) even when the read fails. Any job. */
+int pz__api_conv_json(pz_db_t *db, const pz_conv_rec_t *c, json_t **out, pz_err_t *err);
+/* *out = conv_id as member me sees it: the above with "last_message",
+ * "last_read_id" and "unread_count". 404 / 403 not_member. Any job. */
+int pz__api_conv_view_json(pz_db_t *db, int64_t me, int64_t conv_id, json_t **out, pz_err_t *err);
+
+/* ---- QR codes (qr.c) ---- */
+
+/* Appends to out an SVG image of the QR code of text: the dark modules as
+ * one path, with the quiet zone of four modules around them. PZ_EINVAL
+ * when text does not fit a QR code, PZ_ENOMEM. Any thread. */
+int pz__api_qr_svg(pz_str_t text, pz_buf_t *out, pz_err_t *err);
+
 /* ---- WebSocket registry (ws.c) ---- */
 
 void pz__api_ws_init(pz_api_t *api);
@@ -182,5 +228,53 @@ unsigned pz__api_ws_send_user(pz_api_t *api, int64_t user_id, const char *data, 
  * database takes it from there instead, so each socket gets every event
  * once, in order. Loop thread. */
 void pz__api_ws_push_event(pz_api_t *api, int64_t user_id, int64_t seq, const char *frame, size_t len);
+
+/* ---- attachments in messages (uploads.c) ---- */
+
+/* Decodes a message's "body" ({"type":"image","upload_id","caption"?} or
+ * {"type":"file","upload_id"}) into s: type, upload_id and caption. Loop thread. */
+int pz__api_attach_decode(pz__api_send_t *s, json_t *body, pz_err_t *err);
+/* Inside the send job, before pz_chat_send: checks that the sender may
+ * send the upload and that it fits the message type, and writes the
+ * message's body and the message.new payload into s. Writer thread. */
+int pz__api_attach_prepare(pz_db_t *db, pz__api_send_t *s, pz_err_t *err);
+
+/* ---- message operations (msgops.c) ---- */
+
+void pz__api_msgops_init(pz_api_t *api);
+void pz__api_msgops_release(pz_api_t *api);
+/* The message as pz__api_message_json writes it, with its "reactions"
+ * read in the job. Any job. */
+int pz__api_message_full_json(pz_db_t *db, const pz_msg_rec_t *m, json_t **out, pz_err_t *err);
+/* Adds "read_up_to" and "delivered_up_to" to each member object of
+ * members (a user object, or one with the user under "user"). Any job. */
+int pz__api_member_markers(pz_db_t *db, int64_t conv_id, json_t *members, pz_err_t *err);
+/* Decodes the optional "mentions" of obj: at most PZ_CHAT_MENTIONS_MAX
+ * user ids, duplicates dropped, into ids[0..*n). */
+int pz__api_mentions_decode(json_t *obj, int64_t *ids, unsigned *n, bool *present, pz_err_t *err);
+
+/* A receipt event to every member of a conversation: built and appended
+ * in a write job, pushed once durable. Zeroed by its owner; release it. */
+typedef struct pz__api_receipt_s {
+  char *payload; /* NULL: no receipt */
+  pz_chat_fanout_t fanout;
+} pz__api_receipt_t;
+
+/* After me's read marker moved to marker: moves the delivered marker
+ * along and tells every member. Writer. */
+int pz__api_read_receipt_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t marker,
+                             pz_err_t *err);
+/* Moves me's delivered marker to message_id (pz_chat_mark_delivered) and,
+ * when it moved, tells every member. Writer. */
+int pz__api_delivered_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t message_id,
+                          int64_t *read_up_to, int64_t *delivered_up_to, pz_err_t *err);
+void pz__api_receipt_publish(pz_api_t *api, pz__api_receipt_t *r); /* Loop thread. */
+void pz__api_receipt_release(pz__api_receipt_t *r);
+
+/* user_id's first socket opened (offline_session_id 0) or their last one,
+ * of that session, closed: tells their contacts' sockets. Loop thread. */
+void pz__api_presence_changed(pz_api_t *api, int64_t user_id, int64_t offline_session_id);
+/* True while user_id has a ready socket. Loop thread (ws.c). */
+bool pz__api_ws_online(pz_api_t *api, int64_t user_id);
 
 #endif

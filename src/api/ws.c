@@ -77,11 +77,23 @@ static void grow(pz_api_t *api) {
   pz_free(old);
 }
 
+/* user_id's registered sockets, up to 2: enough to tell none, one, more. */
+static unsigned user_sockets(pz_api_t *api, int64_t user_id) {
+  unsigned n = 0;
+  for (ws_conn_t *c = api->ws.buckets[bucket_of(api, user_id)]; c && n < 2; c = c->next)
+    if (c->user_id == user_id && c->registered) n++;
+  return n;
+}
+
+bool pz__api_ws_online(pz_api_t *api, int64_t user_id) { return user_sockets(api, user_id) > 0; }
+
 static void registry_add(pz_api_t *api, ws_conn_t *c) {
   if (api->ws.count >= 2 * (api->ws.mask + 1)) grow(api);
   link_conn(api, c);
   c->registered = true;
   api->ws.count++;
+  /* The first socket of a user brings them online for their contacts. */
+  if (user_sockets(api, c->user_id) == 1) pz__api_presence_changed(api, c->user_id, 0);
 }
 
 static void registry_remove(pz_api_t *api, ws_conn_t *c) {
@@ -94,6 +106,7 @@ static void registry_remove(pz_api_t *api, ws_conn_t *c) {
   c->prev = c->next = NULL;
   c->registered = false;
   api->ws.count--;
+  if (user_sockets(api, c->user_id) == 0) pz__api_presence_changed(api, c->user_id, c->session_id);
 }
 
 void pz__api_ws_init(pz_api_t *api) {
@@ -450,6 +463,101 @@ static void send_message(ws_conn_t *c, json_t *msg) {
   }
 }
 
+/* ---- typing and delivered frames ---- */
+
+enum { OP_TYPING, OP_DELIVERED };
+
+typedef struct {
+  pz_store_job_t job;
+  ws_conn_t *conn;
+  int kind;
+  int64_t user_id, conv_id, message_id;
+  int64_t *members; /* typing: the conversation's members */
+  unsigned n_members, cap;
+  pz__api_receipt_t receipt; /* delivered */
+} ws_op_t;
+
+static int op_member(void *arg, int64_t user_id, pz_err_t *err) {
+  ws_op_t *op = arg;
+  if (op->n_members == op->cap) {
+    op->cap = op->cap ? op->cap * 2 : 8;
+    op->members = pz_realloc(op->members, op->cap * sizeof(int64_t));
+  }
+  op->members[op->n_members++] = user_id;
+  return 0;
+}
+
+static int op_run(pz_db_t *db, pz_store_job_t *job) {
+  ws_op_t *op = job->data;
+  if (op->kind == OP_DELIVERED) {
+    int64_t read_up_to, delivered_up_to;
+    return pz__api_delivered_run(db, &op->receipt, op->user_id, op->conv_id, op->message_id, &read_up_to,
+                                 &delivered_up_to, &job->err);
+  }
+  int rc = pz_chat_member_check(db, op->user_id, op->conv_id, NULL, &job->err);
+  return rc < 0 ? rc : pz_store_member_ids(db, op->conv_id, op_member, op, &job->err);
+}
+
+static void op_done(pz_store_job_t *job) {
+  ws_op_t *op = job->data;
+  ws_conn_t *c = op->conn;
+  pz_api_t *api = c->api;
+  if (job->rc == 0 && op->kind == OP_DELIVERED) {
+    pz__api_receipt_publish(api, &op->receipt);
+  } else if (job->rc == 0) {
+    json_t *frame = json_pack("{s:s,s:o,s:o}", "type", "typing", "conversation_id", pz__api_id_json(op->conv_id),
+                              "user_id", pz__api_id_json(op->user_id));
+    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+    json_decref(frame);
+    for (unsigned i = 0; text && i < op->n_members; i++)
+      if (op->members[i] != op->user_id) pz__api_ws_send_user(api, op->members[i], text, strlen(text));
+    free(text);
+  } else if (c->ws && c->state == WS_READY) {
+    json_t *msg = json_pack("{s:s,s:s,s:s,s:o}", "type", "error", "code", pz_err_code_str(&job->err), "message",
+                            pz_err_message(&job->err), "conversation_id", pz__api_id_json(op->conv_id));
+    send_json(c, msg);
+  }
+  c->jobs--;
+  pz__api_receipt_release(&op->receipt);
+  pz_free(op->members);
+  pz_free(op);
+  maybe_release(c);
+  pz__api_unbusy(api);
+}
+
+/* {"type":"typing","conversation_id"} goes to the other members' sockets,
+ * at most once per PZ_CHAT_TYPING_INTERVAL_MS per user and conversation:
+ * frames beyond are dropped without an answer, as typing is a hint.
+ * {"type":"delivered","conversation_id","message_id"} moves the delivered
+ * marker as POST .../delivered does; its answer is the receipt event. */
+static void op_frame(ws_conn_t *c, json_t *msg, int kind) {
+  pz_api_t *api = c->api;
+  pz_err_t err = {0};
+  int64_t conv_id = 0, message_id = 0;
+  if (pz__api_id(msg, "conversation_id", &conv_id, &err) < 0 ||
+      (kind == OP_DELIVERED && pz__api_id(msg, "message_id", &message_id, &err) < 0)) {
+    send_error(c, pz_err_code_str(&err), pz_err_message(&err));
+    return;
+  }
+  if (kind == OP_TYPING && !pz_chat_throttle_take(api->typing, c->user_id, conv_id, pz_now_ms())) return;
+  ws_op_t *op = pz_calloc(1, sizeof(*op));
+  op->conn = c;
+  op->kind = kind;
+  op->user_id = c->user_id;
+  op->conv_id = conv_id;
+  op->message_id = message_id;
+  op->job.run = op_run;
+  op->job.done = op_done;
+  op->job.data = op;
+  c->jobs++;
+  pz__api_busy(api);
+  int rc = kind == OP_DELIVERED ? pz_store_write(api->st, &op->job) : pz_store_read(api->st, &op->job);
+  if (rc < 0) {
+    pz_err_set(&op->job.err, op->job.rc = rc, NULL, NULL);
+    op_done(&op->job);
+  }
+}
+
 static void on_message(pz_ws_t *ws, bool is_text, const char *data, size_t len) {
   ws_conn_t *c = pz_ws_udata(ws);
   if (c == NULL || c->state == WS_CLOSING) return;
@@ -485,6 +593,10 @@ static void on_message(pz_ws_t *ws, bool is_text, const char *data, size_t len) 
         send_json(c, json_pack("{s:s}", "type", "pong"));
       else if (strcmp(type, "send") == 0)
         send_message(c, msg);
+      else if (strcmp(type, "typing") == 0)
+        op_frame(c, msg, OP_TYPING);
+      else if (strcmp(type, "delivered") == 0)
+        op_frame(c, msg, OP_DELIVERED);
       else if (strcmp(type, "hello") == 0)
         send_error(c, "invalid_request", "hello was already answered");
       else

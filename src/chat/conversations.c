@@ -25,6 +25,7 @@ static void fanout_add(pz_chat_fanout_t *f, int64_t user_id, int64_t seq) {
 typedef struct {
   pz_db_t *db;
   pz_str_t type, payload;
+  int64_t message_id; /* 0: the event carries no message */
   int64_t now;
   pz_chat_fanout_t *fanout;
 } publish_t;
@@ -32,14 +33,19 @@ typedef struct {
 static int publish_member(void *arg, int64_t user_id, pz_err_t *err) {
   publish_t *p = arg;
   int64_t seq;
-  int rc = pz_store_event_append(p->db, user_id, p->type, p->payload, p->now, &seq, err);
+  int rc = pz_store_event_append_msg(p->db, user_id, p->type, p->message_id, p->payload, p->now, &seq, err);
   if (rc == 0) fanout_add(p->fanout, user_id, seq);
   return rc;
 }
 
 int pz_chat_publish(pz_db_t *db, int64_t conv_id, pz_str_t type, pz_str_t payload, int64_t now,
                     pz_chat_fanout_t *fanout, pz_err_t *err) {
-  publish_t p = {db, type, payload, now, fanout};
+  return pz_chat_publish_msg(db, conv_id, 0, type, payload, now, fanout, err);
+}
+
+int pz_chat_publish_msg(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_str_t type, pz_str_t payload, int64_t now,
+                        pz_chat_fanout_t *fanout, pz_err_t *err) {
+  publish_t p = {db, type, payload, message_id, now, fanout};
   return pz_store_member_ids(db, conv_id, publish_member, &p, err);
 }
 
@@ -84,7 +90,12 @@ int pz_chat_direct_open(pz_db_t *db, int64_t me, int64_t other, int64_t new_id, 
   if (!flag && (rc = pz_store_block_exists(db, me, other, &flag, err)) < 0) return rc;
   if (flag) return blocked(err);
   if ((rc = pz_store_contact_exists(db, me, other, &flag, err)) < 0) return rc;
-  if (!flag) return not_contacts(err, "this user is");
+  if (!flag) {
+    /* Strangers need the other's leave (their direct_chat_from setting). */
+    pz_settings_rec_t settings;
+    if ((rc = pz_store_settings_get(db, other, &settings, err)) < 0) return rc;
+    if (settings.direct_chat_from != PZ_DIRECT_FROM_EVERYONE) return not_contacts(err, "this user is");
+  }
 
   memset(out, 0, sizeof(*out));
   out->id = new_id;
@@ -183,8 +194,10 @@ int pz_chat_send(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_
     if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_EINVAL, NULL, "reply_to is not a message of this conversation");
     if (rc < 0) return rc;
   }
+  if ((rc = pz_chat_mentions_check(db, conv.id, msg->mentions, msg->n_mentions, err)) < 0) return rc;
   if ((rc = pz_store_msg_insert(db, msg, err)) < 0 || (rc = pz_store_conv_touch(db, conv.id, msg->id, err)) < 0 ||
-      (rc = pz_chat_publish(db, conv.id, PZ_STR(PZ_EVENT_MESSAGE_NEW), payload, msg->created_at, fanout, err)) < 0)
+      (rc = pz_chat_publish_msg(db, conv.id, msg->id, PZ_STR(PZ_EVENT_MESSAGE_NEW), payload, msg->created_at, fanout,
+                                err)) < 0)
     return rc;
   if (stored != msg) memcpy(stored, msg, sizeof(*stored));
   *created = true;

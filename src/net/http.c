@@ -151,6 +151,7 @@ static void reset_request(pz_http_t *h) {
   if (h->body.cap > BODY_KEEP) pz_buf_free(&h->body);
   h->body.len = 0;
   h->url_len = 0;
+  h->max_body = r->server->lim.max_body_bytes;
   /* The request line's method, spaces, version and CRLF. */
   h->header_bytes = 16;
   h->err = 0;
@@ -228,6 +229,39 @@ static int method_bit(unsigned m) {
   }
 }
 
+/* Splits the request target into its raw path and query: origin-form
+ * ("/path?query"), the asterisk of "OPTIONS *", or absolute-form. Returns
+ * 0, or -1 for a target that is none of them. */
+static int split_target(const char *url, size_t url_len, pz_str_t *raw_path, pz_str_t *query) {
+  *raw_path = *query = PZ_STR_NULL;
+  if (url_len > 0 && url[0] == '/') {
+    size_t i = 0;
+    while (i < url_len && url[i] != '?' && url[i] != '#')
+      i++;
+    *raw_path = pz_str_n(url, i);
+    if (i < url_len && url[i] == '?') {
+      size_t q = ++i;
+      while (i < url_len && url[i] != '#')
+        i++;
+      *query = pz_str_n(url + q, i - q);
+    }
+  } else if (url_len == 1 && url[0] == '*') {
+    *raw_path = pz_str_n(url, 1);
+  } else {
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (url_len == 0 || http_parser_parse_url(url, url_len, 0, &u) != 0) {
+      return -1;
+    }
+    if (u.field_set & (1 << UF_PATH))
+      *raw_path = pz_str_n(url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
+    else
+      *raw_path = PZ_STR("/");
+    if (u.field_set & (1 << UF_QUERY)) *query = pz_str_n(url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
+  }
+  return 0;
+}
+
 static int on_headers_complete(http_parser *p) {
   pz_http_t *h = p->data;
   pz_req_t *r = &h->req;
@@ -238,9 +272,17 @@ static int on_headers_complete(http_parser *p) {
   h->upgrade = p->upgrade;
   r->method = method_bit(p->method);
   r->method_name = pz_str(http_method_str((enum http_method)p->method));
-  /* Refuse an oversized body before a byte of it is read or allocated. */
+  /* Refuse an oversized body before a byte of it is read or allocated. A
+   * route with a limit of its own is looked up only for a body that could
+   * need it: the others keep the plain comparison. */
   size_t max = r->server->lim.max_body_bytes;
   bool has_length = p->content_length != ULLONG_MAX && !(p->flags & F_CHUNKED);
+  if ((p->flags & F_CHUNKED) || (has_length && p->content_length > max)) {
+    pz_str_t raw_path, query;
+    if (split_target(h->hbuf.data, h->url_len, &raw_path, &query) == 0)
+      max = pz__router_max_body(&r->server->router, r, raw_path, max);
+  }
+  h->max_body = max;
   if (has_length && p->content_length > max) return fail_cb(h, PZ_ETOOBIG);
   /* Memory follows the bytes that actually arrive: a client that declares a
    * large body and sends nothing must not hold max_body_bytes per socket. */
@@ -260,7 +302,7 @@ static int on_headers_complete(http_parser *p) {
 
 static int on_body(http_parser *p, const char *at, size_t len) {
   pz_http_t *h = p->data;
-  if (len > h->req.server->lim.max_body_bytes - h->body.len) return fail_cb(h, PZ_ETOOBIG);
+  if (len > h->max_body - h->body.len) return fail_cb(h, PZ_ETOOBIG);
   pz_buf_append(&h->body, at, len);
   return 0;
 }
@@ -326,35 +368,10 @@ static void dispatch(pz_http_t *h) {
     respond_error(h, PZ_EMETHOD, 501, "not_implemented", "method not implemented");
     return;
   }
-  /* Origin-form ("/path?query"), the asterisk of "OPTIONS *", or absolute-form. */
-  const char *url = h->hbuf.data;
-  size_t url_len = h->url_len;
-  pz_str_t raw_path = PZ_STR_NULL, query = PZ_STR_NULL;
-  if (url_len > 0 && url[0] == '/') {
-    size_t i = 0;
-    while (i < url_len && url[i] != '?' && url[i] != '#')
-      i++;
-    raw_path = pz_str_n(url, i);
-    if (i < url_len && url[i] == '?') {
-      size_t q = ++i;
-      while (i < url_len && url[i] != '#')
-        i++;
-      query = pz_str_n(url + q, i - q);
-    }
-  } else if (url_len == 1 && url[0] == '*') {
-    raw_path = pz_str_n(url, 1);
-  } else {
-    struct http_parser_url u;
-    http_parser_url_init(&u);
-    if (url_len == 0 || http_parser_parse_url(url, url_len, 0, &u) != 0) {
-      respond_error(h, PZ_EINVAL, 0, NULL, "invalid request target");
-      return;
-    }
-    if (u.field_set & (1 << UF_PATH))
-      raw_path = pz_str_n(url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
-    else
-      raw_path = PZ_STR("/");
-    if (u.field_set & (1 << UF_QUERY)) query = pz_str_n(url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
+  pz_str_t raw_path, query;
+  if (split_target(h->hbuf.data, h->url_len, &raw_path, &query) < 0) {
+    respond_error(h, PZ_EINVAL, 0, NULL, "invalid request target");
+    return;
   }
   char *path = pz_arena_alloc(r->arena, raw_path.len + 1);
   long n = pz__pct_decode(raw_path.ptr, raw_path.len, path, false);

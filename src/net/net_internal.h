@@ -103,6 +103,7 @@ struct pz_http_s {
   pz_buf_t rhdr; /* extra response header lines, "Name: value\r\n" */
   uint32_t url_len;
   size_t header_bytes;
+  size_t max_body; /* this request's body limit: the route's, or the server's */
   int err; /* PZ_E code set by a parser callback that failed */
   uint8_t phase;
   unsigned in_value : 1;   /* the last header callback was a value */
@@ -114,6 +115,7 @@ struct pz_http_s {
 struct pz_router_s {
   pz__route_t *routes;
   int n_routes, cap;
+  size_t max_route_body; /* the largest limit of pz_router_set_max_body; 0 for none */
 };
 
 struct pz_server_s {
@@ -215,6 +217,9 @@ void pz__router_free(pz_router_t *r);
  * params and route_id and returns the handler; otherwise returns NULL and
  * *allow is the mask of methods the path accepts (0: no pattern matched). */
 pz_handler_cb pz__router_match(pz_router_t *r, pz_req_t *req, pz_str_t raw_path, int *allow);
+/* The body limit of the route that req (method set, path not decoded yet)
+ * goes to: its own from pz_router_set_max_body, else dflt. */
+size_t pz__router_max_body(pz_router_t *r, pz_req_t *req, pz_str_t raw_path, size_t dflt);
 
 /* ---- static.c ---- */
 void pz__static_free(pz__static_t *st);

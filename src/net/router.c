@@ -23,7 +23,8 @@ struct pz__route_s {
   uint32_t param_mask;
   pz_handler_cb handler;
   void *udata;
-  int metric[7]; /* per method bit */
+  size_t max_body; /* 0: the server's */
+  int metric[7];   /* per method bit */
 };
 
 static const char *const method_names[7] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
@@ -66,6 +67,17 @@ void pz_router_add(pz_router_t *r, int methods, const char *pattern, pz_handler_
   r->n_routes++;
 }
 
+void pz_router_set_max_body(pz_router_t *r, const char *pattern, size_t max_body) {
+  bool found = false;
+  for (int i = 0; i < r->n_routes; i++) {
+    if (strcmp(r->routes[i].pattern, pattern) != 0) continue;
+    r->routes[i].max_body = max_body;
+    found = true;
+  }
+  PZ_ASSERT(found); /* our own code: a limit for no route is a bug */
+  if (max_body > r->max_route_body) r->max_route_body = max_body;
+}
+
 void pz__router_free(pz_router_t *r) {
   for (int i = 0; i < r->n_routes; i++)
     pz_free(r->routes[i].pattern);
@@ -81,13 +93,16 @@ static int bit_index(int bit) {
   return i;
 }
 
-pz_handler_cb pz__router_match(pz_router_t *r, pz_req_t *req, pz_str_t raw_path, int *allow) {
+/* The route for req's method and raw_path, with the decoded segments in
+ * segs[0..*n_segs) and the method bit it matched in *bit; NULL with *allow
+ * the methods of the path when none. */
+static const pz__route_t *find(pz_router_t *r, pz_req_t *req, pz_str_t raw_path, int *allow, pz_str_t *segs,
+                               int *n_segs, int *bit_out) {
   *allow = 0;
   if (raw_path.len == 0 || raw_path.ptr[0] != '/') return NULL;
   /* Split the raw path and decode each segment on its own, so that an
    * escaped slash (%2F) stays inside its segment. The whole path decoded
    * already, so no segment can fail to. */
-  pz_str_t segs[MAX_SEGS];
   int n = 0;
   const char *p = raw_path.ptr + 1, *end = raw_path.ptr + raw_path.len;
   for (;;) {
@@ -133,10 +148,28 @@ pz_handler_cb pz__router_match(pz_router_t *r, pz_req_t *req, pz_str_t raw_path,
   }
   if (!best) return NULL;
   *allow = 0;
+  *n_segs = n;
+  *bit_out = best_bit;
+  return best;
+}
+
+pz_handler_cb pz__router_match(pz_router_t *r, pz_req_t *req, pz_str_t raw_path, int *allow) {
+  pz_str_t segs[MAX_SEGS];
+  int n = 0, best_bit = 0;
+  const pz__route_t *best = find(r, req, raw_path, allow, segs, &n, &best_bit);
+  if (!best) return NULL;
   req->n_params = 0;
   for (int k = 0; k < n; k++)
     if (best->segs[k].param) req->params[req->n_params++] = segs[k];
   req->route_data = best->udata;
   req->route_id = best->metric[bit_index(best_bit)];
   return best->handler;
+}
+
+size_t pz__router_max_body(pz_router_t *r, pz_req_t *req, pz_str_t raw_path, size_t dflt) {
+  if (r->max_route_body == 0) return dflt; /* no route has its own: no lookup */
+  pz_str_t segs[MAX_SEGS];
+  int n = 0, bit = 0, allow = 0;
+  const pz__route_t *rt = find(r, req, raw_path, &allow, segs, &n, &bit);
+  return rt && rt->max_body ? rt->max_body : dflt;
 }

@@ -7,8 +7,9 @@
 #define CONV_COLS "c.id, c.type, c.title, c.owner_id, c.created_at, c.last_message_id"
 #define N_CONV_COLS 6
 #define MSG_COLS(t) \
-  t ".id, " t ".conversation_id, " t ".sender_id, " t ".client_id, " t ".reply_to, " t ".created_at, " t ".text"
-#define N_MSG_COLS 7
+  t ".id, " t ".conversation_id, " t ".sender_id, " t ".client_id, " t ".reply_to, " t ".created_at, " t ".text, " t \
+  ".type, " t ".body, " t ".edited_at, " t ".recalled_at, " t ".mentions"
+#define N_MSG_COLS 12
 #define USER_COLS "u.id, u.username, u.display_name, u.bio, u.created_at"
 
 /* ---- row helpers ---- */
@@ -43,6 +44,12 @@ static void col_msg(sqlite3_stmt *st, int i, pz_msg_rec_t *m) {
   m->reply_to = sqlite3_column_int64(st, i + 4);
   m->created_at = sqlite3_column_int64(st, i + 5);
   m->text_len = col_text(st, i + 6, m->text, sizeof(m->text));
+  col_text(st, i + 7, m->type, sizeof(m->type));
+  m->body_len = col_text(st, i + 8, m->body, sizeof(m->body));
+  m->edited_at = sqlite3_column_int64(st, i + 9);
+  m->recalled_at = sqlite3_column_int64(st, i + 10);
+  const char *mentions = (const char *)sqlite3_column_text(st, i + 11);
+  m->n_mentions = mentions ? pz__store_ids_parse(mentions, m->mentions, PZ_CHAT_MENTIONS_MAX) : 0;
 }
 
 static void col_user(sqlite3_stmt *st, int i, pz_user_rec_t *u) {
@@ -142,7 +149,12 @@ int pz_store_conv_touch(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_err
 static const char SQL_CONV_LIST[] =
     "SELECT " CONV_COLS ", m.last_read_id, m.activity_id, " MSG_COLS("g") " FROM conversation_members m"
     " JOIN conversations c ON c.id = m.conversation_id"
-    " LEFT JOIN messages g ON g.id = c.last_message_id"
+    /* A last message the member deleted for themselves gives way to their
+     * newest one still shown (msgops.c). */
+    " LEFT JOIN messages g ON g.id = (CASE WHEN NOT EXISTS (SELECT 1 FROM message_hidden h"
+    "   WHERE h.user_id = ?1 AND h.message_id = c.last_message_id) THEN c.last_message_id"
+    "   ELSE (SELECT max(x.id) FROM messages x WHERE x.conversation_id = c.id AND NOT EXISTS"
+    "     (SELECT 1 FROM message_hidden h2 WHERE h2.user_id = ?1 AND h2.message_id = x.id)) END)"
     " WHERE m.user_id = ?1 AND m.activity_id < ?2"
     " ORDER BY m.activity_id DESC LIMIT ?3";
 
@@ -184,7 +196,7 @@ int pz_store_member_add(pz_db_t *db, int64_t conv_id, int64_t user_id, int role,
   int rc;
   if ((rc = sqlite3_bind_int64(st, 1, conv_id)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 2, user_id)) != SQLITE_OK ||
-      (rc = sqlite3_bind_text(st, 3, role == PZ_MEMBER_OWNER ? "owner" : "member", -1, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = sqlite3_bind_text(st, 3, pz_store_role_name(role), -1, SQLITE_STATIC)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 4, now)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
   return step_done(db, st, err);
@@ -267,8 +279,8 @@ int pz_store_unread_count(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t
 /* ---- messages ---- */
 
 static const char SQL_MSG_INSERT[] =
-    "INSERT INTO messages (id, conversation_id, sender_id, client_id, type, text, reply_to, created_at)"
-    " VALUES (?1, ?2, ?3, ?4, 'text', ?5, ?6, ?7)";
+    "INSERT INTO messages (id, conversation_id, sender_id, client_id, type, text, reply_to, created_at, body, mentions)"
+    " VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, ?9, ?10)";
 
 int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *m, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_INSERT, err);
@@ -280,8 +292,13 @@ int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *m, pz_err_t *err) {
       (rc = sqlite3_bind_text(st, 4, m->client_id, -1, SQLITE_STATIC)) != SQLITE_OK ||
       (rc = sqlite3_bind_text(st, 5, m->text, (int)m->text_len, SQLITE_STATIC)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 6, m->reply_to)) != SQLITE_OK ||
-      (rc = sqlite3_bind_int64(st, 7, m->created_at)) != SQLITE_OK)
+      (rc = sqlite3_bind_int64(st, 7, m->created_at)) != SQLITE_OK ||
+      (rc = sqlite3_bind_text(st, 8, m->type[0] ? m->type : "text", -1, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = sqlite3_bind_text(st, 9, m->body, (int)m->body_len, SQLITE_STATIC)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
+  char mentions[PZ__STORE_IDS_TEXT_MAX(PZ_CHAT_MENTIONS_MAX)];
+  pz__store_ids_format(m->mentions, m->n_mentions, mentions);
+  if ((rc = sqlite3_bind_text(st, 10, mentions, -1, SQLITE_TRANSIENT)) != SQLITE_OK) return pz__db_fail(db, rc, err);
   return step_done(db, st, err);
 }
 
@@ -342,10 +359,15 @@ static const char SQL_EVENT_NEXT[] =
     " ON CONFLICT (user_id) DO UPDATE SET seq = event_heads.seq + 1"
     " RETURNING seq";
 static const char SQL_EVENT_INSERT[] =
-    "INSERT INTO events (user_id, seq, type, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO events (user_id, seq, type, payload, created_at, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 int pz_store_event_append(pz_db_t *db, int64_t user_id, pz_str_t type, pz_str_t payload, int64_t now, int64_t *seq,
                           pz_err_t *err) {
+  return pz_store_event_append_msg(db, user_id, type, 0, payload, now, seq, err);
+}
+
+int pz_store_event_append_msg(pz_db_t *db, int64_t user_id, pz_str_t type, int64_t message_id, pz_str_t payload,
+                              int64_t now, int64_t *seq, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_NEXT, err);
   if (st == NULL) return err->code;
   int rc = BIND(db, st, err, user_id);
@@ -355,10 +377,30 @@ int pz_store_event_append(pz_db_t *db, int64_t user_id, pz_str_t type, pz_str_t 
   sqlite3_reset(st); /* the write happened at the first step; the row is read */
   if ((st = pz__db_stmt(db, SQL_EVENT_INSERT, err)) == NULL) return err->code;
   if ((rc = BIND(db, st, err, user_id, *seq)) < 0) return rc;
+  /* NULL, not 0, for an event about no message: the index leaves those out. */
   if ((rc = pz__db_bind_str(st, 3, type)) != SQLITE_OK || (rc = pz__db_bind_str(st, 4, payload)) != SQLITE_OK ||
-      (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK)
+      (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK ||
+      (rc = message_id ? sqlite3_bind_int64(st, 6, message_id) : sqlite3_bind_null(st, 6)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
   return step_done(db, st, err);
+}
+
+/* Only the payload changes: the rows keep their place (user, seq) and
+ * type, so every stream stays gap-free and in order. */
+static const char SQL_EVENT_REWRITE_MSG[] = "UPDATE events SET payload = ?3 WHERE message_id = ?1 AND type = ?2";
+
+int pz_store_event_rewrite_msg(pz_db_t *db, int64_t message_id, pz_str_t type, pz_str_t payload, unsigned *n,
+                               pz_err_t *err) {
+  if (n) *n = 0;
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_REWRITE_MSG, err);
+  if (st == NULL) return err->code;
+  int rc = BIND(db, st, err, message_id);
+  if (rc < 0) return rc;
+  if ((rc = pz__db_bind_str(st, 2, type)) != SQLITE_OK || (rc = pz__db_bind_str(st, 3, payload)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
+  if ((rc = step_done(db, st, err)) < 0) return rc;
+  if (n) *n = (unsigned)sqlite3_changes(db->sql);
+  return 0;
 }
 
 static const char SQL_EVENT_LIST[] =

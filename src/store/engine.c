@@ -436,6 +436,8 @@ void pz_store_close(pz_store_t *st) {
   if (st->pending_reads == 0) finish_close(st);
 }
 
+const char *pz_store_path(const pz_store_t *st) { return st->path; }
+
 int pz_store_open_sync(pz_store_t **out, const char *data_dir, pz_err_t *err) {
   int rc = open_common(out, data_dir, err);
   if (rc == 0) (*out)->sync_only = true;

@@ -149,9 +149,252 @@ static const char migration_2[] =
     "  PRIMARY KEY (user_id, seq)"
     ");";
 
+static const char migration_3[] =
+    /* Attachments. A message that is not plain text (an image, a file)
+     * keeps its content in body: the JSON object the API wrote when it was
+     * sent, opaque to the store like an event payload; '' for text. */
+    "ALTER TABLE messages ADD COLUMN body TEXT NOT NULL DEFAULT '';"
+
+    /* Uploaded files: the bytes live under DATA_DIR/uploads/, named by id;
+     * the row is written only once they are on disk and fsynced. */
+    "CREATE TABLE uploads ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+    "  content_type  TEXT    NOT NULL,"
+    "  size          INTEGER NOT NULL,"
+    "  name          TEXT    NOT NULL,"
+    "  width         INTEGER NOT NULL DEFAULT 0,"
+    "  height        INTEGER NOT NULL DEFAULT 0,"
+    "  thumb_type    TEXT    NOT NULL DEFAULT '',"
+    "  thumb_size    INTEGER NOT NULL DEFAULT 0,"
+    "  created_at    INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX uploads_user ON uploads (user_id);"
+
+    /* Where an upload was sent: its readers are the uploader and the
+     * members of these conversations. */
+    "CREATE TABLE message_uploads ("
+    "  upload_id       INTEGER NOT NULL REFERENCES uploads (id) ON DELETE CASCADE,"
+    "  conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,"
+    "  message_id      INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (upload_id, message_id)"
+    ");"
+    "CREATE INDEX message_uploads_conversation ON message_uploads (conversation_id);"
+    "CREATE INDEX message_uploads_message ON message_uploads (message_id);";
+
+static const char migration_4[] =
+    /* Message operations. edited_at and recalled_at are 0 until the
+     * message is edited or recalled; a recall also empties the row's text,
+     * body and mentions, so that what the sender took back is not merely
+     * hidden. (Migration 7 lets a recall empty the events that carry the
+     * message too.) mentions is the
+     * space-separated decimal ids of the members the text mentions. */
+    "ALTER TABLE messages ADD COLUMN edited_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN recalled_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '';"
+
+    /* Receipts: how far each member's devices received the conversation
+     * (last_read_id is how far they read). */
+    "ALTER TABLE conversation_members ADD COLUMN delivered_up_to INTEGER NOT NULL DEFAULT 0;"
+
+    /* Messages a user deleted for themselves only. */
+    "CREATE TABLE message_hidden ("
+    "  user_id         INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+    "  message_id      INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,"
+    "  conversation_id INTEGER NOT NULL,"
+    "  hidden_at       INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, message_id)"
+    ");"
+    "CREATE INDEX message_hidden_message ON message_hidden (message_id);"
+
+    /* Reactions: one row per (message, emoji, user). The user has no
+     * foreign key, as a message's sender has none. */
+    "CREATE TABLE message_reactions ("
+    "  message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,"
+    "  emoji      TEXT    NOT NULL,"
+    "  user_id    INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (message_id, emoji, user_id)"
+    ");"
+
+    /* Privacy settings; a user without a row has the defaults. */
+    "CREATE TABLE user_settings ("
+    "  user_id          INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,"
+    "  direct_chat_from TEXT    NOT NULL DEFAULT 'contacts' CHECK (direct_chat_from IN ('contacts', 'everyone'))"
+    ");"
+
+    /* Full-text search over message text: an FTS5 index with the messages
+     * table as its content, kept in step by triggers, so that every path
+     * that writes text (send, edit, recall) updates it in the same
+     * transaction. (PostgreSQL: a tsvector column with a GIN index.) */
+    "CREATE VIRTUAL TABLE messages_fts USING fts5("
+    "  text, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2');"
+    "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');"
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
+    "  INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);"
+    " END;"
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
+    "  INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);"
+    " END;"
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN"
+    "  INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);"
+    "  INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);"
+    " END;";
+
+static const char migration_5[] =
+    /* Group roles: owner, admin, member. The role column of migration 2
+     * allowed owner and member only, and SQLite cannot change a CHECK in
+     * place: a new column with the wider CHECK takes the values and the
+     * name of the old one (ADD, DROP and RENAME COLUMN exist in PostgreSQL
+     * too). The owner is also conversations.owner_id; both change together. */
+    "ALTER TABLE conversation_members ADD COLUMN member_role TEXT NOT NULL DEFAULT 'member'"
+    "  CHECK (member_role IN ('owner', 'admin', 'member'));"
+    "UPDATE conversation_members SET member_role = role;"
+    "ALTER TABLE conversation_members DROP COLUMN role;"
+    "ALTER TABLE conversation_members RENAME COLUMN member_role TO role;"
+
+    /* Invite links to groups. code is random (128 bits, base64url), so it
+     * cannot be guessed; a revoked invite keeps its row, so that its users
+     * are told it was revoked rather than that it never existed. */
+    "CREATE TABLE group_invites ("
+    "  code            TEXT    PRIMARY KEY,"
+    "  conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,"
+    "  created_by      INTEGER NOT NULL,"
+    "  created_at      INTEGER NOT NULL,"
+    "  expires_at      INTEGER NOT NULL,"
+    "  revoked_at      INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX group_invites_conversation ON group_invites (conversation_id);";
+
+static const char migration_6[] =
+    /* The wallet's double-entry ledger. Amounts are integers in minor
+     * units. An account belongs to a user (user_id) in one currency, or is
+     * a system account (user_id NULL): 'external' is the outside world
+     * that top-ups come from and withdrawals go to, 'escrow' holds money of
+     * pending transfers and withdrawals, 'fees' what Plaza earns. balance
+     * caches the sum of the account's entries, updated in the transaction
+     * that adds them; a user's balance never goes below zero. Users have no
+     * foreign key: the ledger keeps its history whoever goes. */
+    "CREATE TABLE wallet_accounts ("
+    "  id         INTEGER PRIMARY KEY,"
+    "  user_id    INTEGER,"
+    "  kind       TEXT    NOT NULL CHECK (kind IN ('user', 'external', 'escrow', 'fees')),"
+    "  currency   TEXT    NOT NULL,"
+    "  balance    INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  CHECK ((kind = 'user') = (user_id IS NOT NULL)),"
+    "  CHECK (kind <> 'user' OR balance >= 0)"
+    ");"
+    "CREATE UNIQUE INDEX wallet_accounts_user ON wallet_accounts (user_id, currency) WHERE kind = 'user';"
+    "CREATE UNIQUE INDEX wallet_accounts_system ON wallet_accounts (kind, currency) WHERE kind <> 'user';"
+
+    /* One row per movement; its entries sum to zero per currency. ref_id
+     * is the transfer or funding it belongs to. */
+    "CREATE TABLE wallet_txns ("
+    "  id         INTEGER PRIMARY KEY,"
+    "  kind       TEXT    NOT NULL,"
+    "  ref_id     INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX wallet_txns_ref ON wallet_txns (ref_id);"
+    /* user_id repeats the account's owner (NULL for system accounts), so
+     * that a user's history, newest first, is one range of an index. */
+    "CREATE TABLE wallet_entries ("
+    "  txn_id     INTEGER NOT NULL REFERENCES wallet_txns (id),"
+    "  account_id INTEGER NOT NULL REFERENCES wallet_accounts (id),"
+    "  user_id    INTEGER,"
+    "  amount     INTEGER NOT NULL CHECK (amount <> 0),"
+    "  PRIMARY KEY (txn_id, account_id)"
+    ");"
+    "CREATE INDEX wallet_entries_account ON wallet_entries (account_id);"
+    "CREATE INDEX wallet_entries_user ON wallet_entries (user_id, txn_id) WHERE user_id IS NOT NULL;"
+
+    /* Transfers between users. A pending transfer's money is in escrow
+     * until it is accepted, returned or expires at expires_at. */
+    "CREATE TABLE wallet_transfers ("
+    "  id              INTEGER PRIMARY KEY,"
+    "  from_user_id    INTEGER NOT NULL,"
+    "  to_user_id      INTEGER NOT NULL,"
+    "  amount          INTEGER NOT NULL CHECK (amount > 0),"
+    "  currency        TEXT    NOT NULL,"
+    "  note            TEXT    NOT NULL DEFAULT '',"
+    "  status          TEXT    NOT NULL CHECK (status IN ('pending', 'completed', 'returned', 'expired')),"
+    "  conversation_id INTEGER NOT NULL DEFAULT 0,"
+    "  idem_key        TEXT    NOT NULL,"
+    "  created_at      INTEGER NOT NULL,"
+    "  expires_at      INTEGER NOT NULL,"
+    "  updated_at      INTEGER NOT NULL,"
+    "  CHECK (from_user_id <> to_user_id)"
+    ");"
+    "CREATE INDEX wallet_transfers_from ON wallet_transfers (from_user_id, id);"
+    "CREATE INDEX wallet_transfers_to ON wallet_transfers (to_user_id, id);"
+    "CREATE INDEX wallet_transfers_pending ON wallet_transfers (expires_at) WHERE status = 'pending';"
+
+    /* Top-ups and withdrawals through a funding provider. */
+    "CREATE TABLE wallet_fundings ("
+    "  id           INTEGER PRIMARY KEY,"
+    "  user_id      INTEGER NOT NULL,"
+    "  kind         TEXT    NOT NULL CHECK (kind IN ('topup', 'withdrawal')),"
+    "  status       TEXT    NOT NULL CHECK (status IN ('pending', 'completed', 'failed')),"
+    "  amount       INTEGER NOT NULL CHECK (amount > 0),"
+    "  currency     TEXT    NOT NULL,"
+    "  provider     TEXT    NOT NULL,"
+    "  provider_ref TEXT    NOT NULL DEFAULT '',"
+    "  reason       TEXT    NOT NULL DEFAULT '',"
+    "  idem_key     TEXT    NOT NULL,"
+    "  created_at   INTEGER NOT NULL,"
+    "  updated_at   INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX wallet_fundings_user ON wallet_fundings (user_id, id);"
+
+    /* Payment PIN and wallet settings. pin_hash is the PIN keyed-hashed
+     * with a secret kept outside the database; the failure count and lock
+     * are here so that they survive a restart. */
+    "CREATE TABLE wallet_users ("
+    "  user_id          INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,"
+    "  pin_hash         BLOB,"
+    "  pin_failures     INTEGER NOT NULL DEFAULT 0,"
+    "  pin_locked_until INTEGER NOT NULL DEFAULT 0,"
+    "  auto_accept      INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at       INTEGER NOT NULL"
+    ");"
+
+    /* The first response to each money-moving request, by the key its
+     * client chose: written in the transaction that moved the money, so
+     * that a retry, even after a crash, gets it back and moves nothing.
+     * status 0 marks a funding still waiting for its provider. */
+    "CREATE TABLE wallet_idempotency ("
+    "  user_id     INTEGER NOT NULL,"
+    "  key         TEXT    NOT NULL,"
+    "  fingerprint BLOB    NOT NULL,"
+    "  ref_id      INTEGER NOT NULL,"
+    "  status      INTEGER NOT NULL,"
+    "  body        TEXT    NOT NULL,"
+    "  created_at  INTEGER NOT NULL,"
+    "  PRIMARY KEY (user_id, key)"
+    ");";
+
+static const char migration_7[] =
+    /* The message an event carries (message.new, message.edited,
+     * message.recalled), so that a recall can find the events that hold
+     * what was said and rewrite their payloads in the same transaction:
+     * recalled content must leave the streams too, not only the message
+     * row. NULL for events about no message, which the partial index
+     * leaves out. Adding a nullable column rewrites no row; events written
+     * before this migration stay NULL and are not rewritten by a recall
+     * (reading the id back out of their JSON would need json_extract,
+     * which is not portable to the PostgreSQL store). */
+    "ALTER TABLE events ADD COLUMN message_id INTEGER;"
+    "CREATE INDEX events_message ON events (message_id) WHERE message_id IS NOT NULL;";
+
 const char *const pz__migrations[] = {
     migration_1,
     migration_2,
+    migration_3,
+    migration_4,
+    migration_5,
+    migration_6,
+    migration_7,
 };
 
 const unsigned pz__n_migrations = sizeof(pz__migrations) / sizeof(pz__migrations[0]);

@@ -27,17 +27,18 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts plazad with a fresh data directory (or `dataDir`, to restart on
- * the same data) and waits until /healthz answers. Call `stop()` at the
+ * the same data), with `env` added to the environment, and waits until
+ * /healthz answers. Call `stop()` at the
  * end; `kill9()` kills it without warning and keeps the data directory.
  */
-export async function startServer({ dataDir } = {}) {
+export async function startServer({ dataDir, env } = {}) {
   const dir = dataDir ?? mkdtempSync(path.join(tmpdir(), 'plaza-api-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const child = spawn(
     PLAZAD,
     ['--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--web-dir', path.join(ROOT, 'web')],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';
   child.stdout.on('data', (d) => { log += d; });

@@ -61,8 +61,10 @@ describe('direct chats', () => {
     assert.match(c.id, /^[0-9]+$/);
     assert.equal(c.type, 'direct');
     assert.equal(c.title, null);
-    assert.deepEqual(c.members.map((m) => m.id).sort(), [a.user.id, b.user.id].sort());
-    assert.deepEqual(c.members.find((m) => m.id === b.user.id), b.user);
+    assert.deepEqual(c.members.map((m) => m.user.id).sort(), [a.user.id, b.user.id].sort());
+    const mb = c.members.find((m) => m.user.id === b.user.id);
+    assert.deepEqual(mb.user, b.user);
+    assert.equal(mb.role, 'member');
     const again = await openDirect(a, b);
     assert.equal(again.status, 200);
     assert.equal(again.json.conversation.id, c.id);
@@ -109,7 +111,9 @@ describe('groups', () => {
     assert.equal(g.type, 'group');
     assert.equal(g.title, 'Climbing 🧗 club');
     assert.equal(g.owner_id, owner.user.id);
-    assert.deepEqual(g.members.map((m) => m.id).sort(), [owner.user.id, x.user.id, y.user.id].sort());
+    assert.deepEqual(g.members.map((m) => m.user.id).sort(), [owner.user.id, x.user.id, y.user.id].sort());
+    assert.equal(g.members.find((m) => m.user.id === owner.user.id).role, 'owner');
+    assert.equal(g.members.find((m) => m.user.id === x.user.id).role, 'member');
     // Every member sees it, and got a conversation.new event.
     for (const who of [owner, x, y]) {
       assert.ok((await list(who)).some((c) => c.id === g.id));
@@ -286,7 +290,7 @@ describe('the conversation list and read markers', () => {
     const read = async (id) => srv.call('POST', `/v1/conversations/${cx.id}/read`, { token: me.token, body: { message_id: id } });
     let r = await read(m2.id);
     assert.equal(r.status, 200, r.text);
-    assert.deepEqual(r.json, { conversation_id: cx.id, last_read_id: m2.id, unread_count: 1 });
+    assert.deepEqual(r.json, { conversation_id: cx.id, last_read_id: m2.id, read_up_to: m2.id, unread_count: 1 });
     // The marker never moves back.
     r = await read(m1.id);
     assert.equal(r.status, 200);

@@ -1,0 +1,431 @@
+// API tests of attachments: uploads of each allowed type, type checks from the bytes, limits, thumbnails, who may download, image and file messages, durability.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import zlib from 'node:zlib';
+import { after, before, describe, test } from 'node:test';
+import { expectError, openWs, register, startServer } from './lib.mjs';
+
+let srv;
+before(async () => { srv = await startServer(); });
+after(async () => { await srv?.stop(); });
+
+// ---- files, made here ----
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** A w x h RGB PNG with a gradient (so that it does not compress to nothing). */
+function png(w, h) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const raw = Buffer.alloc(h * (1 + w * 3));
+  for (let y = 0; y < h; y++) {
+    const row = y * (1 + w * 3);
+    for (let x = 0; x < w; x++) {
+      raw[row + 1 + x * 3] = (x * 7) & 0xff;
+      raw[row + 2 + x * 3] = (y * 5) & 0xff;
+      raw[row + 3 + x * 3] = ((x ^ y) * 3) & 0xff;
+    }
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** A zip holding one stored file. */
+function zip(name, content) {
+  const n = Buffer.from(name);
+  const data = Buffer.from(content);
+  const crc = crc32(data);
+  const local = Buffer.alloc(30);
+  local.writeUInt32LE(0x04034b50, 0);
+  local.writeUInt16LE(10, 4);
+  local.writeUInt32LE(crc, 14);
+  local.writeUInt32LE(data.length, 18);
+  local.writeUInt32LE(data.length, 22);
+  local.writeUInt16LE(n.length, 26);
+  const central = Buffer.alloc(46);
+  central.writeUInt32LE(0x02014b50, 0);
+  central.writeUInt16LE(20, 4);
+  central.writeUInt16LE(10, 6);
+  central.writeUInt32LE(crc, 16);
+  central.writeUInt32LE(data.length, 20);
+  central.writeUInt32LE(data.length, 24);
+  central.writeUInt16LE(n.length, 28);
+  const cdOffset = local.length + n.length + data.length;
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(1, 8);
+  end.writeUInt16LE(1, 10);
+  end.writeUInt32LE(central.length + n.length, 12);
+  end.writeUInt32LE(cdOffset, 16);
+  return Buffer.concat([local, n, data, central, n, end]);
+}
+
+// An 8x8 baseline JPEG, a 1x1 GIF and a 1x1 lossless WebP, as encoders write them.
+const JPEG = Buffer.from('/9j/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAAIAAgDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDpKKKKAP/Z', 'base64');
+const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+const WEBP = Buffer.from('UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==', 'base64');
+const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n'
+  + '2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
+const TEXT = Buffer.from('Shopping list\n- caf\u00e9 beans\n- \u7c73 (rice)\n');
+// The start of an x86-64 ELF executable.
+const ELF = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), Buffer.alloc(8),
+  Buffer.from([2, 0, 0x3e, 0, 1, 0, 0, 0]), Buffer.alloc(40)]);
+
+/** Width and height from a JPEG's start-of-frame marker. */
+function jpegSize(buf) {
+  let i = 2;
+  while (i + 9 < buf.length) {
+    if (buf[i] !== 0xff) return null;
+    const marker = buf[i + 1];
+    const len = buf.readUInt16BE(i + 2);
+    if (marker >= 0xc0 && marker <= 0xc2) return { height: buf.readUInt16BE(i + 5), width: buf.readUInt16BE(i + 7) };
+    i += 2 + len;
+  }
+  return null;
+}
+
+// ---- calls ----
+
+const uploadRaw = (who, bytes, type, name) => srv.call('POST', `/v1/uploads${name ? `?name=${encodeURIComponent(name)}` : ''}`, {
+  token: who?.token, raw: bytes, headers: type ? { 'content-type': type } : {},
+});
+async function upload(who, bytes, type, name) {
+  const res = await uploadRaw(who, bytes, type, name);
+  assert.equal(res.status, 201, res.text);
+  return res.json.upload;
+}
+async function download(who, p, headers = {}) {
+  const h = { ...headers };
+  if (who) h.authorization = `Bearer ${who.token}`;
+  const res = await fetch(srv.url(p), { headers: h });
+  return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
+}
+
+async function befriend(a, b) {
+  const r = await srv.call('POST', '/v1/contacts/requests', { token: a.token, body: { user_id: b.user.id } });
+  assert.equal(r.status, 201, r.text);
+  const ok = await srv.call('POST', `/v1/contacts/requests/${r.json.request.id}/accept`, { token: b.token });
+  assert.equal(ok.status, 200, ok.text);
+}
+
+/** Two contacts with their direct chat, and a third user outside it. */
+async function trio() {
+  const a = await register(srv);
+  const b = await register(srv);
+  const c = await register(srv);
+  await befriend(a, b);
+  const res = await srv.call('POST', '/v1/conversations', { token: a.token, body: { type: 'direct', user_id: b.user.id } });
+  assert.equal(res.status, 201, res.text);
+  return { a, b, c, conv: res.json.conversation };
+}
+
+const send = (who, convId, body, clientId) => srv.call('POST', `/v1/conversations/${convId}/messages`, {
+  token: who.token, body: { client_id: clientId, body },
+});
+
+/**
+ * Sends only the headers of a request whose Content-Length is `length` on a
+ * raw socket and returns the status line's code: a refusal on the declared
+ * length must not need the body.
+ */
+function statusForDeclaredLength(p, length, token) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(srv.port, '127.0.0.1');
+    let data = '';
+    sock.on('data', (d) => { data += d; });
+    sock.on('error', reject);
+    sock.on('close', () => {
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(data);
+      if (m) resolve(Number(m[1])); else reject(new Error(`no answer: ${JSON.stringify(data)}`));
+    });
+    sock.write(`POST ${p} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n`
+      + `Content-Type: text/plain\r\nContent-Length: ${length}\r\n\r\n`);
+  });
+}
+
+// ---- tests ----
+
+describe('uploading', () => {
+  test('each allowed type is stored with its detected type, size and name, and served back byte for byte', async () => {
+    const me = await register(srv);
+    const cases = [
+      { bytes: png(800, 600), type: 'image/png', name: 'sunset.png', width: 800, height: 600, image: true },
+      { bytes: JPEG, type: 'image/jpeg', name: 'photo.jpg', width: 8, height: 8, image: true },
+      { bytes: GIF, type: 'image/gif', name: 'dot.gif', width: 1, height: 1, image: true },
+      { bytes: WEBP, type: 'image/webp', name: 'dot.webp', width: 1, height: 1, image: true },
+      { bytes: PDF, type: 'application/pdf', name: '\u62a5\u544a "final".pdf' },
+      { bytes: zip('a.txt', 'hello zip'), type: 'application/zip', name: 'archive.zip' },
+      { bytes: TEXT, type: 'text/plain; charset=utf-8', name: 'list.txt', served: 'text/plain; charset=utf-8' },
+    ];
+    for (const c of cases) {
+      const u = await upload(me, c.bytes, c.type, c.name);
+      assert.match(u.id, /^\d+$/);
+      assert.equal(u.content_type, c.type.split(';')[0]);
+      assert.equal(u.size, c.bytes.length);
+      assert.equal(u.name, c.name);
+      assert.equal(u.width, c.image ? c.width : null);
+      assert.equal(u.height, c.image ? c.height : null);
+      assert.equal(u.has_thumbnail, Boolean(c.image));
+
+      const got = await download(me, `/v1/uploads/${u.id}`);
+      assert.equal(got.status, 200);
+      assert.ok(got.bytes.equals(c.bytes), `${c.type}: the bytes differ`);
+      assert.equal(got.headers.get('content-type'), c.served ?? c.type);
+      assert.equal(got.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(got.headers.get('cache-control'), 'private, max-age=86400');
+      assert.ok(got.headers.get('etag'));
+      const disp = got.headers.get('content-disposition');
+      assert.ok(disp.startsWith(c.image ? 'inline;' : 'attachment;'), disp);
+      assert.ok(disp.includes(`filename*=UTF-8''${encodeURIComponent(c.name).replace(/'/g, '%27')}`), disp);
+      // The plain filename never carries a quote that would end it early.
+      assert.ok(!/filename="[^"]*"[^;]/.test(disp), disp);
+    }
+  });
+
+  test('without a name the upload is named by its id; a bad name is refused', async () => {
+    const me = await register(srv);
+    const u = await upload(me, PDF, 'application/pdf');
+    assert.equal(u.name, `${u.id}.pdf`);
+    expectError(assert, await uploadRaw(me, PDF, 'application/pdf', '../../etc/passwd'), 400, 'invalid_request');
+    expectError(assert, await uploadRaw(me, PDF, 'application/pdf', 'a\u202egpj.exe'), 400, 'invalid_request');
+    expectError(assert, await uploadRaw(me, PDF, 'application/pdf', 'x'.repeat(256)), 400, 'invalid_request');
+  });
+
+  test('the type comes from the bytes: a PNG declared as a PDF, an executable and HTML get 415', async () => {
+    const me = await register(srv);
+    const r1 = await uploadRaw(me, png(4, 4), 'application/pdf', 'doc.pdf');
+    expectError(assert, r1, 415, 'unsupported_media_type');
+    assert.match(r1.json.error.message, /image\/png/);
+    expectError(assert, await uploadRaw(me, ELF, 'application/octet-stream', 'setup.exe'), 415, 'unsupported_media_type');
+    expectError(assert, await uploadRaw(me, ELF, 'application/zip', 'setup.zip'), 415, 'unsupported_media_type');
+    expectError(assert, await uploadRaw(me, ELF, 'application/pdf', 'setup.pdf'), 415, 'unsupported_media_type');
+    const html = Buffer.from('<!DOCTYPE html><html><script>alert(document.cookie)</script></html>\n');
+    expectError(assert, await uploadRaw(me, html, 'text/plain', 'page.txt'), 415, 'unsupported_media_type');
+    expectError(assert, await uploadRaw(me, Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'), 'image/svg+xml'), 415, 'unsupported_media_type');
+    // A PNG signature over garbage is not an image anyone can view.
+    const broken = Buffer.concat([png(64, 64).subarray(0, 40), Buffer.alloc(200, 7)]);
+    expectError(assert, await uploadRaw(me, broken, 'image/png'), 415, 'unsupported_media_type');
+    expectError(assert, await uploadRaw(me, PDF, undefined), 415, 'unsupported_media_type');
+    expectError(assert, await uploadRaw(me, Buffer.alloc(0), 'text/plain'), 400, 'invalid_request');
+  });
+
+  test('up to 10 MiB is accepted; one byte more is 413; other routes keep the 1 MiB limit', { timeout: 60000 }, async () => {
+    const me = await register(srv);
+    const big = Buffer.alloc(10 * 1024 * 1024, 'a');
+    const u = await upload(me, big, 'text/plain', 'big.txt');
+    assert.equal(u.size, big.length);
+    const got = await download(me, `/v1/uploads/${u.id}`);
+    assert.ok(got.bytes.equals(big));
+    assert.equal(await statusForDeclaredLength('/v1/uploads', 10 * 1024 * 1024 + 1, me.token), 413);
+    assert.equal(await statusForDeclaredLength('/v1/conversations', 1024 * 1024 + 1, me.token), 413);
+  });
+
+  test('an upload needs a signed-in user', async () => {
+    expectError(assert, await uploadRaw(null, PDF, 'application/pdf'), 401, 'unauthorized');
+    const me = await register(srv);
+    const u = await upload(me, PDF, 'application/pdf');
+    assert.equal((await download(null, `/v1/uploads/${u.id}`)).status, 401);
+  });
+});
+
+describe('thumbnails', () => {
+  test('an image gets a thumbnail that fits 320 px and is smaller; a file has none', async () => {
+    const me = await register(srv);
+    const original = png(1200, 900);
+    const u = await upload(me, original, 'image/png', 'big.png');
+    const t = await download(me, `/v1/uploads/${u.id}/thumbnail`);
+    assert.equal(t.status, 200);
+    assert.equal(t.headers.get('content-type'), 'image/jpeg');
+    assert.equal(t.headers.get('x-content-type-options'), 'nosniff');
+    assert.ok(t.bytes.length < original.length, `thumbnail ${t.bytes.length} bytes, original ${original.length}`);
+    assert.deepEqual(jpegSize(t.bytes), { width: 320, height: 240 });
+    assert.notEqual(t.headers.get('etag'), (await download(me, `/v1/uploads/${u.id}`)).headers.get('etag'));
+
+    const f = await upload(me, PDF, 'application/pdf');
+    const none = await download(me, `/v1/uploads/${f.id}/thumbnail`);
+    assert.equal(none.status, 404);
+  });
+
+  test('a client with the ETag gets 304 and no body; HEAD gets the headers only', async () => {
+    const me = await register(srv);
+    const u = await upload(me, JPEG, 'image/jpeg');
+    const first = await download(me, `/v1/uploads/${u.id}`);
+    const again = await download(me, `/v1/uploads/${u.id}`, { 'if-none-match': first.headers.get('etag') });
+    assert.equal(again.status, 304);
+    assert.equal(again.bytes.length, 0);
+    const head = await fetch(srv.url(`/v1/uploads/${u.id}`), { method: 'HEAD', headers: { authorization: `Bearer ${me.token}` } });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), String(JPEG.length));
+    assert.equal(head.headers.get('etag'), first.headers.get('etag'));
+    assert.equal((await head.arrayBuffer()).byteLength, 0);
+  });
+});
+
+describe('image and file messages', () => {
+  test('an image message carries the upload, its URLs and caption, in history and sync; members can download it', async () => {
+    const { a, b, c, conv } = await trio();
+    const img = png(640, 480);
+    const u = await upload(a, img, 'image/png', 'cat.png');
+    // Before it is sent, only the uploader may read it; ids reveal nothing.
+    assert.equal((await download(b, `/v1/uploads/${u.id}`)).status, 404);
+
+    const res = await send(a, conv.id, { type: 'image', upload_id: u.id, caption: 'Our cat \ud83d\udc31' }, 'img-1');
+    assert.equal(res.status, 201, res.text);
+    const m = res.json.message;
+    assert.equal(m.type, 'image');
+    assert.equal(m.text, null);
+    assert.deepEqual(m.body, {
+      type: 'image',
+      upload: { ...u },
+      url: `/v1/uploads/${u.id}`,
+      thumbnail_url: `/v1/uploads/${u.id}/thumbnail`,
+      caption: 'Our cat \ud83d\udc31',
+    });
+
+    const again = await send(a, conv.id, { type: 'image', upload_id: u.id, caption: 'Our cat \ud83d\udc31' }, 'img-1');
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.json.message, m);
+
+    const hist = await srv.call('GET', `/v1/conversations/${conv.id}/messages`, { token: b.token });
+    assert.deepEqual(hist.json.messages[0], m);
+    const events = (await srv.call('GET', '/v1/sync?since=0', { token: b.token })).json.events;
+    const ev = events.filter((e) => e.type === 'message.new');
+    assert.equal(ev.length, 1);
+    assert.deepEqual(ev[0].message, m);
+    const list = (await srv.call('GET', '/v1/conversations', { token: b.token })).json.conversations;
+    assert.deepEqual(list[0].last_message, m);
+
+    const got = await download(b, m.body.url);
+    assert.equal(got.status, 200);
+    assert.ok(got.bytes.equals(img));
+    assert.equal((await download(b, m.body.thumbnail_url)).status, 200);
+
+    // Someone outside the chat sees nothing, as for an id that does not exist.
+    const outside = await srv.call('GET', m.body.url, { token: c.token });
+    expectError(assert, outside, 404, 'not_found');
+    expectError(assert, await srv.call('GET', m.body.thumbnail_url, { token: c.token }), 404, 'not_found');
+    expectError(assert, await srv.call('GET', '/v1/uploads/123456789', { token: c.token }), 404, 'not_found');
+    assert.equal(outside.json.error.message, (await srv.call('GET', '/v1/uploads/123456789', { token: c.token })).json.error.message);
+  });
+
+  test('a file message; a member may forward what they received, an outsider may not send it', async () => {
+    const { a, b, c, conv } = await trio();
+    const u = await upload(a, PDF, 'application/pdf', 'minutes.pdf');
+    const res = await send(a, conv.id, { type: 'file', upload_id: u.id }, 'file-1');
+    assert.equal(res.status, 201, res.text);
+    assert.equal(res.json.message.type, 'file');
+    assert.deepEqual(res.json.message.body, {
+      type: 'file', upload: u, url: `/v1/uploads/${u.id}`, thumbnail_url: null, caption: null,
+    });
+    const got = await download(b, `/v1/uploads/${u.id}`);
+    assert.ok(got.bytes.equals(PDF));
+    assert.match(got.headers.get('content-disposition'), /^attachment; filename="minutes.pdf"/);
+
+    // b forwards it to a new chat with c, who can then read it.
+    await befriend(b, c);
+    const bc = (await srv.call('POST', '/v1/conversations', { token: b.token, body: { type: 'direct', user_id: c.user.id } })).json.conversation;
+    assert.equal((await download(c, `/v1/uploads/${u.id}`)).status, 404);
+    assert.equal((await send(b, bc.id, { type: 'file', upload_id: u.id }, 'fwd-1')).status, 201);
+    assert.equal((await download(c, `/v1/uploads/${u.id}`)).status, 200);
+
+    // An upload one cannot read cannot be sent either.
+    const d = await register(srv);
+    const secret = await upload(d, PDF, 'application/pdf');
+    expectError(assert, await send(a, conv.id, { type: 'file', upload_id: secret.id }, 'steal'), 400, 'invalid_request');
+  });
+
+  test('a recalled image is no longer downloadable by the other members; the uploader keeps it', async () => {
+    const { a, b, conv } = await trio();
+    const u = await upload(a, JPEG, 'image/jpeg');
+    const res = await send(a, conv.id, { type: 'image', upload_id: u.id }, 'oops');
+    assert.equal(res.status, 201, res.text);
+    assert.equal((await download(b, `/v1/uploads/${u.id}`)).status, 200);
+    const recall = await srv.call('POST', `/v1/conversations/${conv.id}/messages/${res.json.message.id}/recall`, { token: a.token });
+    assert.equal(recall.status, 200, recall.text);
+    assert.equal((await download(b, `/v1/uploads/${u.id}`)).status, 404);
+    assert.equal((await download(b, `/v1/uploads/${u.id}/thumbnail`)).status, 404);
+    assert.equal((await download(a, `/v1/uploads/${u.id}`)).status, 200);
+  });
+
+  test('bad bodies are refused and store nothing', async () => {
+    const { a, b, conv } = await trio();
+    const pdf = await upload(a, PDF, 'application/pdf');
+    const img = await upload(a, GIF, 'image/gif');
+    expectError(assert, await send(a, conv.id, { type: 'image', upload_id: pdf.id }, 'x1'), 400, 'invalid_request');
+    expectError(assert, await send(a, conv.id, { type: 'video', upload_id: img.id }, 'x2'), 400, 'invalid_request');
+    expectError(assert, await send(a, conv.id, { type: 'image' }, 'x3'), 400, 'invalid_request');
+    expectError(assert, await send(a, conv.id, { type: 'image', upload_id: img.id, caption: '' }, 'x4'), 400, 'invalid_request');
+    expectError(assert, await send(a, conv.id, { type: 'image', upload_id: img.id, caption: 'x'.repeat(1025) }, 'x5'), 400, 'invalid_request');
+    expectError(assert, await send(a, conv.id, 'image', 'x6'), 400, 'invalid_request');
+    const both = await srv.call('POST', `/v1/conversations/${conv.id}/messages`, {
+      token: a.token, body: { client_id: 'x7', text: 'hi', body: { type: 'image', upload_id: img.id } },
+    });
+    expectError(assert, both, 400, 'invalid_request');
+    const hist = await srv.call('GET', `/v1/conversations/${conv.id}/messages`, { token: b.token });
+    assert.deepEqual(hist.json.messages, []);
+    // Nothing was shared by the refusals.
+    assert.equal((await download(b, `/v1/uploads/${img.id}`)).status, 404);
+  });
+
+  test('an image sent over the WebSocket is acknowledged with its body', async () => {
+    const { a, conv } = await trio();
+    const u = await upload(a, JPEG, 'image/jpeg');
+    const ws = openWs(srv);
+    await ws.opened;
+    ws.send({ type: 'hello', token: a.token, since: 0 });
+    const next = async (pred) => { for (;;) { const f = await ws.next(); if (pred(f)) return f; } };
+    await next((f) => f.type === 'ready');
+    ws.send({ type: 'send', conversation_id: conv.id, client_id: 'ws-img', body: { type: 'image', upload_id: u.id } });
+    const ack = await next((f) => f.type === 'ack' || f.type === 'error');
+    assert.equal(ack.type, 'ack', JSON.stringify(ack));
+    assert.equal(ack.message.type, 'image');
+    assert.equal(ack.message.body.upload.id, u.id);
+    assert.equal(ack.message.body.caption, null);
+    ws.ws.close();
+  });
+});
+
+test('an upload answered 201 survives kill -9', { timeout: 60000 }, async () => {
+  const s1 = await startServer();
+  let s2;
+  try {
+    const me = await register(s1);
+    const bytes = png(500, 400);
+    const res = await s1.call('POST', '/v1/uploads?name=kept.png', { token: me.token, raw: bytes, headers: { 'content-type': 'image/png' } });
+    assert.equal(res.status, 201, res.text);
+    await s1.kill9();
+    s2 = await startServer({ dataDir: s1.dir });
+    const h = { authorization: `Bearer ${me.token}` };
+    const got = await fetch(s2.url(`/v1/uploads/${res.json.upload.id}`), { headers: h });
+    assert.equal(got.status, 200);
+    assert.ok(Buffer.from(await got.arrayBuffer()).equals(bytes));
+    const thumb = await fetch(s2.url(`/v1/uploads/${res.json.upload.id}/thumbnail`), { headers: h });
+    assert.equal(thumb.status, 200);
+    assert.deepEqual(jpegSize(Buffer.from(await thumb.arrayBuffer())), { width: 320, height: 256 });
+  } finally {
+    await s2?.stop();
+    await s1.stop();
+  }
+});
