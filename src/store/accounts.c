@@ -65,18 +65,8 @@ static void col_req(sqlite3_stmt *st, pz_contact_req_rec_t *r) {
 }
 
 /* Steps a statement that returns no rows. */
-static int step_done(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = sqlite3_step(st);
-  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
-}
 
 /* Steps a statement that returns at most one row: 0 with a row, PZ_ENOTFOUND without. */
-static int step_row(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
-  return pz__db_fail(db, rc, err);
-}
 
 static int bind_ids(pz_db_t *db, sqlite3_stmt *st, int64_t a, int64_t b, pz_err_t *err) {
   int rc;
@@ -90,7 +80,7 @@ static int exists(pz_db_t *db, const char *sql, int64_t a, int64_t b, bool *out,
   if (st == NULL) return err->code;
   int rc = bind_ids(db, st, a, b, err);
   if (rc < 0) return rc;
-  rc = step_row(db, st, err);
+  rc = pz__db_step_row(db, st, err);
   *out = rc == 0;
   return rc == PZ_ENOTFOUND ? 0 : rc;
 }
@@ -100,7 +90,7 @@ static int run_pair(pz_db_t *db, const char *sql, int64_t a, int64_t b, bool *re
   sqlite3_stmt *st = pz__db_stmt(db, sql, err);
   if (st == NULL) return err->code;
   int rc = bind_ids(db, st, a, b, err);
-  if (rc == 0) rc = step_done(db, st, err);
+  if (rc == 0) rc = pz__db_step_done(db, st, err);
   if (rc == 0 && removed) *removed = sqlite3_changes(db->sql) > 0;
   return rc;
 }
@@ -122,7 +112,7 @@ int pz_store_user_insert(pz_db_t *db, const pz_user_rec_t *user, const char *pas
       (rc = sqlite3_bind_text(st, 5, password_hash, -1, SQLITE_STATIC)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 6, user->created_at)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 static const char SQL_USER_GET[] = "SELECT " USER_COLS("u") " FROM users u WHERE u.id = ?1";
@@ -132,7 +122,7 @@ int pz_store_user_get(pz_db_t *db, int64_t id, pz_user_rec_t *out, pz_err_t *err
   if (st == NULL) return err->code;
   int rc = sqlite3_bind_int64(st, 1, id);
   if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
-  if ((rc = step_row(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_row(db, st, err)) < 0) return rc;
   col_user(st, 0, out);
   return 0;
 }
@@ -145,7 +135,7 @@ int pz_store_user_find(pz_db_t *db, pz_str_t username, pz_user_rec_t *out, char 
   if (st == NULL) return err->code;
   int rc = pz__db_bind_str(st, 1, username);
   if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
-  if ((rc = step_row(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_row(db, st, err)) < 0) return rc;
   col_user(st, 0, out);
   if (password_hash) col_text(st, N_USER_COLS, password_hash, PZ_PASSWORD_HASH_MAX + 1);
   return 0;
@@ -166,7 +156,7 @@ int pz_store_user_set_profile(pz_db_t *db, int64_t id, const pz_str_t *display_n
       (rc = bio ? pz__db_bind_str(st, 3, *bio) : sqlite3_bind_null(st, 3)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 4, now)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  if ((rc = step_done(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
   if (sqlite3_changes(db->sql) == 0) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
   return 0;
 }
@@ -229,7 +219,7 @@ int pz_store_session_insert(pz_db_t *db, const pz_session_rec_t *s, pz_err_t *er
       (rc = sqlite3_bind_int64(st, 7, s->last_seen_at)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 8, s->expires_at)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 static const char SQL_SESSION_BY_TOKEN[] =
@@ -245,7 +235,7 @@ int pz_store_session_by_token(pz_db_t *db, const uint8_t token_hash[PZ_TOKEN_HAS
   if ((rc = sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 2, now)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  if ((rc = step_row(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_row(db, st, err)) < 0) return rc;
   col_session(st, out);
   return 0;
 }
@@ -257,7 +247,7 @@ int pz_store_session_get(pz_db_t *db, int64_t user_id, int64_t session_id, pz_se
   sqlite3_stmt *st = pz__db_stmt(db, SQL_SESSION_GET, err);
   if (st == NULL) return err->code;
   int rc = bind_ids(db, st, session_id, user_id, err);
-  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_session(st, out);
   return rc;
 }
@@ -287,12 +277,12 @@ int pz_store_session_count(pz_db_t *db, int64_t user_id, int64_t now, unsigned *
   sqlite3_stmt *st = pz__db_stmt(db, SQL_SESSION_COUNT, err);
   if (st == NULL) return err->code;
   int rc = bind_ids(db, st, user_id, now, err);
-  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc < 0) return rc;
   *n = (unsigned)sqlite3_column_int64(st, 0);
   if (oldest == NULL || *n == 0) return 0;
   if ((st = pz__db_stmt(db, SQL_SESSION_OLDEST, err)) == NULL) return err->code;
-  if ((rc = bind_ids(db, st, user_id, now, err)) == 0 && (rc = step_row(db, st, err)) == 0) col_session(st, oldest);
+  if ((rc = bind_ids(db, st, user_id, now, err)) == 0 && (rc = pz__db_step_row(db, st, err)) == 0) col_session(st, oldest);
   return rc;
 }
 
@@ -340,7 +330,7 @@ int pz_store_contact_req_insert(pz_db_t *db, const pz_contact_req_rec_t *r, pz_e
       (rc = sqlite3_bind_int64(st, 6, r->created_at)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 7, r->updated_at)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 static const char SQL_REQ_GET[] = "SELECT " REQ_COLS " FROM contact_requests r WHERE r.id = ?1";
@@ -350,7 +340,7 @@ int pz_store_contact_req_get(pz_db_t *db, int64_t id, pz_contact_req_rec_t *out,
   if (st == NULL) return err->code;
   int rc = sqlite3_bind_int64(st, 1, id);
   if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
-  if ((rc = step_row(db, st, err)) == 0) col_req(st, out);
+  if ((rc = pz__db_step_row(db, st, err)) == 0) col_req(st, out);
   return rc;
 }
 
@@ -362,7 +352,7 @@ int pz_store_contact_req_pending(pz_db_t *db, int64_t from_id, int64_t to_id, pz
   sqlite3_stmt *st = pz__db_stmt(db, SQL_REQ_PENDING, err);
   if (st == NULL) return err->code;
   int rc = bind_ids(db, st, from_id, to_id, err);
-  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_req(st, out);
   return rc;
 }
@@ -378,7 +368,7 @@ int pz_store_contact_req_set_status(pz_db_t *db, int64_t id, int status, int64_t
       (rc = sqlite3_bind_text(st, 2, status_names[status], -1, SQLITE_STATIC)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 3, now)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  if ((rc = step_done(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
   if (sqlite3_changes(db->sql) == 0) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
   return 0;
 }
@@ -437,7 +427,7 @@ static int contact_add_one(pz_db_t *db, int64_t a, int64_t b, int64_t now, pz_er
   int rc = bind_ids(db, st, a, b, err);
   if (rc < 0) return rc;
   if ((rc = sqlite3_bind_int64(st, 3, now)) != SQLITE_OK) return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 int pz_store_contact_add(pz_db_t *db, int64_t a, int64_t b, int64_t now, pz_err_t *err) {
@@ -498,10 +488,10 @@ int pz_store_block_add(pz_db_t *db, int64_t user_id, int64_t blocked_id, int64_t
   int rc = bind_ids(db, st, user_id, blocked_id, err);
   if (rc < 0) return rc;
   if ((rc = sqlite3_bind_int64(st, 3, now)) != SQLITE_OK) return pz__db_fail(db, rc, err);
-  if ((rc = step_done(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
   *created = sqlite3_changes(db->sql) > 0;
   if ((st = pz__db_stmt(db, SQL_BLOCK_SINCE, err)) == NULL) return err->code;
-  if ((rc = bind_ids(db, st, user_id, blocked_id, err)) == 0 && (rc = step_row(db, st, err)) == 0)
+  if ((rc = bind_ids(db, st, user_id, blocked_id, err)) == 0 && (rc = pz__db_step_row(db, st, err)) == 0)
     *since = sqlite3_column_int64(st, 0);
   return rc;
 }

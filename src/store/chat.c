@@ -60,30 +60,6 @@ static void col_user(sqlite3_stmt *st, int i, pz_user_rec_t *u) {
   u->created_at = sqlite3_column_int64(st, i + 4);
 }
 
-static int step_done(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = sqlite3_step(st);
-  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
-}
-
-static int step_row(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
-  return pz__db_fail(db, rc, err);
-}
-
-/* Binds consecutive int64 parameters from 1. */
-static int bind_i64(pz_db_t *db, sqlite3_stmt *st, int n, const int64_t *v, pz_err_t *err) {
-  for (int i = 0; i < n; i++) {
-    int rc = sqlite3_bind_int64(st, i + 1, v[i]);
-    if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
-  }
-  return 0;
-}
-
-#define BIND(db, st, err, ...) \
-  bind_i64((db), (st), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, (err))
-
 /* ---- conversations ---- */
 
 static const char SQL_CONV_INSERT[] =
@@ -104,7 +80,7 @@ int pz_store_conv_insert(pz_db_t *db, const pz_conv_rec_t *conv, int64_t user_a,
       (rc = direct ? sqlite3_bind_int64(st, 6, hi) : sqlite3_bind_null(st, 6)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 7, conv->created_at)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 static const char SQL_CONV_GET[] = "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?1";
@@ -112,8 +88,8 @@ static const char SQL_CONV_GET[] = "SELECT " CONV_COLS " FROM conversations c WH
 int pz_store_conv_get(pz_db_t *db, int64_t id, pz_conv_rec_t *out, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_GET, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, id);
-  if (rc == 0) rc = step_row(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, id);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_conv(st, 0, out);
   return rc;
 }
@@ -124,8 +100,8 @@ static const char SQL_CONV_FIND_DIRECT[] =
 int pz_store_conv_find_direct(pz_db_t *db, int64_t a, int64_t b, pz_conv_rec_t *out, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_FIND_DIRECT, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, a < b ? a : b, a < b ? b : a);
-  if (rc == 0) rc = step_row(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, a < b ? a : b, a < b ? b : a);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_conv(st, 0, out);
   return rc;
 }
@@ -136,12 +112,12 @@ static const char SQL_MEMBERS_TOUCH[] = "UPDATE conversation_members SET activit
 int pz_store_conv_touch(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_TOUCH, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, conv_id, message_id);
-  if (rc == 0) rc = step_done(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, conv_id, message_id);
+  if (rc == 0) rc = pz__db_step_done(db, st, err);
   if (rc < 0) return rc;
   if ((st = pz__db_stmt(db, SQL_MEMBERS_TOUCH, err)) == NULL) return err->code;
-  rc = BIND(db, st, err, conv_id, message_id);
-  return rc == 0 ? step_done(db, st, err) : rc;
+  rc = PZ__DB_BIND(db, st, err, conv_id, message_id);
+  return rc == 0 ? pz__db_step_done(db, st, err) : rc;
 }
 
 /* The last message comes with the conversation by a join on the primary
@@ -162,7 +138,7 @@ int pz_store_conv_list(pz_db_t *db, int64_t user_id, int64_t before, unsigned li
                        void *arg, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_LIST, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, user_id, before > 0 ? before : INT64_MAX, (int64_t)limit);
+  int rc = PZ__DB_BIND(db, st, err, user_id, before > 0 ? before : INT64_MAX, (int64_t)limit);
   if (rc < 0) return rc;
   pz_conv_view_t *v = sqlite3_malloc(sizeof(*v)); /* a message record is too large for every stack */
   if (v == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
@@ -199,7 +175,7 @@ int pz_store_member_add(pz_db_t *db, int64_t conv_id, int64_t user_id, int role,
       (rc = sqlite3_bind_text(st, 3, pz_store_role_name(role), -1, SQLITE_STATIC)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 4, now)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 static const char SQL_MEMBER_GET[] =
@@ -208,8 +184,8 @@ static const char SQL_MEMBER_GET[] =
 int pz_store_member_get(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t *last_read_id, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_GET, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, conv_id, user_id);
-  if (rc == 0) rc = step_row(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, conv_id, user_id);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0 && last_read_id) *last_read_id = sqlite3_column_int64(st, 0);
   return rc;
 }
@@ -221,7 +197,7 @@ static const char SQL_MEMBER_IDS[] =
 int pz_store_member_ids(pz_db_t *db, int64_t conv_id, pz_store_member_cb cb, void *arg, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_IDS, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, conv_id);
+  int rc = PZ__DB_BIND(db, st, err, conv_id);
   if (rc < 0) return rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     int cb_rc = cb(arg, sqlite3_column_int64(st, 0), err);
@@ -238,7 +214,7 @@ static const char SQL_MEMBER_USERS[] = "SELECT " USER_COLS
 int pz_store_member_users(pz_db_t *db, int64_t conv_id, pz_store_user_cb cb, void *arg, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_USERS, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, conv_id);
+  int rc = PZ__DB_BIND(db, st, err, conv_id);
   if (rc < 0) return rc;
   pz_user_rec_t u;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -258,8 +234,8 @@ int pz_store_member_set_read(pz_db_t *db, int64_t conv_id, int64_t user_id, int6
                              pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_SET_READ, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, conv_id, user_id, message_id);
-  if (rc == 0) rc = step_done(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, conv_id, user_id, message_id);
+  if (rc == 0) rc = pz__db_step_done(db, st, err);
   *moved = rc == 0 && sqlite3_changes(db->sql) > 0;
   return rc;
 }
@@ -270,8 +246,8 @@ static const char SQL_UNREAD[] =
 int pz_store_unread_count(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t after, unsigned *out, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_UNREAD, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, conv_id, user_id, after);
-  if (rc == 0) rc = step_row(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, conv_id, user_id, after);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) *out = (unsigned)sqlite3_column_int64(st, 0);
   return rc;
 }
@@ -299,7 +275,7 @@ int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *m, pz_err_t *err) {
   char mentions[PZ__STORE_IDS_TEXT_MAX(PZ_CHAT_MENTIONS_MAX)];
   pz__store_ids_format(m->mentions, m->n_mentions, mentions);
   if ((rc = sqlite3_bind_text(st, 10, mentions, -1, SQLITE_TRANSIENT)) != SQLITE_OK) return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 static const char SQL_MSG_GET[] = "SELECT " MSG_COLS("g") " FROM messages g WHERE g.id = ?1 AND g.conversation_id = ?2";
@@ -307,8 +283,8 @@ static const char SQL_MSG_GET[] = "SELECT " MSG_COLS("g") " FROM messages g WHER
 int pz_store_msg_get(pz_db_t *db, int64_t conv_id, int64_t id, pz_msg_rec_t *out, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_GET, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, id, conv_id);
-  if (rc == 0) rc = step_row(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, id, conv_id);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_msg(st, 0, out);
   return rc;
 }
@@ -320,9 +296,9 @@ int pz_store_msg_by_client(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_s
                            pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_BY_CLIENT, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, conv_id, sender_id);
+  int rc = PZ__DB_BIND(db, st, err, conv_id, sender_id);
   if (rc == 0 && (rc = pz__db_bind_str(st, 3, client_id)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
-  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_msg(st, 0, out);
   return rc;
 }
@@ -334,7 +310,7 @@ int pz_store_msg_list(pz_db_t *db, int64_t conv_id, int64_t before, unsigned lim
                       pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_LIST, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, conv_id, before > 0 ? before : INT64_MAX, (int64_t)limit);
+  int rc = PZ__DB_BIND(db, st, err, conv_id, before > 0 ? before : INT64_MAX, (int64_t)limit);
   if (rc < 0) return rc;
   pz_msg_rec_t *m = sqlite3_malloc(sizeof(*m));
   if (m == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
@@ -370,19 +346,19 @@ int pz_store_event_append_msg(pz_db_t *db, int64_t user_id, pz_str_t type, int64
                               int64_t now, int64_t *seq, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_NEXT, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, user_id);
-  if (rc == 0) rc = step_row(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, user_id);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc < 0) return rc;
   *seq = sqlite3_column_int64(st, 0);
   sqlite3_reset(st); /* the write happened at the first step; the row is read */
   if ((st = pz__db_stmt(db, SQL_EVENT_INSERT, err)) == NULL) return err->code;
-  if ((rc = BIND(db, st, err, user_id, *seq)) < 0) return rc;
+  if ((rc = PZ__DB_BIND(db, st, err, user_id, *seq)) < 0) return rc;
   /* NULL, not 0, for an event about no message: the index leaves those out. */
   if ((rc = pz__db_bind_str(st, 3, type)) != SQLITE_OK || (rc = pz__db_bind_str(st, 4, payload)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK ||
       (rc = message_id ? sqlite3_bind_int64(st, 6, message_id) : sqlite3_bind_null(st, 6)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 /* Only the payload changes: the rows keep their place (user, seq) and
@@ -394,11 +370,11 @@ int pz_store_event_rewrite_msg(pz_db_t *db, int64_t message_id, pz_str_t type, p
   if (n) *n = 0;
   sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_REWRITE_MSG, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, message_id);
+  int rc = PZ__DB_BIND(db, st, err, message_id);
   if (rc < 0) return rc;
   if ((rc = pz__db_bind_str(st, 2, type)) != SQLITE_OK || (rc = pz__db_bind_str(st, 3, payload)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  if ((rc = step_done(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
   if (n) *n = (unsigned)sqlite3_changes(db->sql);
   return 0;
 }
@@ -410,7 +386,7 @@ int pz_store_event_list(pz_db_t *db, int64_t user_id, int64_t after, unsigned li
                         pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_LIST, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, user_id, after, (int64_t)limit);
+  int rc = PZ__DB_BIND(db, st, err, user_id, after, (int64_t)limit);
   if (rc < 0) return rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     pz_str_t type = pz_str_n((const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
@@ -426,9 +402,9 @@ static const char SQL_EVENT_HEAD[] = "SELECT seq FROM event_heads WHERE user_id 
 int pz_store_event_head(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_HEAD, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, user_id);
+  int rc = PZ__DB_BIND(db, st, err, user_id);
   if (rc < 0) return rc;
-  rc = step_row(db, st, err);
+  rc = pz__db_step_row(db, st, err);
   *seq = rc == 0 ? sqlite3_column_int64(st, 0) : 0;
   if (rc == PZ_ENOTFOUND) {
     *err = (pz_err_t){0};

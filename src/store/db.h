@@ -27,6 +27,34 @@ sqlite3_stmt *pz__db_stmt(pz_db_t *db, const char *sql, pz_err_t *err);
 int pz__db_fail(pz_db_t *db, int sqlite_rc, pz_err_t *err);
 /* Runs SQL without results (DDL, PRAGMA); returns 0 or PZ_EIO. */
 int pz__db_exec(pz_db_t *db, const char *sql, pz_err_t *err);
+/* Steps a statement that returns no rows: 0, or the failure. */
+static inline int pz__db_step_done(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
+  int rc = sqlite3_step(st);
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+/* Steps a statement that returns at most one row: 0 with a row, PZ_ENOTFOUND without. */
+static inline int pz__db_step_row(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
+  return pz__db_fail(db, rc, err);
+}
+
+/* Binds n int64 parameters, from parameter 1 on. */
+static inline int pz__db_bind_i64(pz_db_t *db, sqlite3_stmt *st, int n, const int64_t *v, pz_err_t *err) {
+  for (int i = 0; i < n; i++) {
+    int rc = sqlite3_bind_int64(st, i + 1, v[i]);
+    if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
+  }
+  return 0;
+}
+
+/* PZ__DB_BIND(db, st, err, a, b, c) binds a, b, c as parameters 1, 2, 3. */
+#define PZ__DB_BIND(db, st, err, ...)                                                                  \
+  pz__db_bind_i64((db), (st), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, \
+                  (err))
+
 /* Binds a view as text (SQLITE_TRANSIENT is not needed: the view outlives the step). */
 static inline int pz__db_bind_str(sqlite3_stmt *st, int idx, pz_str_t s) {
   return sqlite3_bind_text(st, idx, s.ptr ? s.ptr : "", (int)s.len, SQLITE_STATIC);

@@ -15,21 +15,9 @@ static size_t col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
   return n;
 }
 
-static int step_done(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = sqlite3_step(st);
-  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
-}
-
-static int step_row(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
-  return pz__db_fail(db, rc, err);
-}
-
 /* An UPDATE or DELETE of one row: PZ_ENOTFOUND when it touched none. */
 static int step_one(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = step_done(db, st, err);
+  int rc = pz__db_step_done(db, st, err);
   if (rc == 0 && sqlite3_changes(db->sql) == 0) rc = pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
   return rc;
 }
@@ -89,7 +77,7 @@ int pz_store_member_role(pz_db_t *db, int64_t conv_id, int64_t user_id, int *rol
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_ROLE, err);
   if (st == NULL) return err->code;
   int rc = bind2(db, st, conv_id, user_id, err);
-  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc < 0) return rc;
   if (role) *role = role_of(st, 0);
   if (joined_at) *joined_at = sqlite3_column_int64(st, 1);
@@ -125,7 +113,7 @@ int pz_store_member_count(pz_db_t *db, int64_t conv_id, unsigned *n, pz_err_t *e
   if (st == NULL) return err->code;
   int rc = sqlite3_bind_int64(st, 1, conv_id);
   if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
-  if ((rc = step_row(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_row(db, st, err)) < 0) return rc;
   *n = (unsigned)sqlite3_column_int64(st, 0);
   return 0;
 }
@@ -140,7 +128,7 @@ int pz_store_member_successor(pz_db_t *db, int64_t conv_id, int64_t except, int6
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_SUCCESSOR, err);
   if (st == NULL) return err->code;
   int rc = bind2(db, st, conv_id, except, err);
-  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) *user_id = sqlite3_column_int64(st, 0);
   return rc;
 }
@@ -205,7 +193,7 @@ int pz_store_conv_view(pz_db_t *db, int64_t user_id, int64_t conv_id, pz_conv_vi
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBER_ACTIVITY, err);
   if (st == NULL) return err->code;
   int rc = bind2(db, st, conv_id, user_id, err);
-  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc < 0) return rc;
   int64_t activity = sqlite3_column_int64(st, 0);
   sqlite3_reset(st); /* the list below runs its own statement */
@@ -231,7 +219,7 @@ int pz_store_invite_insert(pz_db_t *db, const pz_invite_rec_t *inv, pz_err_t *er
       (rc = sqlite3_bind_int64(st, 4, inv->created_at)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 5, inv->expires_at)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 static const char SQL_INVITE_GET[] = "SELECT " INVITE_COLS " FROM group_invites WHERE code = ?1";
@@ -241,7 +229,7 @@ int pz_store_invite_get(pz_db_t *db, pz_str_t code, pz_invite_rec_t *out, pz_err
   if (st == NULL) return err->code;
   int rc = pz__db_bind_str(st, 1, code);
   if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
-  if ((rc = step_row(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_row(db, st, err)) < 0) return rc;
   col_text(st, 0, out->code, sizeof(out->code));
   out->conversation_id = sqlite3_column_int64(st, 1);
   out->created_by = sqlite3_column_int64(st, 2);
@@ -259,5 +247,5 @@ int pz_store_invite_revoke(pz_db_t *db, pz_str_t code, int64_t now, pz_err_t *er
   int rc;
   if ((rc = pz__db_bind_str(st, 1, code)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 2, now)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }

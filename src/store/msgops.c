@@ -5,37 +5,12 @@
 #include "plaza/store_chat.h"
 #include "store/db.h"
 
-/* ---- helpers ---- */
-
-static int step_done(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = sqlite3_step(st);
-  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
-}
-
-static int step_row(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
-  return pz__db_fail(db, rc, err);
-}
-
-static int bind_i64(pz_db_t *db, sqlite3_stmt *st, int n, const int64_t *v, pz_err_t *err) {
-  for (int i = 0; i < n; i++) {
-    int rc = sqlite3_bind_int64(st, i + 1, v[i]);
-    if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
-  }
-  return 0;
-}
-
-#define BIND(db, st, err, ...) \
-  bind_i64((db), (st), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, (err))
-
 /* Prepares sql and binds its leading int64 parameters. */
 #define PREPARE(st, db, sql, err, ...)                 \
   sqlite3_stmt *st = pz__db_stmt((db), (sql), (err));  \
   if (st == NULL) return (err)->code;                  \
   do {                                                 \
-    int bind_rc_ = BIND((db), st, (err), __VA_ARGS__); \
+    int bind_rc_ = PZ__DB_BIND((db), st, (err), __VA_ARGS__); \
     if (bind_rc_ < 0) return bind_rc_;                 \
   } while (0)
 
@@ -110,7 +85,7 @@ int pz_store_msg_edit(pz_db_t *db, int64_t conv_id, int64_t id, pz_str_t text, c
   if ((rc = pz__db_bind_str(st, 4, text)) != SQLITE_OK ||
       (rc = sqlite3_bind_text(st, 5, list, -1, SQLITE_STATIC)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  if ((rc = step_done(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
   return sqlite3_changes(db->sql) ? 0 : pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
 }
 
@@ -123,11 +98,11 @@ static const char SQL_REACTIONS_CLEAR[] = "DELETE FROM message_reactions WHERE m
 
 int pz_store_msg_recall(pz_db_t *db, int64_t conv_id, int64_t id, int64_t now, pz_err_t *err) {
   PREPARE(st, db, SQL_MSG_RECALL, err, id, conv_id, now);
-  int rc = step_done(db, st, err);
+  int rc = pz__db_step_done(db, st, err);
   if (rc < 0) return rc;
   if (sqlite3_changes(db->sql) == 0) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
   PREPARE(clear, db, SQL_REACTIONS_CLEAR, err, id);
-  return step_done(db, clear, err);
+  return pz__db_step_done(db, clear, err);
 }
 
 static const char SQL_MSG_HIDE[] =
@@ -137,7 +112,7 @@ static const char SQL_MSG_HIDE[] =
 int pz_store_msg_hide(pz_db_t *db, int64_t user_id, int64_t conv_id, int64_t message_id, int64_t now, bool *created,
                       pz_err_t *err) {
   PREPARE(st, db, SQL_MSG_HIDE, err, user_id, message_id, conv_id, now);
-  int rc = step_done(db, st, err);
+  int rc = pz__db_step_done(db, st, err);
   *created = rc == 0 && sqlite3_changes(db->sql) > 0;
   return rc;
 }
@@ -146,7 +121,7 @@ static const char SQL_MSG_HIDDEN[] = "SELECT 1 FROM message_hidden WHERE user_id
 
 int pz_store_msg_hidden(pz_db_t *db, int64_t user_id, int64_t message_id, bool *out, pz_err_t *err) {
   PREPARE(st, db, SQL_MSG_HIDDEN, err, user_id, message_id);
-  int rc = step_row(db, st, err);
+  int rc = pz__db_step_row(db, st, err);
   *out = rc == 0;
   if (rc == PZ_ENOTFOUND) {
     *err = (pz_err_t){0};
@@ -176,7 +151,7 @@ int pz_store_reaction_stats(pz_db_t *db, int64_t message_id, pz_str_t emoji, uns
   PREPARE(st, db, SQL_REACTION_STATS, err, message_id);
   int rc = pz__db_bind_str(st, 2, emoji);
   if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
-  if ((rc = step_row(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_row(db, st, err)) < 0) return rc;
   *n_emoji = (unsigned)sqlite3_column_int64(st, 0);
   *has_emoji = sqlite3_column_int64(st, 1) != 0;
   return 0;
@@ -193,10 +168,10 @@ int pz_store_reaction_set(pz_db_t *db, int64_t message_id, int64_t user_id, pz_s
   *changed = false;
   sqlite3_stmt *st = pz__db_stmt(db, add ? SQL_REACTION_ADD : SQL_REACTION_REMOVE, err);
   if (st == NULL) return err->code;
-  int rc = add ? BIND(db, st, err, message_id, user_id, now) : BIND(db, st, err, message_id, user_id);
+  int rc = add ? PZ__DB_BIND(db, st, err, message_id, user_id, now) : PZ__DB_BIND(db, st, err, message_id, user_id);
   if (rc < 0) return rc;
   if ((rc = pz__db_bind_str(st, add ? 4 : 3, emoji)) != SQLITE_OK) return pz__db_fail(db, rc, err);
-  if ((rc = step_done(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
   *changed = sqlite3_changes(db->sql) > 0;
   return 0;
 }
@@ -229,7 +204,7 @@ static const char SQL_MEMBER_SET_DELIVERED[] =
 int pz_store_member_set_delivered(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t message_id, bool *moved,
                                   pz_err_t *err) {
   PREPARE(st, db, SQL_MEMBER_SET_DELIVERED, err, conv_id, user_id, message_id);
-  int rc = step_done(db, st, err);
+  int rc = pz__db_step_done(db, st, err);
   *moved = rc == 0 && sqlite3_changes(db->sql) > 0;
   return rc;
 }
@@ -253,7 +228,7 @@ int pz_store_member_markers(pz_db_t *db, int64_t conv_id, pz_store_marker_cb cb,
 int pz_store_member_marker(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t *read_up_to, int64_t *delivered_up_to,
                            pz_err_t *err) {
   PREPARE(st, db, SQL_MEMBER_MARKER, err, conv_id, user_id);
-  int rc = step_row(db, st, err);
+  int rc = pz__db_step_row(db, st, err);
   if (rc < 0) return rc;
   *read_up_to = sqlite3_column_int64(st, 1);
   *delivered_up_to = sqlite3_column_int64(st, 2);
@@ -269,7 +244,7 @@ static const char SQL_SETTINGS_SET[] =
 
 int pz_store_settings_get(pz_db_t *db, int64_t user_id, pz_settings_rec_t *out, pz_err_t *err) {
   PREPARE(st, db, SQL_SETTINGS_GET, err, user_id);
-  int rc = step_row(db, st, err);
+  int rc = pz__db_step_row(db, st, err);
   out->direct_chat_from = PZ_DIRECT_FROM_CONTACTS;
   if (rc == PZ_ENOTFOUND) {
     *err = (pz_err_t){0};
@@ -286,7 +261,7 @@ int pz_store_settings_set(pz_db_t *db, int64_t user_id, const pz_settings_rec_t 
   const char *v = s->direct_chat_from == PZ_DIRECT_FROM_EVERYONE ? "everyone" : "contacts";
   int rc = sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
   if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 /* ---- presence ---- */
@@ -296,7 +271,7 @@ static const char SQL_LAST_SEEN[] = "SELECT max(last_seen_at) FROM sessions WHER
 
 int pz_store_user_last_seen(pz_db_t *db, int64_t user_id, int64_t *out, pz_err_t *err) {
   PREPARE(st, db, SQL_LAST_SEEN, err, user_id);
-  int rc = step_row(db, st, err);
+  int rc = pz__db_step_row(db, st, err);
   *out = rc == 0 ? sqlite3_column_int64(st, 0) : 0; /* NULL reads as 0: never seen */
   return rc;
 }

@@ -47,29 +47,6 @@ static void col_blob(sqlite3_stmt *st, int i, uint8_t *dst, size_t len) {
   if (b) memcpy(dst, b, n < len ? n : len);
 }
 
-static int step_done(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = sqlite3_step(st);
-  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
-}
-
-static int step_row(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
-  return pz__db_fail(db, rc, err);
-}
-
-static int bind_i64(pz_db_t *db, sqlite3_stmt *st, int n, const int64_t *v, pz_err_t *err) {
-  for (int i = 0; i < n; i++) {
-    int rc = sqlite3_bind_int64(st, i + 1, v[i]);
-    if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
-  }
-  return 0;
-}
-
-#define BIND(db, st, err, ...) \
-  bind_i64((db), (st), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, (err))
-
 static int bind_text(pz_db_t *db, sqlite3_stmt *st, int idx, const char *s, pz_err_t *err) {
   int rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
   return rc == SQLITE_OK ? 0 : pz__db_fail(db, rc, err);
@@ -97,9 +74,9 @@ int pz_store_wallet_account_get(pz_db_t *db, int64_t user_id, int kind, const ch
   PZ_ASSERT(kind >= 0 && kind < N_OF(account_kinds) && (kind == PZ_ACCT_USER) == (user_id != 0));
   sqlite3_stmt *st = pz__db_stmt(db, kind == PZ_ACCT_USER ? SQL_ACCOUNT_USER : SQL_ACCOUNT_SYSTEM, err);
   if (st == NULL) return err->code;
-  int rc = kind == PZ_ACCT_USER ? BIND(db, st, err, user_id) : bind_text(db, st, 1, account_kinds[kind], err);
+  int rc = kind == PZ_ACCT_USER ? PZ__DB_BIND(db, st, err, user_id) : bind_text(db, st, 1, account_kinds[kind], err);
   if (rc == 0) rc = bind_text(db, st, 2, currency, err);
-  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_account(st, out);
   return rc;
 }
@@ -110,7 +87,7 @@ static const char SQL_ACCOUNT_INSERT[] =
 int pz_store_wallet_account_insert(pz_db_t *db, const pz_wallet_account_rec_t *a, int64_t now, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_ACCOUNT_INSERT, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, a->id);
+  int rc = PZ__DB_BIND(db, st, err, a->id);
   if (rc == 0) {
     int src = a->user_id ? sqlite3_bind_int64(st, 2, a->user_id) : sqlite3_bind_null(st, 2);
     if (src != SQLITE_OK) rc = pz__db_fail(db, src, err);
@@ -118,7 +95,7 @@ int pz_store_wallet_account_insert(pz_db_t *db, const pz_wallet_account_rec_t *a
   if (rc == 0) rc = bind_text(db, st, 3, account_kinds[a->kind], err);
   if (rc == 0) rc = bind_text(db, st, 4, a->currency, err);
   if (rc == 0 && (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
-  return rc < 0 ? rc : step_done(db, st, err);
+  return rc < 0 ? rc : pz__db_step_done(db, st, err);
 }
 
 static const char SQL_ACCOUNTS_OF[] =
@@ -127,7 +104,7 @@ static const char SQL_ACCOUNTS_OF[] =
 int pz_store_wallet_accounts_of(pz_db_t *db, int64_t user_id, pz_store_wallet_account_cb cb, void *arg, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_ACCOUNTS_OF, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, user_id);
+  int rc = PZ__DB_BIND(db, st, err, user_id);
   if (rc < 0) return rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     pz_wallet_account_rec_t a;
@@ -144,12 +121,12 @@ int pz_store_wallet_txn_insert(pz_db_t *db, int64_t txn_id, int kind, int64_t re
   PZ_ASSERT(kind >= 0 && kind < PZ_TXN__COUNT);
   sqlite3_stmt *st = pz__db_stmt(db, SQL_TXN_INSERT, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, txn_id);
+  int rc = PZ__DB_BIND(db, st, err, txn_id);
   if (rc == 0) rc = bind_text(db, st, 2, txn_kinds[kind], err);
   if (rc == 0 &&
       ((rc = sqlite3_bind_int64(st, 3, ref_id)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, now)) != SQLITE_OK))
     rc = pz__db_fail(db, rc, err);
-  return rc < 0 ? rc : step_done(db, st, err);
+  return rc < 0 ? rc : pz__db_step_done(db, st, err);
 }
 
 static const char SQL_ENTRY_INSERT[] =
@@ -160,17 +137,17 @@ int pz_store_wallet_entry_add(pz_db_t *db, int64_t txn_id, int64_t account_id, i
                               pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_ENTRY_INSERT, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, txn_id, account_id);
+  int rc = PZ__DB_BIND(db, st, err, txn_id, account_id);
   if (rc == 0) {
     int src = user_id ? sqlite3_bind_int64(st, 3, user_id) : sqlite3_bind_null(st, 3);
     if (src == SQLITE_OK) src = sqlite3_bind_int64(st, 4, amount);
     if (src != SQLITE_OK) rc = pz__db_fail(db, src, err);
   }
-  if (rc == 0) rc = step_done(db, st, err);
+  if (rc == 0) rc = pz__db_step_done(db, st, err);
   if (rc < 0) return rc;
   if ((st = pz__db_stmt(db, SQL_ACCOUNT_MOVE, err)) == NULL) return err->code;
-  if ((rc = BIND(db, st, err, account_id, amount)) < 0) return rc;
-  if ((rc = step_done(db, st, err)) < 0) return rc;
+  if ((rc = PZ__DB_BIND(db, st, err, account_id, amount)) < 0) return rc;
+  if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
   return sqlite3_changes(db->sql) == 1 ? 0 : pz_err_set(err, PZ_ENOTFOUND, NULL, "no such ledger account");
 }
 
@@ -189,7 +166,7 @@ int pz_store_wallet_entries_list(pz_db_t *db, int64_t user_id, int64_t before, u
                                  pz_store_wallet_entry_cb cb, void *arg, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_ENTRIES_LIST, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, user_id, before > 0 ? before : INT64_MAX, (int64_t)limit);
+  int rc = PZ__DB_BIND(db, st, err, user_id, before > 0 ? before : INT64_MAX, (int64_t)limit);
   if (rc < 0) return rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     pz_wallet_entry_view_t e;
@@ -216,8 +193,8 @@ int pz_store_wallet_user_get(pz_db_t *db, int64_t user_id, pz_wallet_user_rec_t 
   out->user_id = user_id;
   sqlite3_stmt *st = pz__db_stmt(db, SQL_USER_GET, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, user_id);
-  if (rc == 0) rc = step_row(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, user_id);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc < 0) return rc;
   out->pin_set = sqlite3_column_type(st, 0) == SQLITE_BLOB;
   if (out->pin_set) col_blob(st, 0, out->pin_hash, sizeof(out->pin_hash));
@@ -242,7 +219,7 @@ int pz_store_wallet_user_set_pin(pz_db_t *db, int64_t user_id, const uint8_t has
       (rc = sqlite3_bind_blob(st, 2, hash, PZ_WALLET_PIN_HASH_LEN, SQLITE_STATIC)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 3, now)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 static const char SQL_USER_SET_PIN_STATE[] =
@@ -252,8 +229,8 @@ int pz_store_wallet_user_set_pin_state(pz_db_t *db, int64_t user_id, int failure
                                        pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_USER_SET_PIN_STATE, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, user_id, (int64_t)failures, locked_until, now);
-  if (rc == 0) rc = step_done(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, user_id, (int64_t)failures, locked_until, now);
+  if (rc == 0) rc = pz__db_step_done(db, st, err);
   if (rc == 0 && sqlite3_changes(db->sql) == 0) rc = pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
   return rc;
 }
@@ -265,8 +242,8 @@ static const char SQL_USER_SET_AUTO[] =
 int pz_store_wallet_user_set_auto_accept(pz_db_t *db, int64_t user_id, bool on, int64_t now, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_USER_SET_AUTO, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, user_id, (int64_t)on, now);
-  return rc < 0 ? rc : step_done(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, user_id, (int64_t)on, now);
+  return rc < 0 ? rc : pz__db_step_done(db, st, err);
 }
 
 /* ---- idempotency ---- */
@@ -277,9 +254,9 @@ static const char SQL_IDEM_GET[] =
 int pz_store_wallet_idem_get(pz_db_t *db, int64_t user_id, pz_str_t key, pz_wallet_idem_rec_t *out, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_IDEM_GET, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, user_id);
+  int rc = PZ__DB_BIND(db, st, err, user_id);
   if (rc == 0 && (rc = pz__db_bind_str(st, 2, key)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
-  if (rc == 0) rc = step_row(db, st, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc < 0) return rc;
   col_blob(st, 0, out->fingerprint, sizeof(out->fingerprint));
   out->status = sqlite3_column_int(st, 1);
@@ -307,7 +284,7 @@ int pz_store_wallet_idem_put(pz_db_t *db, int64_t user_id, pz_str_t key, const p
       (rc = sqlite3_bind_text(st, 6, rec->body, (int)rec->body_len, SQLITE_STATIC)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 7, now)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  return step_done(db, st, err);
+  return pz__db_step_done(db, st, err);
 }
 
 /* ---- transfers ---- */
@@ -337,7 +314,7 @@ static const char SQL_TRANSFER_INSERT[] =
 int pz_store_wallet_transfer_insert(pz_db_t *db, const pz_wallet_transfer_rec_t *t, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_TRANSFER_INSERT, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, t->id, t->from_id, t->to_id, t->amount);
+  int rc = PZ__DB_BIND(db, st, err, t->id, t->from_id, t->to_id, t->amount);
   if (rc == 0) rc = bind_text(db, st, 5, t->currency, err);
   if (rc == 0) rc = bind_text(db, st, 6, t->note, err);
   if (rc == 0) rc = bind_text(db, st, 7, transfer_statuses[t->status], err);
@@ -347,7 +324,7 @@ int pz_store_wallet_transfer_insert(pz_db_t *db, const pz_wallet_transfer_rec_t 
                   (rc = sqlite3_bind_int64(st, 11, t->expires_at)) != SQLITE_OK ||
                   (rc = sqlite3_bind_int64(st, 12, t->updated_at)) != SQLITE_OK))
     rc = pz__db_fail(db, rc, err);
-  return rc < 0 ? rc : step_done(db, st, err);
+  return rc < 0 ? rc : pz__db_step_done(db, st, err);
 }
 
 static const char SQL_TRANSFER_GET[] = "SELECT " TRANSFER_COLS " FROM wallet_transfers WHERE id = ?1";
@@ -355,8 +332,8 @@ static const char SQL_TRANSFER_GET[] = "SELECT " TRANSFER_COLS " FROM wallet_tra
 int pz_store_wallet_transfer_get(pz_db_t *db, int64_t id, pz_wallet_transfer_rec_t *out, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_TRANSFER_GET, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, id);
-  if (rc == 0) rc = step_row(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, id);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_transfer(st, out);
   return rc;
 }
@@ -368,10 +345,10 @@ int pz_store_wallet_transfer_settle(pz_db_t *db, int64_t id, int status, int64_t
   PZ_ASSERT(status > PZ_TRANSFER_PENDING && status < N_OF(transfer_statuses));
   sqlite3_stmt *st = pz__db_stmt(db, SQL_TRANSFER_SETTLE, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, id);
+  int rc = PZ__DB_BIND(db, st, err, id);
   if (rc == 0) rc = bind_text(db, st, 2, transfer_statuses[status], err);
   if (rc == 0 && (rc = sqlite3_bind_int64(st, 3, now)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
-  if (rc == 0) rc = step_done(db, st, err);
+  if (rc == 0) rc = pz__db_step_done(db, st, err);
   *changed = rc == 0 && sqlite3_changes(db->sql) > 0;
   return rc;
 }
@@ -385,7 +362,7 @@ int pz_store_wallet_transfer_expired(pz_db_t *db, int64_t now, unsigned limit, p
                                      void *arg, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_TRANSFER_EXPIRED, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, now, (int64_t)limit);
+  int rc = PZ__DB_BIND(db, st, err, now, (int64_t)limit);
   if (rc < 0) return rc;
   /* The rows are read whole before any is refunded: the refund updates
    * the table this statement walks. */
@@ -417,7 +394,7 @@ static const char SQL_FUNDING_INSERT[] =
 int pz_store_wallet_funding_insert(pz_db_t *db, const pz_wallet_funding_rec_t *f, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_FUNDING_INSERT, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, f->id, f->user_id);
+  int rc = PZ__DB_BIND(db, st, err, f->id, f->user_id);
   if (rc == 0) rc = bind_text(db, st, 3, funding_kinds[f->kind], err);
   if (rc == 0) rc = bind_text(db, st, 4, funding_statuses[f->status], err);
   if (rc == 0 && (rc = sqlite3_bind_int64(st, 5, f->amount)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
@@ -429,7 +406,7 @@ int pz_store_wallet_funding_insert(pz_db_t *db, const pz_wallet_funding_rec_t *f
   if (rc == 0 && ((rc = sqlite3_bind_int64(st, 11, f->created_at)) != SQLITE_OK ||
                   (rc = sqlite3_bind_int64(st, 12, f->updated_at)) != SQLITE_OK))
     rc = pz__db_fail(db, rc, err);
-  return rc < 0 ? rc : step_done(db, st, err);
+  return rc < 0 ? rc : pz__db_step_done(db, st, err);
 }
 
 static const char SQL_FUNDING_GET[] = "SELECT " FUNDING_COLS " FROM wallet_fundings WHERE id = ?1";
@@ -437,8 +414,8 @@ static const char SQL_FUNDING_GET[] = "SELECT " FUNDING_COLS " FROM wallet_fundi
 int pz_store_wallet_funding_get(pz_db_t *db, int64_t id, pz_wallet_funding_rec_t *out, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_FUNDING_GET, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, id);
-  if (rc == 0) rc = step_row(db, st, err);
+  int rc = PZ__DB_BIND(db, st, err, id);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc < 0) return rc;
   out->id = sqlite3_column_int64(st, 0);
   out->user_id = sqlite3_column_int64(st, 1);
@@ -464,12 +441,12 @@ int pz_store_wallet_funding_settle(pz_db_t *db, int64_t id, int status, const ch
   PZ_ASSERT(status > PZ_FUNDING_PENDING && status < N_OF(funding_statuses));
   sqlite3_stmt *st = pz__db_stmt(db, SQL_FUNDING_SETTLE, err);
   if (st == NULL) return err->code;
-  int rc = BIND(db, st, err, id);
+  int rc = PZ__DB_BIND(db, st, err, id);
   if (rc == 0) rc = bind_text(db, st, 2, funding_statuses[status], err);
   if (rc == 0) rc = bind_text(db, st, 3, provider_ref ? provider_ref : "", err);
   if (rc == 0) rc = bind_text(db, st, 4, reason ? reason : "", err);
   if (rc == 0 && (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
-  if (rc == 0) rc = step_done(db, st, err);
+  if (rc == 0) rc = pz__db_step_done(db, st, err);
   *changed = rc == 0 && sqlite3_changes(db->sql) > 0;
   return rc;
 }
@@ -528,7 +505,7 @@ int pz_store_wallet_verify(pz_db_t *db, pz_store_wallet_violation_cb cb, void *a
   int rc;
   sqlite3_stmt *st = pz__db_stmt(db, SQL_VERIFY_COUNT, err);
   if (st == NULL) return err->code;
-  if ((rc = step_row(db, st, err)) < 0) return rc;
+  if ((rc = pz__db_step_row(db, st, err)) < 0) return rc;
   *n_checked = sqlite3_column_int64(st, 0);
   sqlite3_reset(st);
   for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
