@@ -5,9 +5,12 @@ import { icon } from './js/icons.js';
 import { onUnauthorized } from './js/api.js';
 import { state, subscribe, incomingCount } from './js/state.js';
 import { onRoute, startRouter, navigate } from './js/router.js';
-import { hasSession, startSession, sessionEnded } from './js/session.js';
+import { hasSession, startSession, sessionEnded, returnAfterLogin } from './js/session.js';
 import { welcomeView, loginView, registerView } from './js/views/auth.js';
-import { chatsList, placeholder } from './js/views/chats.js';
+import { chatsList, newChat, newGroup, placeholder } from './js/views/chats.js';
+import { conversationView } from './js/views/conversation.js';
+import { groupInfo, joinView } from './js/views/groupinfo.js';
+import { totalUnread } from './js/chat.js';
 import { contactsList, newFriends, addFriends, userPage } from './js/views/contacts.js';
 import { discoverList, featurePage } from './js/views/discover.js';
 import { meList, profileEdit, devices, blocked } from './js/views/me.js';
@@ -25,6 +28,11 @@ const ROUTES = [
   { pattern: '/login', screen: loginView },
   { pattern: '/register', screen: registerView },
   { pattern: '/chats', tab: 'chats' },
+  { pattern: '/chats/new', tab: 'chats', detail: newChat },
+  { pattern: '/chats/new-group', tab: 'chats', detail: newGroup },
+  { pattern: '/chats/{id}', tab: 'chats', detail: conversationView },
+  { pattern: '/chats/{id}/info', tab: 'chats', detail: groupInfo },
+  { pattern: '/join/{code}', tab: 'chats', detail: joinView },
   { pattern: '/contacts', tab: 'contacts' },
   { pattern: '/contacts/new', tab: 'contacts', detail: newFriends },
   { pattern: '/contacts/add', tab: 'contacts', detail: addFriends },
@@ -93,6 +101,12 @@ function buildShell() {
 
 function updateShell() {
   if (!shell) return;
+  const unread = totalUnread();
+  const ch = shell.items.chats;
+  ch.badge.hidden = unread === 0;
+  ch.badge.textContent = unread > 99 ? '99+' : String(unread);
+  ch.sr.textContent = unread ? `, ${unread} unread message${unread === 1 ? '' : 's'}` : '';
+  showUnread(unread);
   const n = incomingCount();
   const c = shell.items.contacts;
   c.badge.hidden = n === 0;
@@ -106,6 +120,28 @@ function updateShell() {
       h('span', { class: 'nav-me-name' }, me.display_name || me.username), h('span', { class: 'nav-me-handle' }, `@${me.username}`))] : null);
     shell.meSlot.setAttribute('aria-label', me ? `Me: ${me.display_name || me.username}` : 'Me');
   }
+}
+
+let baseTitle = document.title;
+let shownUnread = -1;
+
+// The unread count in the tab's title and on the installed app's icon.
+function showUnread(n) {
+  const title = n ? `(${n > 99 ? '99+' : n}) ${baseTitle}` : baseTitle;
+  if (document.title !== title) document.title = title;
+  if (n === shownUnread) return;
+  shownUnread = n;
+  if ('setAppBadge' in navigator) {
+    (n ? navigator.setAppBadge(n) : navigator.clearAppBadge()).catch(() => {
+      // Not installed, or the platform has no badges: the title says it.
+    });
+  }
+}
+
+function setTitle(title) {
+  baseTitle = title;
+  document.title = title;
+  showUnread(shell ? totalUnread() : 0);
 }
 
 function unmount(view) {
@@ -141,12 +177,17 @@ function render() {
     listView = detailView = null; listTab = detailKey = null; shell = null;
     screenView = route.screen();
     clear(root, screenView.el);
-    document.title = screenView.title;
+    setTitle(screenView.title);
     focusScreen(screenView);
     return;
   }
 
-  if (!signedIn) { navigate('/welcome', { replace: true }); return; }
+  if (!signedIn) {
+    // An invite opened while logged out is where people land after logging in.
+    if (route.detail === joinView) returnAfterLogin(location.pathname);
+    navigate('/welcome', { replace: true });
+    return;
+  }
   if (screenView) { unmount(screenView); screenView = null; }
   if (!shell) {
     shell = buildShell();
@@ -184,7 +225,7 @@ function render() {
   updateShell();
 
   const focusTarget = route.detail ? detailView : listView;
-  document.title = `${focusTarget.title || tab.label} · Plaza`;
+  setTitle(`${focusTarget.title || tab.label} · Plaza`);
   if (document.activeElement === document.body || !root.contains(document.activeElement) || route.detail) {
     focusScreen(focusTarget);
   }
@@ -201,7 +242,10 @@ onRoute(render);
 startRouter();
 
 function updateOnline() {
-  offlineBanner.hidden = navigator.onLine !== false;
+  const offline = navigator.onLine === false;
+  offlineBanner.hidden = !offline;
+  // The banner takes its own room rather than covering the top bar.
+  document.body.classList.toggle('is-offline', offline);
 }
 window.addEventListener('online', updateOnline);
 window.addEventListener('offline', updateOnline);

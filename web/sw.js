@@ -1,7 +1,7 @@
 // Plaza service worker: keeps the app shell for offline start; /v1 always goes to the network and is never stored.
 
 // Bump when the shell's file list changes; old caches are deleted on activate.
-const CACHE = 'plaza-shell-v1';
+const CACHE = 'plaza-shell-v2';
 
 const SHELL = [
   '/',
@@ -13,6 +13,7 @@ const SHELL = [
   '/icons/icon-192.png',
   '/icons/apple-touch-icon.png',
   '/js/api.js',
+  '/js/chat.js',
   '/js/dom.js',
   '/js/events.js',
   '/js/icons.js',
@@ -24,6 +25,8 @@ const SHELL = [
   '/js/views/auth.js',
   '/js/views/chats.js',
   '/js/views/contacts.js',
+  '/js/views/conversation.js',
+  '/js/views/groupinfo.js',
   '/js/views/discover.js',
   '/js/views/me.js',
 ];

@@ -36,11 +36,11 @@ export function setToken(token) {
   }
 }
 
-export async function api(method, path, body, { auth = true } = {}) {
+export async function api(method, path, body, { auth = true, signal } = {}) {
   const headers = { Accept: 'application/json' };
   const token = auth ? getToken() : null;
   if (token) headers.Authorization = `Bearer ${token}`;
-  const init = { method, headers, cache: 'no-store' };
+  const init = { method, headers, cache: 'no-store', signal };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -50,6 +50,8 @@ export async function api(method, path, body, { auth = true } = {}) {
   try {
     res = await fetch(path, init);
   } catch {
+    // An abort (a timeout of ours) is a network failure too: the request may
+    // or may not have reached the server, so callers retry idempotently.
     throw new ApiError(0, 'network', navigator.onLine === false
       ? 'You are offline. Check your connection and try again.'
       : 'Can’t reach Plaza right now. Try again in a moment.');
@@ -75,6 +77,8 @@ export async function api(method, path, body, { auth = true } = {}) {
     (err && err.code) || 'http_error',
     err && typeof err.message === 'string' && err.message ? sentence(err.message) : defaultMessage(res.status),
   );
+  const retryAfter = Number(res.headers.get('Retry-After'));
+  if (Number.isFinite(retryAfter) && retryAfter > 0) apiError.retryAfter = retryAfter;
   if (res.status === 401 && token) unauthorizedHandler(apiError);
   throw apiError;
 }
@@ -92,6 +96,36 @@ function defaultMessage(status) {
 }
 
 const enc = encodeURIComponent;
+
+// Raw bytes up (uploads) and down (attachments): the same bearer token as
+// api(), never in the URL, since URLs end up in logs.
+export async function apiBytes(method, path, { body, contentType, signal } = {}) {
+  const headers = {};
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (contentType) headers['Content-Type'] = contentType;
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body, signal, cache: 'default' });
+  } catch (e) {
+    if (e && e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', navigator.onLine === false
+      ? 'You are offline. Check your connection and try again.'
+      : 'Can’t reach Plaza right now. Try again in a moment.');
+  }
+  if (res.ok) return res;
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  const err = data && data.error;
+  const apiError = new ApiError(res.status, (err && err.code) || 'http_error',
+    err && typeof err.message === 'string' && err.message ? sentence(err.message) : defaultMessage(res.status));
+  if (res.status === 401 && token) unauthorizedHandler(apiError);
+  throw apiError;
+}
 
 export const Plaza = {
   register: (username, password, displayName) =>
@@ -113,4 +147,30 @@ export const Plaza = {
   block: (userId) => api('POST', '/v1/blocks', { user_id: userId }),
   unblock: (userId) => api('DELETE', `/v1/blocks/${enc(userId)}`),
   blocks: () => api('GET', '/v1/blocks'),
+
+  conversations: (before) => api('GET', `/v1/conversations${before ? `?before=${enc(before)}` : ''}`),
+  conversation: (id) => api('GET', `/v1/conversations/${enc(id)}`),
+  openDirect: (userId) => api('POST', '/v1/conversations', { type: 'direct', user_id: userId }),
+  createGroup: (title, memberIds) => api('POST', '/v1/conversations', { type: 'group', title, member_ids: memberIds }),
+  messages: (convId, before, limit = 50) =>
+    api('GET', `/v1/conversations/${enc(convId)}/messages?limit=${limit}${before ? `&before=${enc(before)}` : ''}`),
+  sendMessage: (convId, body, signal) => api('POST', `/v1/conversations/${enc(convId)}/messages`, body, { signal }),
+  markRead: (convId, messageId) => api('POST', `/v1/conversations/${enc(convId)}/read`, { message_id: messageId }),
+  markDelivered: (convId, messageId) => api('POST', `/v1/conversations/${enc(convId)}/delivered`, { message_id: messageId }),
+  editMessage: (convId, msgId, text) => api('PATCH', `/v1/conversations/${enc(convId)}/messages/${enc(msgId)}`, { text }),
+  recallMessage: (convId, msgId) => api('POST', `/v1/conversations/${enc(convId)}/messages/${enc(msgId)}/recall`),
+  deleteMessage: (convId, msgId) => api('DELETE', `/v1/conversations/${enc(convId)}/messages/${enc(msgId)}`),
+  react: (convId, msgId, emoji, on) =>
+    api(on ? 'PUT' : 'DELETE', `/v1/conversations/${enc(convId)}/messages/${enc(msgId)}/reactions/${enc(emoji)}`),
+  renameGroup: (convId, title) => api('PATCH', `/v1/conversations/${enc(convId)}`, { title }),
+  addMembers: (convId, userIds) => api('POST', `/v1/conversations/${enc(convId)}/members`, { user_ids: userIds }),
+  removeMember: (convId, userId) => api('DELETE', `/v1/conversations/${enc(convId)}/members/${enc(userId)}`),
+  setRole: (convId, userId, role) => api('PUT', `/v1/conversations/${enc(convId)}/members/${enc(userId)}/role`, { role }),
+  createInvite: (convId) => api('POST', `/v1/conversations/${enc(convId)}/invites`),
+  invite: (code) => api('GET', `/v1/invites/${enc(code)}`),
+  joinInvite: (code) => api('POST', `/v1/invites/${enc(code)}/join`),
+  presence: (userIds) => api('GET', `/v1/presence?user_ids=${userIds.map(enc).join(',')}`),
+  upload: (blob, name) => apiBytes('POST', `/v1/uploads${name ? `?name=${enc(name)}` : ''}`, {
+    body: blob, contentType: blob.type || 'application/octet-stream',
+  }).then((res) => res.json()),
 };

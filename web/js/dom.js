@@ -49,6 +49,11 @@ const AVATAR_COLORS = [
   '#65aadd', '#ee7aae', '#f5a623', '#4cb5ab', '#8e85ee',
 ];
 
+// The stable color of a person, for avatars and sender names.
+export function colorFor(id) {
+  return AVATAR_COLORS[hash(String(id ?? '')) % AVATAR_COLORS.length];
+}
+
 export function initials(name) {
   const words = String(name || '').trim().split(/\s+/).filter(Boolean);
   if (words.length === 0) return '?';
@@ -76,6 +81,76 @@ export function relativeTime(when) {
   const d = new Date(ms);
   const sameYear = d.getFullYear() === new Date().getFullYear();
   return d.toLocaleDateString(undefined, sameYear ? { month: 'short', day: 'numeric' } : { year: 'numeric', month: 'short', day: 'numeric' });
+}
+
+// A group's picture: up to four members' colors and initials in a grid, as
+// people recognise a group by who is in it.
+export function groupAvatar(users, size = 'md') {
+  // A group left with one member looks like that member.
+  if (users.length === 1) return avatar(users[0], size);
+  const shown = users.slice(0, 4);
+  return h('span', { class: `avatar avatar-${size} avatar-group avatar-group-${Math.max(1, shown.length)}`, 'aria-hidden': 'true' },
+    shown.map((u) => h('span', { class: 'avatar-cell', style: { background: AVATAR_COLORS[hash(String(u?.id ?? '')) % AVATAR_COLORS.length] } },
+      Array.from(initials(u?.display_name || u?.username))[0])));
+}
+
+function startOfDay(ms) {
+  const d = new Date(ms);
+  d.setHours(0, 0, 0, 0);
+  return d.getTime();
+}
+
+// Whole calendar days between two instants, in local time.
+function daysBetween(earlier, later) {
+  return Math.round((startOfDay(later) - startOfDay(earlier)) / 86400000);
+}
+
+export function clockTime(ms) {
+  return new Date(ms).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
+}
+
+// For the chat list: today 14:05, then Yesterday, a weekday within the
+// week, then a date.
+export function listTime(when) {
+  const ms = typeof when === 'number' ? when : Date.parse(when);
+  if (!when || Number.isNaN(ms)) return '';
+  const days = daysBetween(ms, Date.now());
+  if (days <= 0) return clockTime(ms);
+  if (days === 1) return 'Yesterday';
+  const d = new Date(ms);
+  if (days < 7) return d.toLocaleDateString(undefined, { weekday: 'long' });
+  const sameYear = d.getFullYear() === new Date().getFullYear();
+  return d.toLocaleDateString(undefined, sameYear ? { month: 'short', day: 'numeric' } : { year: 'numeric', month: 'short', day: 'numeric' });
+}
+
+// For date separators in a chat: Today, Yesterday, Monday, then full dates.
+export function dayLabel(ms) {
+  const days = daysBetween(ms, Date.now());
+  if (days <= 0) return 'Today';
+  if (days === 1) return 'Yesterday';
+  const d = new Date(ms);
+  if (days < 7) return d.toLocaleDateString(undefined, { weekday: 'long' });
+  const sameYear = d.getFullYear() === new Date().getFullYear();
+  return d.toLocaleDateString(undefined, sameYear
+    ? { weekday: 'long', month: 'long', day: 'numeric' }
+    : { year: 'numeric', month: 'long', day: 'numeric' });
+}
+
+export function dayKey(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
+}
+
+// Makes parent's children exactly els, in order, touching only what
+// changed: appending one message inserts one node, so focus, selection and
+// live-region announcements of the others are left alone.
+export function reconcile(parent, els) {
+  const keep = new Set(els);
+  for (const child of [...parent.children]) if (!keep.has(child)) child.remove();
+  for (let i = 0; i < els.length; i++) {
+    const at = parent.children[i];
+    if (at !== els[i]) parent.insertBefore(els[i], at || null);
+  }
 }
 
 let uid = 0;

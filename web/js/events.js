@@ -1,17 +1,20 @@
-// The live event link (/v1/ws): hello with the token, wait for ready, reconnect with capped, jittered backoff.
+// The live event link (/v1/ws): hello with the token and the last seen seq, wait for ready, reconnect with capped, jittered backoff.
 
 const MIN_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
 // How long a socket may stay open without "ready" before it is treated as failed.
 const READY_TIMEOUT_MS = 15000;
 
-export function createEventLink({ getToken, onEvent, onStatus, onUnauthorized }) {
+// getSince() gives the seq to resume after, asked at every hello: the
+// caller applies the events and keeps that number (across reloads too).
+// onReady(info) runs once per ready socket, before the catch-up events.
+export function createEventLink({ getToken, getSince = () => 0, onEvent, onStatus, onReady = () => {}, onUnauthorized }) {
   let ws = null;
+  let isReady = false;
   let attempt = 0;
   let retryTimer = 0;
   let readyTimer = 0;
   let stopped = true;
-  let since = 0;
 
   function status(s) {
     onStatus(s);
@@ -23,6 +26,12 @@ export function createEventLink({ getToken, onEvent, onStatus, onUnauthorized })
     if (stopped || ws) return;
     const token = getToken();
     if (!token) return;
+    // The browser knows it has no network: wait for its 'online' (nudge).
+    if (navigator.onLine === false) {
+      status('offline');
+      scheduleRetry();
+      return;
+    }
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     let sock;
     try {
@@ -35,7 +44,7 @@ export function createEventLink({ getToken, onEvent, onStatus, onUnauthorized })
     status('connecting');
 
     sock.onopen = () => {
-      sock.send(JSON.stringify({ type: 'hello', token, since }));
+      sock.send(JSON.stringify({ type: 'hello', token, since: getSince() }));
       readyTimer = setTimeout(() => sock.close(4000, 'no ready'), READY_TIMEOUT_MS);
     };
     sock.onmessage = (ev) => {
@@ -50,18 +59,16 @@ export function createEventLink({ getToken, onEvent, onStatus, onUnauthorized })
       if (msg.type === 'ready') {
         clearTimeout(readyTimer);
         attempt = 0;
+        isReady = true;
         status('online');
+        onReady(msg);
         return;
       }
-      // Events carry the user's stream sequence; remembering the last one
-      // lets a reconnect resume instead of replaying everything.
-      const seq = Number(msg.seq);
-      if (Number.isSafeInteger(seq) && seq > since) since = seq;
       onEvent(msg);
     };
     sock.onclose = (ev) => {
       clearTimeout(readyTimer);
-      if (ws === sock) ws = null;
+      if (ws === sock) { ws = null; isReady = false; }
       if (stopped) return;
       // 4001: the token was refused or the session was revoked; retrying
       // cannot help, the person has to log in again (docs/protocol.md).
@@ -95,6 +102,20 @@ export function createEventLink({ getToken, onEvent, onStatus, onUnauthorized })
     connect();
   }
 
+  // The browser says the network is gone: a socket may linger for minutes
+  // before TCP notices, and frames sent into it are lost, so it is closed
+  // now; the next 'online' nudges a fresh one, which resumes from since.
+  function drop() {
+    if (!ws) return;
+    const sock = ws;
+    ws = null;
+    isReady = false;
+    clearTimeout(readyTimer);
+    sock.close(1000, 'offline');
+    status('offline');
+    scheduleRetry();
+  }
+
   return {
     start() {
       if (!stopped) return;
@@ -107,14 +128,27 @@ export function createEventLink({ getToken, onEvent, onStatus, onUnauthorized })
       clearTimeout(retryTimer);
       clearTimeout(readyTimer);
       retryTimer = 0;
-      since = 0;
       if (ws) {
         const sock = ws;
         ws = null;
+        isReady = false;
         sock.close(1000, 'bye');
       }
       status('offline');
     },
     nudge,
+    drop,
+    ready: () => isReady,
+    // Sends a frame on a ready socket; false when there is none (the caller
+    // keeps the work and retries at the next ready).
+    send(frame) {
+      if (!ws || !isReady || ws.readyState !== WebSocket.OPEN) return false;
+      try {
+        ws.send(JSON.stringify(frame));
+        return true;
+      } catch {
+        return false;
+      }
+    },
   };
 }

@@ -1,9 +1,10 @@
-// Signing in and out, and the live parts of a session: request polling and the event link.
+// Signing in and out, and the live parts of a session: request polling, the event link and messaging.
 
 import { Plaza, setToken, getToken } from './api.js';
 import { state, emit, setMe, resetState, loadRequests, loadContacts, loadBlocks } from './state.js';
 import { createEventLink } from './events.js';
 import { navigate } from './router.js';
+import { startChat, stopChat, forgetChat, applyEvent, linkReady, linkDown, syncSince, flush } from './chat.js';
 
 const ME_KEY = 'plaza.me';
 const POLL_MS = 15000;
@@ -13,9 +14,14 @@ let live = false;
 
 const link = createEventLink({
   getToken,
+  getSince: syncSince,
   onStatus(s) {
     state.events = s;
+    if (s !== 'online') linkDown();
     emit();
+  },
+  onReady(info) {
+    linkReady(info);
   },
   onUnauthorized() {
     sessionEnded();
@@ -26,6 +32,7 @@ const link = createEventLink({
       loadRequests();
       loadContacts();
     }
+    applyEvent(msg);
   },
 });
 
@@ -73,6 +80,11 @@ function onFocus() {
 function onOnline() {
   refreshAll();
   link.nudge();
+  flush();
+}
+
+function onOffline() {
+  link.drop();
 }
 
 function startPolling() {
@@ -98,31 +110,57 @@ export function startSession() {
   refreshAll();
   loadBlocks();
   startPolling();
+  startChat(link);
   link.start();
   document.addEventListener('visibilitychange', onVisibility);
   window.addEventListener('focus', onFocus);
   window.addEventListener('online', onOnline);
+  window.addEventListener('offline', onOffline);
 }
 
 function stopSession() {
   live = false;
   stopPolling();
   link.stop();
+  stopChat();
   document.removeEventListener('visibilitychange', onVisibility);
   window.removeEventListener('focus', onFocus);
   window.removeEventListener('online', onOnline);
+  window.removeEventListener('offline', onOffline);
+}
+
+const AFTER_KEY = 'plaza.after-login';
+
+// A path to open once logged in (an invite link), for this tab only.
+export function returnAfterLogin(path) {
+  try {
+    sessionStorage.setItem(AFTER_KEY, path);
+  } catch {
+    // Without storage people land on Chats and open the link again.
+  }
+}
+
+function takeReturnPath() {
+  try {
+    const path = sessionStorage.getItem(AFTER_KEY);
+    sessionStorage.removeItem(AFTER_KEY);
+    return path && /^\/join\/[^/]+$/.test(path) ? path : null;
+  } catch {
+    return null;
+  }
 }
 
 export function signIn({ token, user }) {
   setToken(token);
   rememberMe(user);
   startSession();
-  navigate('/chats', { replace: true });
+  navigate(takeReturnPath() || '/chats', { replace: true });
 }
 
 function forget() {
   stopSession();
   setToken(null);
+  forgetChat();
   try {
     localStorage.removeItem(ME_KEY);
   } catch {

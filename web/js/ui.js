@@ -226,3 +226,49 @@ export function toast(text) {
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => region.classList.remove('show'), 2600);
 }
+
+// A button that opens a small menu of links and actions (the "+" in Chats).
+// Arrow keys move between items, Escape and a click outside close it.
+export function menuButton({ iconName, label, items }) {
+  const menuId = nextId('menu');
+  const btn = h('button', {
+    type: 'button', class: 'icon-btn', 'aria-label': label, title: label, 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': menuId,
+  }, icon(iconName));
+  const entries = items.map((it) => {
+    const props = { class: 'menu-item', role: 'menuitem', tabindex: '-1' };
+    const content = [it.icon ? icon(it.icon) : null, h('span', null, it.text)];
+    const el = it.href ? h('a', { ...props, href: it.href }, content) : h('button', { ...props, type: 'button' }, content);
+    el.addEventListener('click', () => {
+      close();
+      if (it.onclick) it.onclick();
+    });
+    return el;
+  });
+  const menu = h('div', { class: 'menu', id: menuId, role: 'menu', 'aria-label': label, hidden: true }, entries);
+  const wrap = h('div', { class: 'menu-wrap' }, btn, menu);
+
+  function onDoc(ev) {
+    if (!wrap.contains(ev.target)) close();
+  }
+  function open() {
+    menu.hidden = false;
+    btn.setAttribute('aria-expanded', 'true');
+    document.addEventListener('pointerdown', onDoc, true);
+    entries[0]?.focus();
+  }
+  function close() {
+    if (menu.hidden) return;
+    menu.hidden = true;
+    btn.setAttribute('aria-expanded', 'false');
+    document.removeEventListener('pointerdown', onDoc, true);
+  }
+  btn.addEventListener('click', () => (menu.hidden ? open() : close()));
+  menu.addEventListener('keydown', (ev) => {
+    const i = entries.indexOf(document.activeElement);
+    if (ev.key === 'Escape') { ev.preventDefault(); close(); btn.focus(); }
+    else if (ev.key === 'ArrowDown') { ev.preventDefault(); entries[(i + 1) % entries.length].focus(); }
+    else if (ev.key === 'ArrowUp') { ev.preventDefault(); entries[(i - 1 + entries.length) % entries.length].focus(); }
+    else if (ev.key === 'Tab') close();
+  });
+  return { el: wrap, close };
+}

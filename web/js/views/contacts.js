@@ -12,6 +12,7 @@ import {
 } from '../state.js';
 import { checkGreeting, LIMITS } from '../validate.js';
 import { navigate, currentPath } from '../router.js';
+import { chat, otherMember, openDirect } from '../chat.js';
 
 function handle(user) {
   return `@${user.username}`;
@@ -349,7 +350,19 @@ export function userPage({ id }) {
         () => Plaza.removeContact(u.id),
         () => { toast(`Removed ${nameOf(u)}`); loadContacts(); navigate('/contacts', { replace: true }); }),
     });
+    const message = button('Message', { block: true });
+    message.prepend(icon('message', 'btn-icon'));
+    message.addEventListener('click', () => busy(message, async () => {
+      try {
+        const known = [...chat.convs.values()].find((c) => c.type === 'direct' && String(otherMember(c)?.user.id) === String(u.id));
+        const conv = known || (await openDirect(u.id));
+        navigate(`/chats/${encodeURIComponent(conv.id)}`);
+      } catch (e) {
+        toast(e.message);
+      }
+    }));
     return [
+      h('div', { class: 'profile-actions' }, message),
       group(null, row({ lead: tile('message', '#07c160'), title: 'Contact since', meta: relativeTime(contact.since) || '—', chevron: false })),
       group(null, remove, blockRow(u)),
     ];
