@@ -14,6 +14,7 @@ import { totalUnread } from './js/chat.js';
 import { contactsList, newFriends, addFriends, userPage } from './js/views/contacts.js';
 import { discoverList, featurePage } from './js/views/discover.js';
 import { meList, profileEdit, devices, blocked } from './js/views/me.js';
+import { walletHome, topupView, withdrawView, pinView, historyView } from './js/views/wallet.js';
 
 const TABS = [
   { id: 'chats', label: 'Chats', href: '/chats', list: chatsList, empty: placeholder('Select a chat to start messaging.') },
@@ -43,6 +44,11 @@ const ROUTES = [
   { pattern: '/me/profile', tab: 'me', detail: profileEdit },
   { pattern: '/me/devices', tab: 'me', detail: devices },
   { pattern: '/me/blocked', tab: 'me', detail: blocked },
+  { pattern: '/me/wallet', tab: 'me', detail: walletHome },
+  { pattern: '/me/wallet/topup', tab: 'me', detail: topupView },
+  { pattern: '/me/wallet/withdraw', tab: 'me', detail: withdrawView },
+  { pattern: '/me/wallet/pin', tab: 'me', detail: pinView },
+  { pattern: '/me/wallet/history', tab: 'me', detail: historyView },
 ];
 
 function match(path) {

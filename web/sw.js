@@ -1,7 +1,7 @@
 // Plaza service worker: keeps the app shell for offline start; /v1 always goes to the network and is never stored.
 
 // Bump when the shell's file list changes; old caches are deleted on activate.
-const CACHE = 'plaza-shell-v2';
+const CACHE = 'plaza-shell-v3';
 
 const SHELL = [
   '/',
@@ -22,6 +22,10 @@ const SHELL = [
   '/js/state.js',
   '/js/ui.js',
   '/js/validate.js',
+  '/js/money.js',
+  '/js/pay.js',
+  '/js/wallet.js',
+  '/js/cards.js',
   '/js/views/auth.js',
   '/js/views/chats.js',
   '/js/views/contacts.js',
@@ -29,6 +33,7 @@ const SHELL = [
   '/js/views/groupinfo.js',
   '/js/views/discover.js',
   '/js/views/me.js',
+  '/js/views/wallet.js',
 ];
 
 self.addEventListener('install', (event) => {

@@ -173,4 +173,25 @@ export const Plaza = {
   upload: (blob, name) => apiBytes('POST', `/v1/uploads${name ? `?name=${enc(name)}` : ''}`, {
     body: blob, contentType: blob.type || 'application/octet-stream',
   }).then((res) => res.json()),
+
+  wallet: () => api('GET', '/v1/wallet'),
+  setPin: (pin, password) => api('PUT', '/v1/wallet/pin', { pin, password }),
+  walletSettings: () => api('GET', '/v1/wallet/settings'),
+  updateWalletSettings: (fields) => api('PATCH', '/v1/wallet/settings', fields),
+  topup: (amount, currency, key) => api('POST', '/v1/wallet/topups', { amount, currency, idempotency_key: key }),
+  withdraw: (amount, currency, pin, key) =>
+    api('POST', '/v1/wallet/withdrawals', { amount, currency, pin, idempotency_key: key }),
+  sendTransfer: (fields) => api('POST', '/v1/wallet/transfers', fields),
+  transfer: (id) => api('GET', `/v1/wallet/transfers/${enc(id)}`),
+  acceptTransfer: (id) => api('POST', `/v1/wallet/transfers/${enc(id)}/accept`),
+  returnTransfer: (id) => api('POST', `/v1/wallet/transfers/${enc(id)}/return`),
+  sendRedPacket: (convId, fields) => api('POST', `/v1/conversations/${enc(convId)}/red-packets`, fields),
+  redPacket: (id) => api('GET', `/v1/red-packets/${enc(id)}`),
+  claimRedPacket: (id, key) => api('POST', `/v1/red-packets/${enc(id)}/claim`, { idempotency_key: key }),
+  transactions: (before, filters = {}) => {
+    const q = new URLSearchParams({ limit: '30' });
+    if (before) q.set('before', before);
+    for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
+    return api('GET', `/v1/wallet/transactions?${q}`);
+  },
 };

@@ -43,6 +43,17 @@ function changed() {
   emit();
 }
 
+// Money cards (transfers, red packets) keep their own state; they repaint
+// the chats through this, and receive the wallet's events through the hook.
+export function chatChanged() {
+  changed();
+}
+
+let walletHook = null;
+export function onWalletEvent(fn) {
+  walletHook = fn;
+}
+
 // ---------- ids and times ----------
 
 // Ids are decimal strings of up to 19 digits without leading zeros: longer
@@ -233,6 +244,8 @@ export function summary(conv, m) {
   const body = m.body || {};
   if (m.type === 'image') return body.caption ? `[Image] ${body.caption}` : '[Image]';
   if (m.type === 'file') return `[File] ${body.upload?.name || ''}`.trim();
+  if (m.type === 'transfer') return '[Transfer]';
+  if (m.type === 'red_packet') return `[Red packet] ${body.greeting || ''}`.trim();
   const text = m.text ?? body.text ?? '';
   return String(text).replace(/\s+/g, ' ').trim();
 }
@@ -484,6 +497,10 @@ export function applyEvent(ev, { replay = false } = {}) {
       break;
     case 'error':
       frameError(ev);
+      break;
+    case 'transfer.updated':
+    case 'red_packet.claimed':
+      if (walletHook) walletHook(ev, { replay });
       break;
     default:
       // Not a chat event (contacts, wallet) or one this client does not

@@ -47,6 +47,13 @@ const PATHS = {
   'arrow-down': '<path d="M12 5v14M6 13l6 6 6-6"/>',
   info: '<circle cx="12" cy="12" r="9"/><path d="M12 11v5.5M12 7.5h.01"/>',
   file: '<path d="M14 3.5H7.5a2 2 0 0 0-2 2v13a2 2 0 0 0 2 2h9a2 2 0 0 0 2-2V8z"/><path d="M14 3.5V8h4.5M9 13h6M9 16.5h4"/>',
+  wallet: '<path d="M4 7.5A2.5 2.5 0 0 1 6.5 5H18v3"/><path class="fillable" d="M4 7.5v10A2.5 2.5 0 0 0 6.5 20H20V8H6.5A2.5 2.5 0 0 1 4 5.5"/><path d="M16 14h.01"/>',
+  transfer: '<path d="M5 9h13.5M15 5.5L18.5 9 15 12.5M19 15H5.5M9 11.5L5.5 15 9 18.5"/>',
+  'red-packet': '<rect x="5" y="3" width="14" height="18" rx="2.2"/><path d="M5 8.5c2 1.6 4.4 2.4 7 2.4s5-.8 7-2.4"/><circle cx="12" cy="11" r="2"/>',
+  topup: '<circle cx="12" cy="12" r="9"/><path d="M12 16.5v-9M8 11l4-4 4 4"/>',
+  withdraw: '<circle cx="12" cy="12" r="9"/><path d="M12 7.5v9M8 13l4 4 4-4"/>',
+  lock: '<rect x="5" y="10.5" width="14" height="10" rx="2"/><path d="M8 10.5V8a4 4 0 0 1 8 0v2.5M12 14.5v2.5"/>',
+  list: '<path d="M8.5 6.5h11M8.5 12h11M8.5 17.5h11M4.5 6.5h.01M4.5 12h.01M4.5 17.5h.01"/>',
   star: '<path d="M12 4l2.4 5 5.4.6-4 3.7 1.1 5.4L12 16l-4.9 2.7 1.1-5.4-4-3.7 5.4-.6z"/>',
 };
 

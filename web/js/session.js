@@ -2,6 +2,7 @@
 
 import { Plaza, setToken, getToken } from './api.js';
 import { state, emit, setMe, resetState, loadRequests, loadContacts, loadBlocks } from './state.js';
+import { resetWallet } from './wallet.js';
 import { createEventLink } from './events.js';
 import { navigate } from './router.js';
 import { startChat, stopChat, forgetChat, applyEvent, linkReady, linkDown, syncSince, flush } from './chat.js';
@@ -167,6 +168,7 @@ function forget() {
     // nothing to forget
   }
   resetState();
+  resetWallet();
 }
 
 // Logs this device out on the server, then forgets the token whatever the

@@ -10,6 +10,8 @@ import {
   canEdit, canRecall, editMessage, recallMessage, deleteForMe, toggleReaction, blobUrl, drafts, REACTIONS, cmpId, loadPresence,
 } from '../chat.js';
 import { convAvatar } from './chats.js';
+import { cardContent, cardSig, isCard, sendMoneySheet, redPacketSheet } from '../cards.js';
+import { wallet, loadWallet } from '../wallet.js';
 
 const TEXT_MAX = 4096;
 const UPLOAD_MAX = 10 * 1024 * 1024;
@@ -128,7 +130,7 @@ export function conversationView({ id }) {
   });
   const sendBtn = h('button', { type: 'submit', class: 'composer-send', 'aria-label': 'Send', title: 'Send (Enter)', disabled: true }, icon('send'));
   const fileInput = h('input', { type: 'file', accept: SENDABLE.join(','), hidden: true, multiple: true });
-  const attachBtn = h('button', { type: 'button', class: 'icon-btn composer-attach', 'aria-label': 'Attach a photo or file', title: 'Attach a photo or file' }, icon('plus-circle'));
+  const attachBtn = h('button', { type: 'button', class: 'icon-btn composer-attach', 'aria-label': 'More: photo, file, money', title: 'Photo, file, money' }, icon('plus-circle'));
   const hint = h('p', { class: 'composer-hint', 'aria-live': 'polite', hidden: true });
   const form = h('form', { class: 'composer', novalidate: true },
     ctxBar,
@@ -220,6 +222,7 @@ export function conversationView({ id }) {
   // floated so that it takes a line of its own only when the text is full.
   function content(m, pending, meta) {
     const body = m.body || {};
+    if (isCard(m) && !pending) return [cardContent(m, conv), h('div', { class: 'msg-text msg-card-meta' }, meta)];
     if (m.type === 'image') {
       const up = body.upload || {};
       const caption = body.caption;
@@ -337,7 +340,7 @@ export function conversationView({ id }) {
         && Math.abs(timeOf(b.created_at) - timeOf(a.created_at)) < RUN_GAP_MS;
       const pos = { first: !joins(prev, m), last: !joins(m, next) };
       const replied = m.reply_to ? fullMessage(m.reply_to) : null;
-      const sig = JSON.stringify([m, pos, o && [o.state, o.error, !!o.preview, o.body], o ? null : receiptOf(conv, m), names,
+      const sig = JSON.stringify([m, pos, o && [o.state, o.error, !!o.preview, o.body], o ? null : receiptOf(conv, m), names, cardSig(m),
         replied && [replied.text, replied.recalled, replied.sender_id]]);
       const key = o ? `p:${o.client_id}` : `m:${m.id}`;
       out.push({ key, sig, make: () => messageRow(m, pos, o) });
@@ -541,7 +544,30 @@ export function conversationView({ id }) {
     ev.preventDefault();
     for (const f of files) sendFile(f);
   });
-  attachBtn.addEventListener('click', () => fileInput.click());
+  // The "+" opens a panel of what can be sent: files, and money when this
+  // server has a wallet (its /v1/wallet answers).
+  const panelId = `attach-${cid}`;
+  const panel = h('div', { class: 'attach-panel', id: panelId, hidden: true, role: 'group', 'aria-label': 'Send' });
+  form.insertBefore(panel, hint);
+  attachBtn.setAttribute('aria-expanded', 'false');
+  attachBtn.setAttribute('aria-controls', panelId);
+  function panelItem(iconName, text, color, fn) {
+    const b = h('button', { type: 'button', class: 'attach-item' }, h('span', { class: 'attach-tile', style: { color } }, icon(iconName)), h('span', null, text));
+    b.addEventListener('click', () => { togglePanel(false); fn(); });
+    return b;
+  }
+  function togglePanel(open) {
+    if (open && !conv) return;
+    panel.hidden = !open;
+    attachBtn.setAttribute('aria-expanded', String(open));
+    if (!open) return;
+    clear(panel, panelItem('image', 'Photo or file', '#2782d7', () => fileInput.click()),
+      wallet.balances && conv.type === 'direct' ? panelItem('transfer', 'Send money', '#f0883e', () => sendMoneySheet(conv)) : null,
+      wallet.balances ? panelItem('red-packet', 'Red packet', '#e6453a', () => redPacketSheet(conv)) : null);
+    if (!wallet.balances && !wallet.pending) loadWallet().then(() => { if (!panel.hidden) togglePanel(true); });
+  }
+  attachBtn.addEventListener('click', () => togglePanel(panel.hidden));
+  if (!wallet.balances) loadWallet();
   fileInput.addEventListener('change', () => {
     for (const f of fileInput.files) sendFile(f);
     fileInput.value = '';

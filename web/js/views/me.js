@@ -46,6 +46,8 @@ export function meList() {
       : loading('Loading your profile…');
     clear(body, card,
       group(null,
+        row({ href: '/me/wallet', lead: tile('wallet', '#f0883e'), title: 'Wallet', current: path.startsWith('/me/wallet') })),
+      group(null,
         row({ href: '/me/profile', lead: tile('edit', '#07c160'), title: 'Profile', current: path === '/me/profile' }),
         row({ href: '/me/devices', lead: tile('device', '#2782d7'), title: 'Devices', current: path === '/me/devices' }),
         row({ href: '/me/blocked', lead: tile('block', '#8a8f99'), title: 'Blocked', meta: nBlocked ? String(nBlocked) : null, current: path === '/me/blocked' })),
