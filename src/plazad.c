@@ -10,10 +10,12 @@
 #include <uv.h>
 #include <sodium.h>
 #include "plaza/api.h"
+#include "plaza/auth.h"
 #include "plaza/id.h"
 #include "plaza/log.h"
 #include "plaza/net.h"
 #include "plaza/store.h"
+#include "plaza/store_auth.h"
 #include "plaza/wallet.h"
 
 #define PZ_VERSION "0.1.0"
@@ -34,6 +36,8 @@ typedef struct {
   const char *currencies;
   const char *secret_file; /* NULL: DATA_DIR/pin.key, created at first start */
   pz_wallet_currencies_t currency_list;
+  const char *daily_limits;
+  pz_wallet_limits_t limits;
 } options_t;
 
 typedef struct {
@@ -76,6 +80,9 @@ static void usage(FILE *out) {
           "  --secret-file PATH     the 32-byte secret that keys payment PIN hashes; kept out of\n"
           "                         the database [PLAZA_SECRET_FILE] (default DATA_DIR/pin.key,\n"
           "                         created with random bytes at first start)\n"
+          "  --daily-limits LIST    what a user may send out per currency per UTC day, in minor\n"
+          "                         units, by verification tier: tier:amount,... (0: no limit)\n"
+          "                         [PLAZA_DAILY_LIMITS] (default " PZ_WALLET_DAILY_LIMITS_DEFAULT ")\n"
           "  --shutdown-timeout MS  how long a graceful stop waits [PLAZA_SHUTDOWN_TIMEOUT] (default 10000)\n"
           "  --version              print the version and exit\n"
           "  --help                 print this help and exit\n"
@@ -84,6 +91,10 @@ static void usage(FILE *out) {
           "\n"
           "checks the wallet ledger's invariants, prints each violation, exits 0 when all\n"
           "hold and 1 otherwise.\n"
+          "\n"
+          "       plazad user tier --username NAME --tier N [--data-dir DIR]\n"
+          "\n"
+          "sets a user's verification tier (0 to 9), which chooses their daily limit.\n"
           "\n"
           "wallet funding runs on the sandbox provider; PLAZA_SANDBOX_DELAY_MS=N makes it\n"
           "answer after N ms, PLAZA_SANDBOX_FAIL=1 makes it fail. PLAZA_TEST_TRANSFER_TTL_MS\n"
@@ -116,11 +127,12 @@ static int parse_options(int argc, char **argv, options_t *o) {
   o->access_log = strcmp(env_or("PLAZA_ACCESS_LOG", "0"), "1") == 0;
   o->currencies = env_or("PLAZA_CURRENCIES", "USD,EUR");
   o->secret_file = env_or("PLAZA_SECRET_FILE", NULL);
+  o->daily_limits = env_or("PLAZA_DAILY_LIMITS", PZ_WALLET_DAILY_LIMITS_DEFAULT);
   const char *nums[5] = {env_or("PLAZA_MAX_CONNECTIONS", NULL), env_or("PLAZA_MAX_BODY", NULL),
                          env_or("PLAZA_NODE", NULL), env_or("PLAZA_SHUTDOWN_TIMEOUT", NULL),
                          env_or("PLAZA_MSG_RATE", NULL)};
   enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_RATE, O_VER, O_HELP,
-         O_CURRENCIES, O_SECRET };
+         O_CURRENCIES, O_SECRET, O_LIMITS };
   static const struct option longopts[] = {
       {"listen", required_argument, 0, O_LISTEN},     {"data-dir", required_argument, 0, O_DATA},
       {"db", required_argument, 0, O_DB},             {"web-dir", required_argument, 0, O_WEB},
@@ -129,6 +141,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       {"node", required_argument, 0, O_NODE},         {"shutdown-timeout", required_argument, 0, O_SHUT},
       {"msg-rate", required_argument, 0, O_RATE},
       {"currencies", required_argument, 0, O_CURRENCIES}, {"secret-file", required_argument, 0, O_SECRET},
+      {"daily-limits", required_argument, 0, O_LIMITS},
       {"version", no_argument, 0, O_VER},             {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
   int c;
@@ -147,6 +160,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       case O_RATE: nums[4] = optarg; break;
       case O_CURRENCIES: o->currencies = optarg; break;
       case O_SECRET: o->secret_file = optarg; break;
+      case O_LIMITS: o->daily_limits = optarg; break;
       case O_VER: printf("plazad %s\n", PZ_VERSION); exit(0);
       case 'h':
       case O_HELP: usage(stdout); exit(0);
@@ -185,6 +199,10 @@ static int parse_options(int argc, char **argv, options_t *o) {
   pz_err_t err = {0};
   if (pz_wallet_currencies_parse(o->currencies, &o->currency_list, &err) < 0) {
     fprintf(stderr, "plazad: --currencies: %s\n", pz_err_message(&err));
+    return -1;
+  }
+  if (pz_wallet_limits_parse(o->daily_limits, &o->limits, &err) < 0) {
+    fprintf(stderr, "plazad: --daily-limits: %s\n", pz_err_message(&err));
     return -1;
   }
   if (strcmp(o->db, "sqlite") != 0 && strncmp(o->db, "sqlite:", 7) != 0) {
@@ -263,6 +281,8 @@ static int ledger_verify_run(pz_db_t *db, pz_store_job_t *job) {
 static int wallet_setup(daemon_t *d, const options_t *o, pz_err_t *err) {
   pz_wallet_config_t *w = &d->wallet;
   w->currencies = o->currency_list;
+  /* Before the first request can queue a job that moves money. */
+  pz_wallet_limits_set(&o->limits);
   char path[4096];
   if (o->secret_file)
     snprintf(path, sizeof(path), "%s", o->secret_file);
@@ -343,8 +363,88 @@ static int ledger_main(int argc, char **argv) {
   return 0;
 }
 
+/* The job of `plazad user tier`: the user by name, then the tier. */
+typedef struct {
+  pz_store_job_t job;
+  char username[PZ_USERNAME_MAX + 1];
+  int tier;
+} tier_job_t;
+
+static int tier_set_run(pz_db_t *db, pz_store_job_t *job) {
+  tier_job_t *t = job->data;
+  pz_user_rec_t *u = pz_malloc(sizeof(*u));
+  int rc = pz_store_user_find(db, pz_str(t->username), u, NULL, &job->err);
+  if (rc == PZ_ENOTFOUND) pz_err_set(&job->err, rc, NULL, "no user named %s", t->username);
+  if (rc == 0) rc = pz_wallet_tier_set(db, u->id, t->tier, pz_now_ms(), &job->err);
+  pz_free(u);
+  return rc;
+}
+
+/* plazad user tier --username NAME --tier N [--data-dir DIR]: argv[0] is "user". */
+static int user_main(int argc, char **argv) {
+  static const char usage_line[] = "usage: plazad user tier --username NAME --tier N [--data-dir DIR]\n";
+  const char *data_dir = env_or("PLAZA_DATA_DIR", "./var");
+  const char *username = NULL, *tier = NULL;
+  if (argc < 2 || strcmp(argv[1], "tier") != 0) {
+    fputs(usage_line, stderr);
+    return 2;
+  }
+  static const struct option longopts[] = {
+      {"data-dir", required_argument, 0, 'd'}, {"username", required_argument, 0, 'u'},
+      {"tier", required_argument, 0, 't'}, {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc - 1, argv + 1, "", longopts, NULL)) != -1) {
+    if (c == 'd') data_dir = optarg;
+    else if (c == 'u') username = optarg;
+    else if (c == 't') tier = optarg;
+    else {
+      fputs(usage_line, stderr);
+      return 2;
+    }
+  }
+  unsigned long n = 0;
+  if (optind < argc - 1 || username == NULL || tier == NULL) {
+    fputs(usage_line, stderr);
+    return 2;
+  }
+  if (parse_uint(tier, PZ_WALLET_TIERS - 1, &n) < 0) {
+    fprintf(stderr, "plazad: --tier wants a whole number from 0 to %d, not '%s'\n", PZ_WALLET_TIERS - 1, tier);
+    return 2;
+  }
+  tier_job_t t = {.tier = (int)n};
+  pz_err_t err = {0};
+  if (pz_auth_username_norm(pz_str(username), t.username, &err) < 0) {
+    fprintf(stderr, "plazad: --username: %s\n", pz_err_message(&err));
+    return 2;
+  }
+  pz_log_level = PZ_LOG_WARN;
+  char db_path[4096];
+  snprintf(db_path, sizeof(db_path), "%s/plaza.db", data_dir);
+  if (access(db_path, F_OK) != 0) {
+    fprintf(stderr, "plazad: no database at %s\n", db_path);
+    return 2;
+  }
+  pz_store_t *st = NULL;
+  if (pz_store_open_sync(&st, data_dir, &err) < 0) {
+    fprintf(stderr, "plazad: cannot open the database in %s: %s\n", data_dir, pz_err_message(&err));
+    return 2;
+  }
+  t.job.run = tier_set_run;
+  t.job.data = &t;
+  int rc = pz_store_run_sync(st, &t.job);
+  pz_store_close(st);
+  if (rc < 0) {
+    fprintf(stderr, "plazad: user tier: %s\n", pz_err_message(&t.job.err));
+    return rc == PZ_ENOTFOUND ? 1 : 2;
+  }
+  printf("user %s is now tier %d\n", t.username, t.tier);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "ledger") == 0) return ledger_main(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "user") == 0) return user_main(argc - 1, argv + 1);
   options_t opt = {0};
   if (parse_options(argc, argv, &opt) < 0) return 2;
   if (sodium_init() < 0) {

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "plaza/error.h"
 #include "plaza/store.h"
+#include "plaza/store_auth.h"
 #include "plaza/str.h"
 
 /* Sizes of the stored text; the domain (wallet.h) enforces them on input. */
@@ -40,6 +41,11 @@ enum {
   PZ_TXN_TRANSFER_ACCEPT = 5,   /* escrow -> receiver */
   PZ_TXN_TRANSFER_RETURN = 6,   /* escrow -> sender: the receiver sent it back */
   PZ_TXN_TRANSFER_EXPIRE = 7,   /* escrow -> sender: not accepted in time */
+  PZ_TXN_RED_PACKET = 8,        /* sender -> escrow: a red packet's total */
+  PZ_TXN_RED_PACKET_CLAIM = 9,  /* escrow -> claimant: one share */
+  PZ_TXN_RED_PACKET_REFUND = 10, /* escrow -> sender: what was left when it expired */
+  PZ_TXN_MERCHANT_PAYMENT = 11, /* payer -> the merchant's owner: a QR payment */
+  PZ_TXN_MERCHANT_REFUND = 12,  /* the merchant's owner -> payer: a refund */
   PZ_TXN__COUNT
 };
 /* The stored (and API) name of a PZ_TXN_* kind. */
@@ -122,6 +128,7 @@ enum {
   PZ_VERIFY_KEY_MISSING = 6,    /* id: operation; user; key: no idempotency record names it */
   PZ_VERIFY_ESCROW = 7,         /* currency; a: escrow balance; b: money of pending transfers and withdrawals */
   PZ_VERIFY_TXN_SHORT = 8,      /* id: transaction with fewer than two entries */
+  PZ_VERIFY_RED_PACKET = 9,     /* id: red packet; user: sender; a: money it says was claimed; b: its claims' sum */
 };
 
 typedef struct pz_wallet_violation_s {
@@ -203,5 +210,135 @@ int pz_store_wallet_funding_settle(pz_db_t *db, int64_t id, int status, const ch
  * set-based queries, calling cb once per violation; *n_checked is the
  * number of ledger transactions looked at. */
 int pz_store_wallet_verify(pz_db_t *db, pz_store_wallet_violation_cb cb, void *arg, int64_t *n_checked, pz_err_t *err);
+
+/* ---- red packets (store/red_packets.c) ---- */
+
+#define PZ_RED_PACKET_COUNT_MAX 100
+#define PZ_RED_PACKET_GREETING_MAX_CHARS 60
+#define PZ_RED_PACKET_GREETING_MAX_BYTES (PZ_RED_PACKET_GREETING_MAX_CHARS * 4)
+
+enum { PZ_RED_PACKET_RANDOM = 0, PZ_RED_PACKET_EQUAL = 1 };
+/* Stored states; "expired" is what an active packet past its time shows
+ * until the sweep has refunded it. */
+enum { PZ_RED_PACKET_ACTIVE = 0, PZ_RED_PACKET_FINISHED = 1, PZ_RED_PACKET_REFUNDED = 2 };
+
+typedef struct pz_wallet_red_packet_rec_s {
+  int64_t id;
+  int64_t sender_id;
+  int64_t conversation_id;
+  int64_t message_id; /* the red_packet message that shows it in the chat */
+  int64_t total;
+  unsigned count; /* shares: 1 to PZ_RED_PACKET_COUNT_MAX */
+  int mode;       /* PZ_RED_PACKET_RANDOM or _EQUAL */
+  char currency[PZ_WALLET_CURRENCY_LEN + 1];
+  char greeting[PZ_RED_PACKET_GREETING_MAX_BYTES + 1];
+  int status;             /* PZ_RED_PACKET_* */
+  unsigned claimed_count; /* shares taken */
+  int64_t claimed_amount; /* money taken */
+  char idem_key[PZ_WALLET_KEY_MAX + 1];
+  int64_t created_at, expires_at, updated_at;
+} pz_wallet_red_packet_rec_t;
+
+/* One share taken: position is 0 for the first claimant. */
+typedef struct pz_wallet_claim_rec_s {
+  int64_t red_packet_id;
+  int64_t user_id;
+  unsigned position;
+  int64_t amount;
+  int64_t claimed_at;
+} pz_wallet_claim_rec_t;
+
+typedef int (*pz_store_wallet_red_packet_cb)(void *arg, const pz_wallet_red_packet_rec_t *p, pz_err_t *err);
+typedef int (*pz_store_wallet_claim_cb)(void *arg, const pz_wallet_claim_rec_t *c, pz_err_t *err);
+
+/* Inserts packet p (claimed_count and claimed_amount 0). Writer. */
+int pz_store_wallet_red_packet_insert(pz_db_t *db, const pz_wallet_red_packet_rec_t *p, pz_err_t *err);
+int pz_store_wallet_red_packet_get(pz_db_t *db, int64_t id, pz_wallet_red_packet_rec_t *out, pz_err_t *err);
+/* Inserts claim c and moves its packet's claimed_count and claimed_amount
+ * on by it (finished with the last share) while the packet is active;
+ * PZ_ECONFLICT when c->user_id claimed it already, or the packet is not
+ * active or has no share left. Writer. */
+int pz_store_wallet_claim_add(pz_db_t *db, const pz_wallet_claim_rec_t *c, int64_t now, pz_err_t *err);
+/* user_id's claim of packet red_packet_id. */
+int pz_store_wallet_claim_get(pz_db_t *db, int64_t red_packet_id, int64_t user_id, pz_wallet_claim_rec_t *out,
+                              pz_err_t *err);
+/* The claims of a packet, in the order they were made. */
+int pz_store_wallet_claims_list(pz_db_t *db, int64_t red_packet_id, pz_store_wallet_claim_cb cb, void *arg,
+                                pz_err_t *err);
+/* Moves active packet id to refunded; *changed is false when it was not active. Writer. */
+int pz_store_wallet_red_packet_refund(pz_db_t *db, int64_t id, int64_t now, bool *changed, pz_err_t *err);
+/* Active packets whose time was up by now, oldest first, at most limit;
+ * read whole before cb is called, so cb may change them. */
+int pz_store_wallet_red_packets_expired(pz_db_t *db, int64_t now, unsigned limit, pz_store_wallet_red_packet_cb cb,
+                                        void *arg, pz_err_t *err);
+
+/* ---- daily limits, history and statements (store/wallet_limits.c) ---- */
+
+/* What a user sent on one UTC day in one currency: the sum of the debits
+ * their daily limit counts (see pz_wallet_limit_counts), kept as one row
+ * per (user, currency), moved on to a new day by the first debit of it. */
+typedef struct pz_wallet_daily_rec_s {
+  int64_t day;    /* days since 1970-01-01, UTC */
+  int64_t amount; /* minor units */
+} pz_wallet_daily_rec_t;
+
+/* A history listing: user_id's entries, newest first, that match every filter given. */
+typedef struct pz_wallet_history_q_s {
+  int64_t user_id;
+  int64_t before; /* entries with txn_id < before; 0: from the newest */
+  unsigned limit;
+  char currency[PZ_WALLET_CURRENCY_LEN + 1]; /* "" for any */
+  const char *kinds;                         /* NULL for any, else stored kind names as ",name,name," */
+  int64_t from_ms, to_ms;                    /* created_at in [from_ms, to_ms) */
+} pz_wallet_history_q_t;
+
+/* One entry as the history shows it: the entry, the note of its transfer
+ * and its counterparty's names ("" where there is none). */
+typedef struct pz_wallet_history_row_s {
+  pz_wallet_entry_view_t e;
+  char note[PZ_WALLET_NOTE_MAX_BYTES + 1];
+  char counterparty_username[PZ_USERNAME_MAX + 1];
+  char counterparty_name[PZ_DISPLAY_NAME_MAX_CHARS * 4 + 1];
+} pz_wallet_history_row_t;
+typedef int (*pz_store_wallet_history_cb)(void *arg, const pz_wallet_history_row_t *r, pz_err_t *err);
+
+/* One currency of a monthly statement. */
+typedef struct pz_wallet_statement_row_s {
+  char currency[PZ_WALLET_CURRENCY_LEN + 1];
+  int64_t opening;  /* the sum of the entries before the month */
+  int64_t credits;  /* the sum of the month's positive entries */
+  int64_t debits;   /* minus the sum of its negative entries: >= 0 */
+  int64_t count;    /* the month's entries */
+} pz_wallet_statement_row_t;
+typedef int (*pz_store_wallet_statement_cb)(void *arg, const pz_wallet_statement_row_t *r, pz_err_t *err);
+
+/* A broken invariant of the daily counters (pz_store_wallet_daily_verify):
+ * id: 0; user; currency; a: the counter; b: the debits it counts on its day. */
+#define PZ_VERIFY_DAILY_OUT 100
+
+/* user_id's verification tier: 0 without a wallet_users row. */
+int pz_store_wallet_tier_get(pz_db_t *db, int64_t user_id, int *tier, pz_err_t *err);
+/* Sets it (creating the wallet_users row). Writer. */
+int pz_store_wallet_tier_set(pz_db_t *db, int64_t user_id, int tier, int64_t now, pz_err_t *err);
+/* The counter of (user_id, currency): {0, 0} when there is none. */
+int pz_store_wallet_daily_get(pz_db_t *db, int64_t user_id, const char *currency, pz_wallet_daily_rec_t *out,
+                              pz_err_t *err);
+/* Adds amount to the counter of (user_id, currency) for day: a counter of
+ * an earlier day starts again from amount; one of a later day (the clock
+ * went back) takes it too, so that it never counts less than was sent. Writer. */
+int pz_store_wallet_daily_add(pz_db_t *db, int64_t user_id, const char *currency, int64_t day, int64_t amount,
+                              pz_err_t *err);
+/* Calls cb with each entry of q, newest first, at most q->limit. */
+int pz_store_wallet_history(pz_db_t *db, const pz_wallet_history_q_t *q, pz_store_wallet_history_cb cb, void *arg,
+                            pz_err_t *err);
+/* Calls cb once per currency in which user_id has entries before end_ms,
+ * in currency order, with the month [start_ms, end_ms) summed up. */
+int pz_store_wallet_statement(pz_db_t *db, int64_t user_id, int64_t start_ms, int64_t end_ms,
+                              pz_store_wallet_statement_cb cb, void *arg, pz_err_t *err);
+/* Checks that every daily counter covers the debits of its day: those of
+ * user accounts whose kind is not in exempt (",name,name,", "" for none).
+ * Calls cb with a PZ_VERIFY_DAILY_OUT violation for each that does not. */
+int pz_store_wallet_daily_verify(pz_db_t *db, const char *exempt, pz_store_wallet_violation_cb cb, void *arg,
+                                 pz_err_t *err);
 
 #endif

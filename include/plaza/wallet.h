@@ -216,4 +216,128 @@ struct pz_wallet_provider_s {
 pz_wallet_provider_t *pz_wallet_sandbox_new(uv_loop_t *loop, unsigned delay_ms, bool fail);
 void pz_wallet_sandbox_free(pz_wallet_provider_t *p);
 
+/* ---- red packets and transfers in chats (red_packets.c) ---- */
+
+#define PZ_WALLET_RED_PACKET_TTL_MS (24LL * 3600 * 1000)
+/* Expired red packets refunded per sweep job; a full sweep queues another at once. */
+#define PZ_WALLET_RED_PACKET_EXPIRE_BATCH 256
+
+/* A greeting: at most PZ_RED_PACKET_GREETING_MAX_CHARS code points of
+ * UTF-8, no control characters. Any thread. */
+int pz_wallet_greeting_check(pz_str_t greeting, pz_err_t *err);
+/* total (as pz_wallet_amount_check) in count shares: count 1 to
+ * PZ_RED_PACKET_COUNT_MAX, and every share at least one minor unit
+ * (total >= count). 400 naming the field. Any thread. */
+int pz_wallet_red_packet_check(int64_t total, int64_t count, pz_err_t *err);
+/* The share of the next claimant of a packet of total in count shares,
+ * when left money and n_left shares remain (1 <= n_left <= count, left >=
+ * n_left). Equal mode: total / count, the remainder one unit each to the
+ * first claimants. Random mode, WeChat's "double average": uniform in
+ * [1, 2 * left / n_left - 1] from libsodium's generator, and the last
+ * claimant gets what is left; every share is at least 1, the shares sum
+ * to total, and each claimant's expected share is total / count whatever
+ * their place. Any thread (libsodium initialized). */
+int64_t pz_wallet_red_packet_share(int mode, int64_t total, unsigned count, int64_t left, unsigned n_left);
+
+/* Makes red packet p (id, sender_id, conversation_id, message_id, total,
+ * count, mode, currency, greeting and idem_key filled and checked by the
+ * caller): total moves from the sender to escrow at once, and the packet
+ * is active until now + ttl_ms. *out is the packet as stored. Errors: 404
+ * no such conversation; 403 not_member; 400 a count above 1 in a direct
+ * chat; 403 blocked (in a direct chat, either blocked the other); the PIN
+ * errors (*keep); 422 insufficient_funds (*keep). Writer. */
+int pz_wallet_red_packet_create(pz_db_t *db, const pz_wallet_config_t *cfg, const pz_wallet_red_packet_rec_t *p,
+                                pz_str_t pin, int64_t now, int64_t ttl_ms, pz_wallet_red_packet_rec_t *out,
+                                unsigned *retry_after_s, bool *keep, pz_err_t *err);
+/* me opens red packet id: the next share (pz_wallet_red_packet_share,
+ * decided here, on the writer, so that claims never overspend) moves from
+ * escrow to me. *out is the packet after the claim, *claim mine. Errors:
+ * 404 no such red packet; 403 not_member (of its conversation); 403
+ * not_recipient (its sender, in a direct chat); 409 already_claimed; 409
+ * red_packet_empty (every share taken); 410 red_packet_expired; each of
+ * these with *keep true: nothing was written. Writer. */
+int pz_wallet_red_packet_claim(pz_db_t *db, int64_t me, int64_t id, int64_t now, pz_wallet_red_packet_rec_t *out,
+                               pz_wallet_claim_rec_t *claim, bool *keep, pz_err_t *err);
+/* Red packet id for me, a member of its conversation: 404; 403 not_member. Any job. */
+int pz_wallet_red_packet_get(pz_db_t *db, int64_t me, int64_t id, pz_wallet_red_packet_rec_t *out, pz_err_t *err);
+/* Refunds what is left of at most limit active packets whose time was up
+ * by now (escrow -> sender, refunded); *n is how many. Writer. */
+int pz_wallet_red_packet_expire(pz_db_t *db, int64_t now, unsigned limit, unsigned *n, pz_err_t *err);
+
+/* A transfer sent into a chat: 400 unless conv_id is the direct chat of
+ * from_id and to_id. Any job. */
+int pz_wallet_transfer_chat_check(pz_db_t *db, int64_t from_id, int64_t to_id, int64_t conv_id, pz_err_t *err);
+/* As pz_wallet_transfer_expire, calling cb (may be NULL) with each
+ * transfer once it is refunded, in the same job. Writer. */
+int pz_wallet_transfer_expire_each(pz_db_t *db, int64_t now, unsigned limit, unsigned *n,
+                                   pz_store_wallet_transfer_cb cb, void *arg, pz_err_t *err);
+
+/* ---- daily limits by verification tier (limits.c) ----
+ * Each user has a tier (0 until an operator sets another with `plazad
+ * user tier`); each tier has a daily limit on what its users may send out
+ * per currency per UTC day, in minor units. It is enforced in
+ * pz_wallet_move, for every movement out of a user's account whose kind
+ * pz_wallet_limit_counts, inside the job that moves the money: no caller
+ * can forget it. */
+
+#define PZ_WALLET_TIERS 10 /* tiers 0 to 9 */
+#define PZ_WALLET_DAILY_LIMITS_DEFAULT "0:50000,1:1000000,2:0"
+#define PZ_WALLET_DAY_MS (24LL * 3600 * 1000)
+
+typedef struct pz_wallet_limits_s {
+  int64_t daily[PZ_WALLET_TIERS]; /* minor units per currency per UTC day; 0: no limit */
+} pz_wallet_limits_t;
+
+/* Parses "tier:amount,..." such as "0:50000,1:1000000,2:0" (0: no limit).
+ * Tier 0 must be given; a tier not given has the limit of the nearest
+ * lower one given. Returns 0 or PZ_EINVAL with err saying why. */
+int pz_wallet_limits_parse(const char *list, pz_wallet_limits_t *out, pz_err_t *err);
+/* Installs the limits of this process (copied). Call once at start,
+ * before the first job that moves money; until then no tier has a limit. */
+void pz_wallet_limits_set(const pz_wallet_limits_t *limits);
+/* The daily limit of tier (0: none); a tier past the last has the last one's. Any thread. */
+int64_t pz_wallet_limit_of(int tier);
+/* True when a movement of kind out of a user's account counts toward the
+ * user's daily limit: every kind but those a user does not start for
+ * their own spending (a merchant's refund to its payer). */
+bool pz_wallet_limit_counts(int kind);
+
+/* Where user_id stands today in currency. */
+typedef struct pz_wallet_allowance_s {
+  int tier;
+  int64_t daily;     /* 0: no limit */
+  int64_t used;      /* sent out today */
+  int64_t remaining; /* -1: no limit */
+  int64_t resets_at; /* ms: the next UTC midnight */
+} pz_wallet_allowance_t;
+int pz_wallet_allowance(pz_db_t *db, int64_t user_id, const char *currency, int64_t now, pz_wallet_allowance_t *out,
+                        pz_err_t *err);
+/* 0 when user_id may send amount of currency today, else 422
+ * daily_limit_exceeded with the remaining amount in the message. Writes
+ * nothing: a rule calls it before it moves money, so that the refusal
+ * may be kept as the idempotency key's answer. */
+int pz_wallet_limit_check(pz_db_t *db, int64_t user_id, const char *currency, int64_t amount, int64_t now,
+                          pz_err_t *err);
+/* pz_wallet_limit_check, then counts amount as sent today. pz_wallet_move
+ * calls it; nothing else needs to. Writer. */
+int pz_wallet_limit_charge(pz_db_t *db, int64_t user_id, const char *currency, int64_t amount, int64_t now,
+                           pz_err_t *err);
+/* Sets user_id's tier (0 to PZ_WALLET_TIERS - 1; else 400). Writer. */
+int pz_wallet_tier_set(pz_db_t *db, int64_t user_id, int tier, int64_t now, pz_err_t *err);
+
+/* ---- money and calendar formats (history.c): pure, any thread ---- */
+
+/* Digits after the decimal point of currency's minor unit (ISO 4217): 0
+ * for JPY, KRW..., 3 for BHD, KWD..., 2 for the rest. */
+int pz_wallet_currency_digits(const char *currency);
+/* Writes amount (minor units, signed) of currency as a decimal string
+ * ("-12.50", "1200" for JPY) into out (at least 32 bytes); returns its length. */
+size_t pz_wallet_amount_format(int64_t amount, const char *currency, char *out);
+/* "YYYY-MM-DD" (years 1970 to 9999) -> ms of its UTC midnight. 0 or PZ_EINVAL. */
+int pz_wallet_date_parse(pz_str_t s, int64_t *ms);
+/* "YYYY-MM" -> ms of the UTC midnights that start the month and the next. 0 or PZ_EINVAL. */
+int pz_wallet_month_parse(pz_str_t s, int64_t *start_ms, int64_t *end_ms);
+/* ms -> "YYYY-MM-DD" into out (at least 11 bytes). */
+void pz_wallet_date_format(int64_t ms, char *out);
+
 #endif

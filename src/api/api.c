@@ -1,8 +1,10 @@
 /* The HTTP API object: route registration, request contexts, JSON helpers and bearer authentication. */
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include "api/internal.h"
 #include "plaza/id.h"
+#include "plaza/log.h"
 
 /* ---- the api object ---- */
 
@@ -41,10 +43,15 @@ int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st
   pz__api_groups_routes(api, r);
   pz__api_sync_routes(api, r);
   pz__api_wallet_routes(api, r);
+  pz__api_wallet_history_routes(api, r);
+  pz__api_red_packets_routes(api, r);
+  pz__api_merchants_routes(api, r);
   pz__api_uploads_routes(api, r);
   pz__api_msgops_routes(api, r);
   pz__api_ws_routes(api, r);
   pz__api_wallet_start(api);
+  pz__api_red_packets_start(api);
+  pz__api_merchants_start(api);
   *out = api;
   return 0;
 }
@@ -64,6 +71,8 @@ void pz_api_free(pz_api_t *api) {
   if (api == NULL) return;
   api->closing = true;
   pz__api_wallet_stop(api);
+  pz__api_red_packets_stop(api);
+  pz__api_merchants_stop(api);
   if (api->busy == 0) api_destroy(api);
 }
 
@@ -379,4 +388,15 @@ void pz__api_authed(pz_req_t *req, void (*next)(pz_req_t *req)) {
 void pz__api_session_gone(pz_api_t *api, const pz_session_rec_t *s) {
   pz_auth_cache_forget(api->sessions, s->token_hash);
   pz__api_ws_close_session(api, s->user_id, s->id, 4001, "session ended");
+}
+
+int64_t pz__api_test_knob(const char *name, int64_t lo, int64_t hi, int64_t dflt) {
+  const char *v = getenv(name);
+  if (v == NULL || *v < '0' || *v > '9') return dflt;
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (errno || *end != '\0' || n < lo || n > hi) return dflt;
+  PZ_LOG(PZ_LOG_WARN, NULL, "test-only setting in effect", "name=%s value=%lld", name, n);
+  return n;
 }

@@ -485,24 +485,14 @@ static void invite_qr(pz_req_t *req) { pz__api_authed(req, qr_authed); }
 static void join(pz_req_t *req) { pz__api_authed(req, join_authed); }
 static void revoke_invite(pz_req_t *req) { pz__api_authed(req, revoke_authed); }
 
-/* A whole number from the environment variable name within [lo, hi), or dflt. */
-static unsigned long test_knob(const char *name, unsigned long lo, unsigned long hi, unsigned long dflt) {
-  const char *v = getenv(name);
-  if (v == NULL || *v < '0' || *v > '9') return dflt;
-  char *end;
-  unsigned long n = strtoul(v, &end, 10);
-  if (*end != '\0' || n < lo || n >= hi) return dflt;
-  PZ_LOG(PZ_LOG_WARN, NULL, "test setting in effect", "name=%s value=%lu", name, n);
-  return n;
-}
-
 void pz__api_groups_routes(pz_api_t *api, pz_router_t *r) {
   /* For tests only (docs/api.md): reaching the cap of 500 takes 500
    * sign-ups, and an invite expires after a week. They can only lower
    * the limits. */
-  api->group_max = (unsigned)test_knob("PLAZA_TEST_GROUP_MAX", 2, PZ_CHAT_GROUP_MAX_MEMBERS, PZ_CHAT_GROUP_MAX_MEMBERS);
+  api->group_max = (unsigned)pz__api_test_knob("PLAZA_TEST_GROUP_MAX", 2, PZ_CHAT_GROUP_MAX_MEMBERS - 1,
+                                                PZ_CHAT_GROUP_MAX_MEMBERS);
   api->invite_ttl_ms =
-      (int64_t)test_knob("PLAZA_TEST_INVITE_TTL_MS", 1, PZ_GROUP_INVITE_TTL_MS, PZ_GROUP_INVITE_TTL_MS);
+      pz__api_test_knob("PLAZA_TEST_INVITE_TTL_MS", 1, PZ_GROUP_INVITE_TTL_MS - 1, PZ_GROUP_INVITE_TTL_MS);
   pz_router_add(r, PZ_HTTP_PATCH, "/v1/conversations/{id}", rename_group, api);
   pz_router_add(r, PZ_HTTP_POST, "/v1/conversations/{id}/members", add_members, api);
   pz_router_add(r, PZ_HTTP_DELETE, "/v1/conversations/{id}/members/{user_id}", remove_member, api);

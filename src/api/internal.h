@@ -50,10 +50,17 @@ struct pz_api_s {
    * without one, and the timer that refunds expired transfers. */
   const pz_wallet_config_t *wallet;
   struct pz__api_sweep_s *sweep;
+  /* Red packets (red_packets.c): their lifetime (PZ_WALLET_RED_PACKET_TTL_MS,
+   * shorter for tests: PLAZA_TEST_RED_PACKET_TTL_MS) and their refund sweep. */
+  int64_t red_packet_ttl_ms;
+  struct pz__api_rp_sweep_s *rp_sweep;
+  /* Merchants (merchants.c): the webhook dispatcher, NULL without a wallet. */
+  struct pz__api_hooks_s *hooks;
   /* WebSockets of signed-in users, by user id (ws.c). */
   struct {
     ws_conn_t **buckets;
     unsigned mask, count;
+    unsigned test_catchup_delay_ms; /* PLAZA_TEST_CATCHUP_DELAY_MS */
   } ws;
   /* Jobs and Argon2 work under way whose completions use the api: a
    * pz_api_free that comes early waits for the last of them. */
@@ -98,6 +105,10 @@ void pz__api_fail_busy(pz_req_t *req);
 void pz__api_fail_pw(pz__api_ctx_t *ctx);
 /* The default ending of a job: the job's error, or ctx->status with ctx->out. */
 void pz__api_finish(pz__api_ctx_t *ctx);
+/* A setting for tests only (documented in docs/api.md as such): the whole
+ * number in the environment variable name when it lies in [lo, hi],
+ * logged as a warning; otherwise dflt. Used at start-up. */
+int64_t pz__api_test_knob(const char *name, int64_t lo, int64_t hi, int64_t dflt);
 /* For work that does not belong to a request (WebSocket look-ups): counts
  * it as under way until pz__api_unbusy. */
 void pz__api_busy(pz_api_t *api);
@@ -152,6 +163,8 @@ void pz__api_ws_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_conversations_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_sync_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_wallet_routes(pz_api_t *api, pz_router_t *r);
+/* Limits, the history and its CSV export, statements (wallet_history.c). */
+void pz__api_wallet_history_routes(pz_api_t *api, pz_router_t *r);
 /* Starts the expiry sweep of transfers (at once, then every minute) / stops it. Loop thread. */
 void pz__api_wallet_start(pz_api_t *api);
 void pz__api_wallet_stop(pz_api_t *api);
@@ -276,5 +289,58 @@ void pz__api_receipt_release(pz__api_receipt_t *r);
 void pz__api_presence_changed(pz_api_t *api, int64_t user_id, int64_t offline_session_id);
 /* True while user_id has a ready socket. Loop thread (ws.c). */
 bool pz__api_ws_online(pz_api_t *api, int64_t user_id);
+
+/* ---- red packets and money in chats (red_packets.c) ---- */
+
+void pz__api_red_packets_routes(pz_api_t *api, pz_router_t *r);
+/* Starts the refund sweep of expired red packets (at once, then every
+ * minute) / stops it. Loop thread. */
+void pz__api_red_packets_start(pz_api_t *api);
+void pz__api_red_packets_stop(pz_api_t *api);
+
+/* Events of one write job, each with its own payload, framed in the job
+ * and pushed to the users' sockets once it is durable. Zeroed by its
+ * owner; release it. */
+typedef struct pz__api_events_s {
+  pz_buf_t frames;
+  struct {
+    int64_t user_id, seq;
+    size_t off, len;
+  } * items;
+  unsigned n, cap;
+} pz__api_events_t;
+
+/* Appends event payload ({"type":type,...}: stolen) to user_id's stream. Writer. */
+int pz__api_events_user(pz_db_t *db, pz__api_events_t *ev, int64_t user_id, const char *type, json_t *payload,
+                        int64_t now, pz_err_t *err);
+void pz__api_events_push(pz_api_t *api, const pz__api_events_t *ev); /* Loop thread. */
+void pz__api_events_release(pz__api_events_t *ev);
+
+/* The transfer object of the wallet's answers (wallet.c). Any thread. */
+json_t *pz__api_transfer_json(const pz_wallet_transfer_rec_t *t);
+/* In the job that made transfer t: its card, a transfer message with id
+ * msg_id, in t->conversation_id (when not 0), and transfer.updated to
+ * both parties. Writer. */
+int pz__api_transfer_made(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, int64_t msg_id,
+                          int64_t now, pz_err_t *err);
+/* transfer.updated {"transfer"} to both parties of t. Writer. */
+int pz__api_transfer_updated(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, int64_t now,
+                             pz_err_t *err);
+
+/* ---- CSV (wallet_history.c) ---- */
+
+/* Appends text written by a user as one CSV field: quoted per RFC 4180
+ * when it holds a comma, a quote or a line break (quotes doubled), and
+ * with a ' in front when it starts with = + - @, a tab or a CR, which a
+ * spreadsheet would run as a formula. Any thread. */
+void pz__api_csv_field(pz_buf_t *b, const char *s, size_t len);
+
+/* ---- merchants, QR payments and webhooks (merchants.c) ---- */
+
+void pz__api_merchants_routes(pz_api_t *api, pz_router_t *r);
+/* Starts the webhook dispatcher (the outbox at once, then every second) /
+ * stops it, cancelling deliveries under way. Loop thread. */
+void pz__api_merchants_start(pz_api_t *api);
+void pz__api_merchants_stop(pz_api_t *api);
 
 #endif

@@ -10,21 +10,11 @@
 
 /* ---- set-up ---- */
 
-/* A window from a test-only environment variable (docs/api.md): the API
- * tests cannot wait 15 minutes for an edit window to pass. */
-static int64_t window_from_env(const char *name, int64_t dflt) {
-  const char *v = getenv(name);
-  if (v == NULL || *v == '\0') return dflt;
-  char *end;
-  long long ms = strtoll(v, &end, 10);
-  if (*end != '\0' || ms < 0) return dflt;
-  PZ_LOG(PZ_LOG_WARN, NULL, "test-only window in use", "name=%s ms=%lld", name, ms);
-  return ms;
-}
-
+/* The windows can be set by test-only environment variables (docs/api.md):
+ * the API tests cannot wait 15 minutes for an edit window to pass. */
 void pz__api_msgops_init(pz_api_t *api) {
-  api->edit_window_ms = window_from_env("PLAZA_TEST_EDIT_WINDOW_MS", PZ_CHAT_EDIT_WINDOW_MS);
-  api->recall_window_ms = window_from_env("PLAZA_TEST_RECALL_WINDOW_MS", PZ_CHAT_RECALL_WINDOW_MS);
+  api->edit_window_ms = pz__api_test_knob("PLAZA_TEST_EDIT_WINDOW_MS", 0, INT64_MAX, PZ_CHAT_EDIT_WINDOW_MS);
+  api->recall_window_ms = pz__api_test_knob("PLAZA_TEST_RECALL_WINDOW_MS", 0, INT64_MAX, PZ_CHAT_RECALL_WINDOW_MS);
   api->typing = pz_chat_throttle_new(TYPING_PAIRS, PZ_CHAT_TYPING_INTERVAL_MS);
 }
 

@@ -1,4 +1,4 @@
-/* /v1/wallet: balances, payment PIN, top-ups and withdrawals, transfers, history, settings, and the expiry sweep. */
+/* /v1/wallet: balances, payment PIN, top-ups and withdrawals, transfers, settings, and the expiry sweep. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "api/internal.h"
@@ -23,8 +23,11 @@ static json_t *transfer_json(const pz_wallet_transfer_rec_t *t) {
   json_object_set_new(o, "created_at", pz__api_time_json(t->created_at));
   json_object_set_new(o, "expires_at", pz__api_time_json(t->expires_at));
   json_object_set_new(o, "updated_at", pz__api_time_json(t->updated_at));
+  json_object_set_new(o, "conversation_id", t->conversation_id ? pz__api_id_json(t->conversation_id) : json_null());
   return o;
 }
+
+json_t *pz__api_transfer_json(const pz_wallet_transfer_rec_t *t) { return transfer_json(t); }
 
 static json_t *funding_json(const pz_wallet_funding_rec_t *f) {
   json_t *o = json_object();
@@ -52,29 +55,12 @@ static int amount_get(json_t *body, int64_t *out, pz_err_t *err) {
   return pz_wallet_amount_check(*out, err);
 }
 
-/* ?key= as a count in 1..max (larger values cut to max); absent: dflt. */
-static int query_limit(pz_req_t *req, unsigned dflt, unsigned max, unsigned *out, pz_err_t *err) {
-  pz_str_t v;
-  *out = dflt;
-  if (!pz_req_query(req, "limit", &v)) return 0;
-  uint64_t n = 0;
-  bool ok = v.len > 0 && v.len <= 9;
-  for (size_t i = 0; ok && i < v.len; i++) {
-    ok = v.ptr[i] >= '0' && v.ptr[i] <= '9';
-    n = n * 10 + (uint64_t)(v.ptr[i] - '0');
-  }
-  if (!ok || n == 0) return pz_err_set(err, PZ_EINVAL, NULL, "limit must be a whole number from 1 to %u", max);
-  *out = n > max ? max : (unsigned)n;
-  return 0;
-}
-
 /* ---- the request context ---- */
 
 typedef struct {
   pz__api_ctx_t base;
   const pz_wallet_config_t *cfg;
-  int64_t me, id, before, now;
-  unsigned limit;
+  int64_t me, id, now;
   pz_str_t pin, key;
   uint8_t fp[PZ_WALLET_FP_LEN];
   /* An operation's outcome that is an error but must commit (a wrong PIN
@@ -94,15 +80,17 @@ typedef struct {
   pz_user_rec_t user;
   char hash[PZ_PASSWORD_HASH_MAX + 1];
   bool auto_accept;
-  json_t *list;
-  unsigned n_listed;
-  int64_t last_id;
+  /* Events of the job (red_packets.c: transfer.updated, a transfer's
+   * card), pushed once durable; the card's message id, made on the loop. */
+  pz__api_events_t events;
+  int64_t card_msg_id;
 } wallet_ctx_t;
 
 static void wallet_ctx_release(void *data) {
   wallet_ctx_t *c = data;
   free(c->answer);
   c->answer = NULL;
+  pz__api_events_release(&c->events);
 }
 
 static wallet_ctx_t *wallet_ctx_new(pz_req_t *req, pz_store_run_fn run) {
@@ -179,6 +167,7 @@ static void answer_done(pz__api_ctx_t *base) {
   } else if (c->failed) {
     fail_with(req, &c->fail, c->retry_after_s);
   } else {
+    pz__api_events_push(base->api, &c->events);
     pz_req_add_header(req, "Cache-Control", "no-store");
     pz_req_respond(req, c->answer_status, "application/json", c->answer, c->answer_len);
   }
@@ -447,9 +436,14 @@ static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
   if (rc < 0) return rc;
   if (found) return answer_replay(c, &job->err);
   pz_wallet_transfer_rec_t stored;
+  if (c->transfer.conversation_id &&
+      (rc = pz_wallet_transfer_chat_check(db, c->me, c->transfer.to_id, c->transfer.conversation_id, &job->err)) < 0)
+    return rc;
   rc =
       pz_wallet_transfer_create(db, c->cfg, &c->transfer, c->pin, c->now, &stored, &c->retry_after_s, &keep, &job->err);
   if (rc < 0) return refused(db, c, rc, keep, &job->err);
+  /* The card in the chat and the events go in the job that moved the money. */
+  if ((rc = pz__api_transfer_made(db, &c->events, &stored, c->card_msg_id, c->now, &job->err)) < 0) return rc;
   return answer_save(db, c, 201, json_pack("{s:o}", "transfer", transfer_json(&stored)), stored.id, &job->err);
 }
 
@@ -470,6 +464,10 @@ static void transfer_authed(pz_req_t *req) {
     pz_err_set(&err, PZ_EINVAL, NULL, "you cannot send money to yourself");
     goto fail;
   }
+  json_t *conv = json_object_get(body, "conversation_id");
+  if (conv != NULL && !json_is_null(conv) && pz__api_id(body, "conversation_id", &t->conversation_id, &err) < 0)
+    goto fail;
+  if (t->conversation_id) c->card_msg_id = pz_id_next(); /* on the loop, as every message's */
   t->id = pz_id_next();
   t->from_id = c->me;
   if (note.len) memcpy(t->note, note.ptr, note.len);
@@ -482,6 +480,8 @@ static void transfer_authed(pz_req_t *req) {
   pz_wallet_fp_int(&fp, t->amount);
   pz_wallet_fp_str(&fp, pz_str(t->currency));
   pz_wallet_fp_str(&fp, note);
+  /* Only when given, so that a request without it keeps its fingerprint. */
+  if (t->conversation_id) pz_wallet_fp_int(&fp, t->conversation_id);
   pz_wallet_fp_final(&fp, c->fp);
   c->base.done = answer_done;
   pz__api_write(&c->base);
@@ -497,14 +497,36 @@ static int transfer_out(wallet_ctx_t *c, int rc) {
   return rc;
 }
 
+/* transfer.updated to both parties when the status moved from before. Writer. */
+static int transfer_changed(pz_db_t *db, wallet_ctx_t *c, int before, int rc, pz_err_t *err) {
+  if (rc == 0 && c->transfer.status != before) rc = pz__api_transfer_updated(db, &c->events, &c->transfer, c->now, err);
+  return transfer_out(c, rc);
+}
+
+/* The status before the change; -1 when it cannot be read (the change then reports why). */
+static int status_before(pz_db_t *db, wallet_ctx_t *c) {
+  pz_err_t ignored = {0};
+  return pz_wallet_transfer_get(db, c->me, c->id, &c->transfer, &ignored) == 0 ? c->transfer.status : -1;
+}
+
 static int accept_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
-  return transfer_out(c, pz_wallet_transfer_accept(db, c->me, c->id, c->now, &c->transfer, &job->err));
+  int before = status_before(db, c);
+  return transfer_changed(db, c, before,
+                          pz_wallet_transfer_accept(db, c->me, c->id, c->now, &c->transfer, &job->err), &job->err);
 }
 
 static int return_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
-  return transfer_out(c, pz_wallet_transfer_return(db, c->me, c->id, c->now, &c->transfer, &job->err));
+  int before = status_before(db, c);
+  return transfer_changed(db, c, before,
+                          pz_wallet_transfer_return(db, c->me, c->id, c->now, &c->transfer, &job->err), &job->err);
+}
+
+static void transfer_op_done(pz__api_ctx_t *base) {
+  wallet_ctx_t *c = (wallet_ctx_t *)base;
+  if (base->job.rc == 0) pz__api_events_push(base->api, &c->events);
+  pz__api_finish(base);
 }
 
 static int transfer_get_run(pz_db_t *db, pz_store_job_t *job) {
@@ -519,6 +541,7 @@ static void transfer_op(pz_req_t *req, pz_store_run_fn run, bool write) {
     pz__api_fail(req, &err);
     return;
   }
+  c->base.done = transfer_op_done;
   if (write)
     pz__api_write(&c->base);
   else
@@ -529,49 +552,6 @@ static void accept_authed(pz_req_t *req) { transfer_op(req, accept_run, true); }
 static void return_authed(pz_req_t *req) { transfer_op(req, return_run, true); }
 static void transfer_get_authed(pz_req_t *req) { transfer_op(req, transfer_get_run, false); }
 
-/* ---- GET /v1/wallet/transactions ---- */
-
-static int entry_row(void *arg, const pz_wallet_entry_view_t *e, pz_err_t *err) {
-  wallet_ctx_t *c = arg;
-  json_t *o = json_object();
-  json_object_set_new(o, "id", pz__api_id_json(e->txn_id));
-  json_object_set_new(o, "type", json_string(pz_store_wallet_txn_name(e->kind)));
-  json_object_set_new(o, "amount", json_integer(e->amount));
-  json_object_set_new(o, "currency", json_string(e->currency));
-  json_object_set_new(o, "ref_id", pz__api_id_json(e->ref_id));
-  json_object_set_new(o, "counterparty_id", e->counterparty_id ? pz__api_id_json(e->counterparty_id) : json_null());
-  json_object_set_new(o, "created_at", pz__api_time_json(e->created_at));
-  json_array_append_new(c->list, o);
-  c->last_id = e->txn_id;
-  c->n_listed++;
-  return 0;
-}
-
-static int history_run(pz_db_t *db, pz_store_job_t *job) {
-  wallet_ctx_t *c = job->data;
-  c->list = json_array();
-  c->base.out = json_pack("{s:o}", "transactions", c->list);
-  int rc = pz_store_wallet_entries_list(db, c->me, c->before, c->limit, entry_row, c, &job->err);
-  if (rc < 0) return rc;
-  json_object_set_new(c->base.out, "next_before", c->n_listed == c->limit ? pz__api_id_json(c->last_id) : json_null());
-  return 0;
-}
-
-static void history_authed(pz_req_t *req) {
-  pz_err_t err = {0};
-  pz_str_t v;
-  wallet_ctx_t *c = wallet_ctx_new(req, history_run);
-  if (pz_req_query(req, "before", &v) && pz_id_parse(v.ptr, v.len, &c->before) < 0) {
-    pz_err_set(&err, PZ_EINVAL, NULL, "before must be an id");
-    goto fail;
-  }
-  if (query_limit(req, PZ_WALLET_LIST_DEFAULT, PZ_WALLET_LIST_MAX, &c->limit, &err) < 0) goto fail;
-  pz__api_read(&c->base);
-  return;
-fail:
-  pz__api_fail(req, &err);
-}
-
 /* ---- the expiry sweep ---- */
 
 struct pz__api_sweep_s {
@@ -580,11 +560,21 @@ struct pz__api_sweep_s {
   pz_api_t *api;
   bool running, closing, closed; /* closed: the timer's close callback ran */
   unsigned n;
+  pz_db_t *db;
+  int64_t now;
+  pz__api_events_t events; /* transfer.updated of each refund */
 };
+
+static int sweep_refunded(void *arg, const pz_wallet_transfer_rec_t *t, pz_err_t *err) {
+  struct pz__api_sweep_s *s = arg;
+  return pz__api_transfer_updated(s->db, &s->events, t, s->now, err);
+}
 
 static int sweep_run(pz_db_t *db, pz_store_job_t *job) {
   struct pz__api_sweep_s *s = job->data;
-  return pz_wallet_transfer_expire(db, pz_now_ms(), PZ_WALLET_EXPIRE_BATCH, &s->n, &job->err);
+  s->db = db;
+  s->now = pz_now_ms();
+  return pz_wallet_transfer_expire_each(db, s->now, PZ_WALLET_EXPIRE_BATCH, &s->n, sweep_refunded, s, &job->err);
 }
 
 static void sweep_now(struct pz__api_sweep_s *s);
@@ -599,6 +589,8 @@ static void sweep_done(pz_store_job_t *job) {
     pz_metrics_count("wallet_transfers_expired", s->n);
     PZ_LOG(PZ_LOG_INFO, NULL, "refunded expired transfers", "count=%u", s->n);
   }
+  if (job->rc == 0 && !api->closing) pz__api_events_push(api, &s->events);
+  pz__api_events_release(&s->events);
   /* A full batch may have left more behind: go on at once. */
   bool more = job->rc == 0 && s->n == PZ_WALLET_EXPIRE_BATCH && !s->closing;
   if (s->closed)
@@ -663,7 +655,6 @@ static void transfer(pz_req_t *req) { pz__api_authed(req, transfer_authed); }
 static void transfer_get(pz_req_t *req) { pz__api_authed(req, transfer_get_authed); }
 static void accept_transfer(pz_req_t *req) { pz__api_authed(req, accept_authed); }
 static void give_back(pz_req_t *req) { pz__api_authed(req, return_authed); }
-static void history(pz_req_t *req) { pz__api_authed(req, history_authed); }
 
 void pz__api_wallet_routes(pz_api_t *api, pz_router_t *r) {
   if (api->wallet == NULL) return;
@@ -677,5 +668,4 @@ void pz__api_wallet_routes(pz_api_t *api, pz_router_t *r) {
   pz_router_add(r, PZ_HTTP_GET, "/v1/wallet/transfers/{id}", transfer_get, api);
   pz_router_add(r, PZ_HTTP_POST, "/v1/wallet/transfers/{id}/accept", accept_transfer, api);
   pz_router_add(r, PZ_HTTP_POST, "/v1/wallet/transfers/{id}/return", give_back, api);
-  pz_router_add(r, PZ_HTTP_GET, "/v1/wallet/transactions", history, api);
 }

@@ -387,6 +387,161 @@ static const char migration_7[] =
     "ALTER TABLE events ADD COLUMN message_id INTEGER;"
     "CREATE INDEX events_message ON events (message_id) WHERE message_id IS NOT NULL;";
 
+static const char migration_8[] =
+    /* Red packets: total left the sender for escrow when the packet was
+     * made; each claim moves one share from escrow to its claimant, and
+     * what is left when it expires goes back to the sender. While it is
+     * 'active', escrow holds total - claimed_amount of it (ledger verify
+     * checks this). Claims are keyed by (packet, user): nobody opens one
+     * twice, whatever the races. */
+    "CREATE TABLE wallet_red_packets ("
+    "  id              INTEGER PRIMARY KEY,"
+    "  sender_id       INTEGER NOT NULL,"
+    "  conversation_id INTEGER NOT NULL,"
+    "  message_id      INTEGER NOT NULL,"
+    "  total           INTEGER NOT NULL CHECK (total > 0),"
+    "  count           INTEGER NOT NULL CHECK (count BETWEEN 1 AND 100),"
+    "  mode            TEXT    NOT NULL CHECK (mode IN ('random', 'equal')),"
+    "  currency        TEXT    NOT NULL,"
+    "  greeting        TEXT    NOT NULL,"
+    "  status          TEXT    NOT NULL CHECK (status IN ('active', 'finished', 'refunded')),"
+    "  claimed_count   INTEGER NOT NULL DEFAULT 0 CHECK (claimed_count BETWEEN 0 AND count),"
+    "  claimed_amount  INTEGER NOT NULL DEFAULT 0 CHECK (claimed_amount BETWEEN 0 AND total),"
+    "  idem_key        TEXT    NOT NULL,"
+    "  created_at      INTEGER NOT NULL,"
+    "  expires_at      INTEGER NOT NULL,"
+    "  updated_at      INTEGER NOT NULL,"
+    "  CHECK (total >= count)"
+    ");"
+    "CREATE INDEX wallet_red_packets_sender ON wallet_red_packets (sender_id, id);"
+    "CREATE INDEX wallet_red_packets_active ON wallet_red_packets (expires_at) WHERE status = 'active';"
+    "CREATE TABLE wallet_red_packet_claims ("
+    "  red_packet_id INTEGER NOT NULL REFERENCES wallet_red_packets (id),"
+    "  user_id       INTEGER NOT NULL,"
+    "  position      INTEGER NOT NULL,"
+    "  amount        INTEGER NOT NULL CHECK (amount > 0),"
+    "  claimed_at    INTEGER NOT NULL,"
+    "  PRIMARY KEY (red_packet_id, user_id),"
+    "  UNIQUE (red_packet_id, position)"
+    ");";
+
+static const char migration_9[] =
+    /* Merchants, QR payments, refunds and the webhook outbox. A merchant
+     * belongs to one user (owner_id, one merchant each), and its money is
+     * the owner's own user account: no ledger account of a new kind. The
+     * API key is stored as its BLAKE2b-256 hash; the webhook secret has to
+     * be kept as it is, since it signs every delivery. */
+    "CREATE TABLE merchants ("
+    "  id             INTEGER PRIMARY KEY,"
+    "  owner_id       INTEGER NOT NULL,"
+    "  name           TEXT    NOT NULL,"
+    "  webhook_url    TEXT    NOT NULL DEFAULT '',"
+    "  api_key_hash   BLOB    NOT NULL,"
+    "  webhook_secret TEXT    NOT NULL,"
+    "  created_at     INTEGER NOT NULL,"
+    "  updated_at     INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX merchants_owner ON merchants (owner_id);"
+    "CREATE UNIQUE INDEX merchants_api_key ON merchants (api_key_hash);"
+    /* An order is paid once, in full (paid_amount is 0 or amount); refunds
+     * add up in refunded_amount, never past what was paid. A static code's
+     * payment makes its order at once, already paid. 'expired' is not
+     * stored: a pending order past expires_at is expired. code is the
+     * random part of its payment code. */
+    "CREATE TABLE merchant_orders ("
+    "  id                INTEGER PRIMARY KEY,"
+    "  merchant_id       INTEGER NOT NULL REFERENCES merchants (id),"
+    "  code              TEXT    NOT NULL,"
+    "  kind              TEXT    NOT NULL CHECK (kind IN ('dynamic', 'static')),"
+    "  amount            INTEGER NOT NULL CHECK (amount > 0),"
+    "  currency          TEXT    NOT NULL,"
+    "  description       TEXT    NOT NULL,"
+    "  merchant_order_id TEXT    NOT NULL DEFAULT '',"
+    "  status            TEXT    NOT NULL CHECK (status IN ('pending', 'paid', 'refunded')),"
+    "  paid_amount       INTEGER NOT NULL DEFAULT 0 CHECK (paid_amount IN (0, amount)),"
+    "  refunded_amount   INTEGER NOT NULL DEFAULT 0 CHECK (refunded_amount BETWEEN 0 AND paid_amount),"
+    "  payer_id          INTEGER NOT NULL DEFAULT 0,"
+    "  payment_id        INTEGER NOT NULL DEFAULT 0,"
+    "  idem_key          TEXT    NOT NULL,"
+    "  created_at        INTEGER NOT NULL,"
+    "  expires_at        INTEGER NOT NULL,"
+    "  paid_at           INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at        INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX merchant_orders_code ON merchant_orders (code);"
+    "CREATE INDEX merchant_orders_merchant ON merchant_orders (merchant_id, id);"
+    /* One payment per order (the unique index is the last line of
+     * defence); its ledger transaction moves payer -> owner. */
+    "CREATE TABLE merchant_payments ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  order_id    INTEGER NOT NULL REFERENCES merchant_orders (id),"
+    "  merchant_id INTEGER NOT NULL,"
+    "  payer_id    INTEGER NOT NULL,"
+    "  amount      INTEGER NOT NULL CHECK (amount > 0),"
+    "  currency    TEXT    NOT NULL,"
+    "  idem_key    TEXT    NOT NULL,"
+    "  created_at  INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX merchant_payments_order ON merchant_payments (order_id);"
+    "CREATE INDEX merchant_payments_payer ON merchant_payments (payer_id, id);"
+    "CREATE TABLE merchant_refunds ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  order_id    INTEGER NOT NULL REFERENCES merchant_orders (id),"
+    "  merchant_id INTEGER NOT NULL,"
+    "  payer_id    INTEGER NOT NULL,"
+    "  amount      INTEGER NOT NULL CHECK (amount > 0),"
+    "  currency    TEXT    NOT NULL,"
+    "  reason      TEXT    NOT NULL DEFAULT '',"
+    "  idem_key    TEXT    NOT NULL,"
+    "  created_at  INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX merchant_refunds_order ON merchant_refunds (order_id);"
+    /* The webhook outbox: written in the transaction that moved the money,
+     * delivered by a timer until the merchant answers 2xx or a day has
+     * passed. next_at is also the lease of a delivery under way, so that
+     * two deliveries of one row never overlap. */
+    "CREATE TABLE merchant_webhooks ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  merchant_id INTEGER NOT NULL REFERENCES merchants (id),"
+    "  type        TEXT    NOT NULL,"
+    "  body        TEXT    NOT NULL,"
+    "  status      TEXT    NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),"
+    "  attempts    INTEGER NOT NULL DEFAULT 0,"
+    "  next_at     INTEGER NOT NULL,"
+    "  last_status INTEGER NOT NULL DEFAULT 0,"
+    "  created_at  INTEGER NOT NULL,"
+    "  updated_at  INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX merchant_webhooks_due ON merchant_webhooks (next_at) WHERE status = 'pending';"
+    "CREATE INDEX merchant_webhooks_merchant ON merchant_webhooks (merchant_id, id);";
+
+static const char migration_10[] =
+    /* Daily outgoing limits. tier is the user's verification tier (set by
+     * an operator; each tier's limit is configuration, not data). A
+     * user's debits of one UTC day (day: days since 1970-01-01) add up in
+     * one row per currency, moved on to a new day by the first debit of
+     * it, so that the check before a debit is one primary-key read and the
+     * table holds one row per user and currency whatever the history.
+     * Ledger verify checks the rows against the entries. The debits made
+     * before this migration seed each user's last day. */
+    "ALTER TABLE wallet_users ADD COLUMN tier INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE wallet_daily_out ("
+    "  user_id  INTEGER NOT NULL,"
+    "  currency TEXT    NOT NULL,"
+    "  day      INTEGER NOT NULL,"
+    "  amount   INTEGER NOT NULL CHECK (amount >= 0),"
+    "  PRIMARY KEY (user_id, currency)"
+    ");"
+    "INSERT INTO wallet_daily_out (user_id, currency, day, amount)"
+    " SELECT e.user_id, a.currency, t.created_at / 86400000, -sum(e.amount)"
+    " FROM wallet_entries e"
+    " JOIN wallet_txns t ON t.id = e.txn_id"
+    " JOIN wallet_accounts a ON a.id = e.account_id"
+    " WHERE e.user_id IS NOT NULL AND e.amount < 0 AND t.kind <> 'merchant_refund'"
+    " GROUP BY e.user_id, a.currency, t.created_at / 86400000"
+    " ON CONFLICT (user_id, currency) DO UPDATE SET day = excluded.day, amount = excluded.amount"
+    "  WHERE excluded.day > wallet_daily_out.day;";
+
 const char *const pz__migrations[] = {
     migration_1,
     migration_2,
@@ -395,6 +550,9 @@ const char *const pz__migrations[] = {
     migration_5,
     migration_6,
     migration_7,
+    migration_8,
+    migration_9,
+    migration_10,
 };
 
 const unsigned pz__n_migrations = sizeof(pz__migrations) / sizeof(pz__migrations[0]);

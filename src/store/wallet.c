@@ -9,6 +9,8 @@ static const char *const account_kinds[] = {"user", "external", "escrow", "fees"
 static const char *const txn_kinds[PZ_TXN__COUNT] = {
     "topup",    "withdrawal",      "withdrawal_payout", "withdrawal_refund",
     "transfer", "transfer_accept", "transfer_return",   "transfer_expire",
+    "red_packet", "red_packet_claim", "red_packet_refund",
+    "merchant_payment", "merchant_refund",
 };
 static const char *const transfer_statuses[] = {"pending", "completed", "returned", "expired"};
 static const char *const funding_kinds[] = {"topup", "withdrawal"};
@@ -476,20 +478,30 @@ static const char SQL_VERIFY_ESCROW[] =
     " LEFT JOIN wallet_accounts a ON a.kind = 'escrow' AND a.currency = c.currency"
     " LEFT JOIN (SELECT currency, SUM(amount) AS held FROM ("
     "   SELECT currency, amount FROM wallet_transfers WHERE status = 'pending'"
-    "   UNION ALL SELECT currency, amount FROM wallet_fundings WHERE status = 'pending' AND kind = 'withdrawal')"
+    "   UNION ALL SELECT currency, amount FROM wallet_fundings WHERE status = 'pending' AND kind = 'withdrawal'"
+    "   UNION ALL SELECT currency, total - claimed_amount FROM wallet_red_packets WHERE status = 'active')"
     "  GROUP BY currency) p ON p.currency = c.currency"
     " WHERE coalesce(a.balance, 0) <> coalesce(p.held, 0)";
 static const char SQL_VERIFY_KEY_REUSED[] =
     "SELECT 0, user_id, '', idem_key, count(*), 0 FROM ("
     "  SELECT from_user_id AS user_id, idem_key FROM wallet_transfers"
-    "  UNION ALL SELECT user_id, idem_key FROM wallet_fundings)"
+    "  UNION ALL SELECT user_id, idem_key FROM wallet_fundings"
+    "  UNION ALL SELECT sender_id, idem_key FROM wallet_red_packets)"
     " GROUP BY user_id, idem_key HAVING count(*) > 1";
 static const char SQL_VERIFY_KEY_MISSING[] =
     "SELECT o.id, o.user_id, '', o.idem_key, 0, 0 FROM ("
     "  SELECT id, from_user_id AS user_id, idem_key FROM wallet_transfers"
-    "  UNION ALL SELECT id, user_id, idem_key FROM wallet_fundings) o"
+    "  UNION ALL SELECT id, user_id, idem_key FROM wallet_fundings"
+    "  UNION ALL SELECT id, sender_id, idem_key FROM wallet_red_packets) o"
     " LEFT JOIN wallet_idempotency i ON i.user_id = o.user_id AND i.key = o.idem_key AND i.ref_id = o.id"
     " WHERE i.user_id IS NULL";
+/* A red packet's counters against its claims, and a finished one paid out whole. */
+static const char SQL_VERIFY_RED_PACKET[] =
+    "SELECT p.id, p.sender_id, p.currency, '', p.claimed_amount, coalesce(c.paid, 0) FROM wallet_red_packets p"
+    " LEFT JOIN (SELECT red_packet_id, SUM(amount) AS paid, count(*) AS n FROM wallet_red_packet_claims"
+    "  GROUP BY red_packet_id) c ON c.red_packet_id = p.id"
+    " WHERE p.claimed_amount <> coalesce(c.paid, 0) OR p.claimed_count <> coalesce(c.n, 0)"
+    "  OR (p.status = 'finished' AND (p.claimed_amount <> p.total OR p.claimed_count <> p.count))";
 static const char SQL_VERIFY_COUNT[] = "SELECT count(*) FROM wallet_txns";
 
 int pz_store_wallet_verify(pz_db_t *db, pz_store_wallet_violation_cb cb, void *arg, int64_t *n_checked, pz_err_t *err) {
@@ -501,6 +513,7 @@ int pz_store_wallet_verify(pz_db_t *db, pz_store_wallet_violation_cb cb, void *a
       {SQL_VERIFY_CACHE, PZ_VERIFY_BALANCE_CACHE},       {SQL_VERIFY_CURRENCY, PZ_VERIFY_CURRENCY_SUM},
       {SQL_VERIFY_NEGATIVE, PZ_VERIFY_NEGATIVE},         {SQL_VERIFY_ESCROW, PZ_VERIFY_ESCROW},
       {SQL_VERIFY_KEY_REUSED, PZ_VERIFY_KEY_REUSED},     {SQL_VERIFY_KEY_MISSING, PZ_VERIFY_KEY_MISSING},
+      {SQL_VERIFY_RED_PACKET, PZ_VERIFY_RED_PACKET},
   };
   int rc;
   sqlite3_stmt *st = pz__db_stmt(db, SQL_VERIFY_COUNT, err);

@@ -21,6 +21,8 @@ int pz_wallet_funding_begin(pz_db_t *db, const pz_wallet_config_t *cfg, const pz
       return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your %s balance is too low for this",
                         f->currency);
     if (rc < 0) return rc;
+    /* Before anything moves, so that the refusal is the key's answer. */
+    if ((rc = pz_wallet_limit_check(db, f->user_id, f->currency, f->amount, now, err)) < 0) return rc;
     *keep = false;
     /* The money leaves the balance before the provider is asked, so that
      * it cannot be spent again while the payout is under way. */

@@ -39,6 +39,11 @@ int pz_wallet_move(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, const 
   int rc = pz_store_wallet_account_get(db, from->user_id, from->kind, from->currency, &cur, err);
   if (rc < 0) return rc;
   if (from->kind == PZ_ACCT_USER && cur.balance < amount) return insufficient(err);
+  /* The daily limit is enforced here, where every debit passes, rather
+   * than by each rule that makes one. */
+  if (from->kind == PZ_ACCT_USER && pz_wallet_limit_counts(kind) &&
+      (rc = pz_wallet_limit_charge(db, from->user_id, from->currency, amount, now, err)) < 0)
+    return rc;
   if ((rc = pz_store_wallet_txn_insert(db, txn_id, kind, ref_id, now, err)) < 0 ||
       (rc = pz_store_wallet_entry_add(db, txn_id, from->id, from->user_id, -amount, err)) < 0 ||
       (rc = pz_store_wallet_entry_add(db, txn_id, to->id, to->user_id, amount, err)) < 0)

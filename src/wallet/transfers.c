@@ -53,6 +53,9 @@ int pz_wallet_transfer_create(pz_db_t *db, const pz_wallet_config_t *cfg, const 
   if (rc == PZ_ENOTFOUND || (rc == 0 && from.balance < t->amount))
     return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your %s balance is too low for this", t->currency);
   if (rc < 0) return rc;
+  /* Checked before anything moves, so that the refusal is kept as the
+   * key's answer; pz_wallet_move enforces it again. */
+  if ((rc = pz_wallet_limit_check(db, t->from_id, t->currency, t->amount, now, err)) < 0) return rc;
   *keep = false;
 
   *out = *t;
@@ -113,6 +116,8 @@ typedef struct {
   pz_db_t *db;
   int64_t now;
   unsigned n;
+  pz_store_wallet_transfer_cb cb;
+  void *arg;
 } expire_t;
 
 static int expire_row(void *arg, const pz_wallet_transfer_rec_t *t, pz_err_t *err) {
@@ -120,12 +125,18 @@ static int expire_row(void *arg, const pz_wallet_transfer_rec_t *t, pz_err_t *er
   pz_wallet_transfer_rec_t copy = *t;
   int rc = settle(e->db, &copy, PZ_TRANSFER_EXPIRED, e->now, err);
   if (rc == 0) e->n++;
+  if (rc == 0 && e->cb) rc = e->cb(e->arg, &copy, err);
+  return rc;
+}
+
+int pz_wallet_transfer_expire_each(pz_db_t *db, int64_t now, unsigned limit, unsigned *n,
+                                   pz_store_wallet_transfer_cb cb, void *arg, pz_err_t *err) {
+  expire_t e = {db, now, 0, cb, arg};
+  int rc = pz_store_wallet_transfer_expired(db, now, limit, expire_row, &e, err);
+  *n = e.n;
   return rc;
 }
 
 int pz_wallet_transfer_expire(pz_db_t *db, int64_t now, unsigned limit, unsigned *n, pz_err_t *err) {
-  expire_t e = {db, now, 0};
-  int rc = pz_store_wallet_transfer_expired(db, now, limit, expire_row, &e, err);
-  *n = e.n;
-  return rc;
+  return pz_wallet_transfer_expire_each(db, now, limit, n, NULL, NULL, err);
 }

@@ -1,0 +1,222 @@
+/* SQL for the wallet's tiers and daily counters, the filtered history and monthly statements, behind store_wallet.h. */
+#include <string.h>
+#include "plaza/store_wallet.h"
+#include "store/db.h"
+
+/* Copies a text column into a fixed buffer; the cut only keeps memory
+ * safe should a row be edited by hand. */
+static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
+  const unsigned char *s = sqlite3_column_text(st, i);
+  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
+  if (n >= cap) n = cap - 1;
+  if (n) memcpy(dst, s, n);
+  dst[n] = '\0';
+}
+
+static int bind_text(pz_db_t *db, sqlite3_stmt *st, int idx, const char *s, pz_err_t *err) {
+  int rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+  return rc == SQLITE_OK ? 0 : pz__db_fail(db, rc, err);
+}
+
+/* ---- tiers ---- */
+
+static const char SQL_TIER_GET[] = "SELECT tier FROM wallet_users WHERE user_id = ?1";
+
+int pz_store_wallet_tier_get(pz_db_t *db, int64_t user_id, int *tier, pz_err_t *err) {
+  *tier = 0;
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_TIER_GET, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, user_id);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
+  if (rc == PZ_ENOTFOUND) {
+    *err = (pz_err_t){0};
+    return 0;
+  }
+  if (rc == 0) *tier = sqlite3_column_int(st, 0);
+  return rc;
+}
+
+static const char SQL_TIER_SET[] =
+    "INSERT INTO wallet_users (user_id, tier, updated_at) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (user_id) DO UPDATE SET tier = excluded.tier, updated_at = excluded.updated_at";
+
+int pz_store_wallet_tier_set(pz_db_t *db, int64_t user_id, int tier, int64_t now, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_TIER_SET, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, user_id, (int64_t)tier, now);
+  return rc < 0 ? rc : pz__db_step_done(db, st, err);
+}
+
+/* ---- daily counters ---- */
+
+static const char SQL_DAILY_GET[] = "SELECT day, amount FROM wallet_daily_out WHERE user_id = ?1 AND currency = ?2";
+
+int pz_store_wallet_daily_get(pz_db_t *db, int64_t user_id, const char *currency, pz_wallet_daily_rec_t *out,
+                              pz_err_t *err) {
+  *out = (pz_wallet_daily_rec_t){0, 0};
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_DAILY_GET, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, user_id);
+  if (rc == 0) rc = bind_text(db, st, 2, currency, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
+  if (rc == PZ_ENOTFOUND) {
+    *err = (pz_err_t){0};
+    return 0;
+  }
+  if (rc == 0) {
+    out->day = sqlite3_column_int64(st, 0);
+    out->amount = sqlite3_column_int64(st, 1);
+  }
+  return rc;
+}
+
+static const char SQL_DAILY_ADD[] =
+    "INSERT INTO wallet_daily_out (user_id, currency, day, amount) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (user_id, currency) DO UPDATE SET"
+    "  amount = CASE WHEN excluded.day <= day THEN amount + excluded.amount ELSE excluded.amount END,"
+    "  day = max(day, excluded.day)";
+
+int pz_store_wallet_daily_add(pz_db_t *db, int64_t user_id, const char *currency, int64_t day, int64_t amount,
+                              pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_DAILY_ADD, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, user_id);
+  if (rc == 0) rc = bind_text(db, st, 2, currency, err);
+  if (rc == 0 &&
+      ((rc = sqlite3_bind_int64(st, 3, day)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, amount)) != SQLITE_OK))
+    rc = pz__db_fail(db, rc, err);
+  return rc < 0 ? rc : pz__db_step_done(db, st, err);
+}
+
+/* ---- history ---- */
+
+/* The kind filter is one bound text of ",name,name,", so that one
+ * prepared statement serves every combination of filters. The walk goes
+ * down the (user_id, txn_id) index, newest first. */
+static const char SQL_HISTORY[] =
+    "SELECT e.txn_id, t.kind, t.ref_id, a.currency, e.amount, t.created_at, coalesce(p.cp, 0), coalesce(p.note, ''),"
+    "  coalesce(u.username, ''), coalesce(u.display_name, '')"
+    " FROM wallet_entries e"
+    " JOIN wallet_txns t ON t.id = e.txn_id"
+    " JOIN wallet_accounts a ON a.id = e.account_id"
+    " LEFT JOIN (SELECT id, note, CASE WHEN from_user_id = ?1 THEN to_user_id ELSE from_user_id END AS cp"
+    "   FROM wallet_transfers) p ON p.id = t.ref_id AND t.kind LIKE 'transfer%'"
+    " LEFT JOIN users u ON u.id = p.cp"
+    " WHERE e.user_id = ?1 AND e.txn_id < ?2"
+    "  AND (?3 = '' OR a.currency = ?3)"
+    "  AND (?4 = '' OR instr(?4, ',' || t.kind || ',') > 0)"
+    "  AND t.created_at >= ?5 AND t.created_at < ?6"
+    " ORDER BY e.txn_id DESC LIMIT ?7";
+
+int pz_store_wallet_history(pz_db_t *db, const pz_wallet_history_q_t *q, pz_store_wallet_history_cb cb, void *arg,
+                            pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_HISTORY, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, q->user_id, q->before > 0 ? q->before : INT64_MAX);
+  if (rc == 0) rc = bind_text(db, st, 3, q->currency, err);
+  if (rc == 0) rc = bind_text(db, st, 4, q->kinds ? q->kinds : "", err);
+  if (rc == 0 && ((rc = sqlite3_bind_int64(st, 5, q->from_ms)) != SQLITE_OK ||
+                  (rc = sqlite3_bind_int64(st, 6, q->to_ms)) != SQLITE_OK ||
+                  (rc = sqlite3_bind_int64(st, 7, (int64_t)q->limit)) != SQLITE_OK))
+    rc = pz__db_fail(db, rc, err);
+  if (rc < 0) return rc;
+  /* A row is large (names, note): one on the heap serves the walk. */
+  pz_wallet_history_row_t *r = pz_malloc(sizeof(*r));
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    memset(&r->e, 0, sizeof(r->e));
+    r->e.txn_id = sqlite3_column_int64(st, 0);
+    const char *kind = (const char *)sqlite3_column_text(st, 1);
+    r->e.kind = -1;
+    for (int k = 0; kind && k < PZ_TXN__COUNT; k++)
+      if (strcmp(kind, pz_store_wallet_txn_name(k)) == 0) r->e.kind = k;
+    r->e.ref_id = sqlite3_column_int64(st, 2);
+    col_text(st, 3, r->e.currency, sizeof(r->e.currency));
+    r->e.amount = sqlite3_column_int64(st, 4);
+    r->e.created_at = sqlite3_column_int64(st, 5);
+    r->e.counterparty_id = sqlite3_column_int64(st, 6);
+    col_text(st, 7, r->note, sizeof(r->note));
+    col_text(st, 8, r->counterparty_username, sizeof(r->counterparty_username));
+    col_text(st, 9, r->counterparty_name, sizeof(r->counterparty_name));
+    if ((rc = cb(arg, r, err)) < 0) goto out;
+  }
+  rc = rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+out:
+  pz_free(r);
+  return rc;
+}
+
+/* ---- statements ---- */
+
+static const char SQL_STATEMENT[] =
+    "SELECT a.currency,"
+    "  coalesce(sum(CASE WHEN t.created_at < ?2 THEN e.amount END), 0),"
+    "  coalesce(sum(CASE WHEN t.created_at >= ?2 AND e.amount > 0 THEN e.amount END), 0),"
+    "  coalesce(sum(CASE WHEN t.created_at >= ?2 AND e.amount < 0 THEN -e.amount END), 0),"
+    "  count(CASE WHEN t.created_at >= ?2 THEN 1 END)"
+    " FROM wallet_entries e"
+    " JOIN wallet_txns t ON t.id = e.txn_id"
+    " JOIN wallet_accounts a ON a.id = e.account_id"
+    " WHERE e.user_id = ?1 AND t.created_at < ?3"
+    " GROUP BY a.currency ORDER BY a.currency";
+
+int pz_store_wallet_statement(pz_db_t *db, int64_t user_id, int64_t start_ms, int64_t end_ms,
+                              pz_store_wallet_statement_cb cb, void *arg, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_STATEMENT, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, user_id, start_ms, end_ms);
+  if (rc < 0) return rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    pz_wallet_statement_row_t r;
+    col_text(st, 0, r.currency, sizeof(r.currency));
+    r.opening = sqlite3_column_int64(st, 1);
+    r.credits = sqlite3_column_int64(st, 2);
+    r.debits = sqlite3_column_int64(st, 3);
+    r.count = sqlite3_column_int64(st, 4);
+    int cb_rc = cb(arg, &r, err);
+    if (cb_rc < 0) return cb_rc;
+  }
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+/* ---- verification ---- */
+
+/* Each counter against the debits of its day, in one grouped pass over
+ * the entries of user accounts. A counter may hold more than them (a
+ * debit made while the clock stood behind the counter's day is added to
+ * that day), never less: less is what would let a user send past their
+ * limit. The second half finds a user's last day of debits without its
+ * counter (none, or one of an earlier day). */
+static const char SQL_DAILY_VERIFY[] =
+    "WITH s AS (SELECT e.user_id, a.currency, t.created_at / 86400000 AS day, -sum(e.amount) AS total"
+    "   FROM wallet_entries e"
+    "   JOIN wallet_txns t ON t.id = e.txn_id"
+    "   JOIN wallet_accounts a ON a.id = e.account_id"
+    "   WHERE e.user_id IS NOT NULL AND e.amount < 0 AND (?1 = '' OR instr(?1, ',' || t.kind || ',') = 0)"
+    "   GROUP BY e.user_id, a.currency, t.created_at / 86400000),"
+    " l AS (SELECT user_id, currency, max(day) AS day FROM s GROUP BY user_id, currency)"
+    " SELECT d.user_id, d.currency, d.amount, coalesce(s.total, 0) FROM wallet_daily_out d"
+    "  LEFT JOIN s ON s.user_id = d.user_id AND s.currency = d.currency AND s.day = d.day"
+    "  WHERE d.amount < coalesce(s.total, 0)"
+    " UNION ALL"
+    " SELECT l.user_id, l.currency, coalesce(d.amount, 0), s.total FROM l"
+    "  JOIN s ON s.user_id = l.user_id AND s.currency = l.currency AND s.day = l.day"
+    "  LEFT JOIN wallet_daily_out d ON d.user_id = l.user_id AND d.currency = l.currency"
+    "  WHERE d.day IS NULL OR d.day < l.day";
+
+int pz_store_wallet_daily_verify(pz_db_t *db, const char *exempt, pz_store_wallet_violation_cb cb, void *arg,
+                                 pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_DAILY_VERIFY, err);
+  if (st == NULL) return err->code;
+  int rc = bind_text(db, st, 1, exempt, err);
+  if (rc < 0) return rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    pz_wallet_violation_t v = {.kind = PZ_VERIFY_DAILY_OUT};
+    v.user_id = sqlite3_column_int64(st, 0);
+    col_text(st, 1, v.currency, sizeof(v.currency));
+    v.a = sqlite3_column_int64(st, 2);
+    v.b = sqlite3_column_int64(st, 3);
+    int cb_rc = cb(arg, &v, err);
+    if (cb_rc < 0) return cb_rc;
+  }
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
