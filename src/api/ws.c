@@ -29,8 +29,10 @@ struct ws_conn_s {
   int64_t since; /* the last event sequence the device saw, as it said in hello */
   /* The event stream: the last seq this socket was sent; while it catches
    * up from the database, live events are not sent but remembered by their
-   * highest seq, which tells whether one more read is needed. */
-  int64_t sent, live_max;
+   * highest seq, which tells whether one more read is needed, and by
+   * their lowest, which bounds where "the end of the stream" was when the
+   * socket registered (see catchup_done). */
+  int64_t sent, live_max, live_min;
   bool catching_up;
   catchup_t *catchup;     /* the catch-up read, while one is under way */
   unsigned jobs;          /* store jobs under way that point at this socket (catch-up, sends) */
@@ -113,6 +115,9 @@ void pz__api_ws_init(pz_api_t *api) {
   api->ws.mask = 1023;
   api->ws.buckets = pz_calloc(api->ws.mask + 1, sizeof(ws_conn_t *));
   api->ws.count = 0;
+  /* For tests only (docs/api.md): holds each catch-up read back, so that a
+   * test can commit events between a socket's registration and its read. */
+  api->ws.test_catchup_delay_ms = (unsigned)pz__api_test_knob("PLAZA_TEST_CATCHUP_DELAY_MS", 1, 10000, 0);
 }
 
 void pz__api_ws_release(pz_api_t *api) {
@@ -168,7 +173,7 @@ static void ready(ws_conn_t *c, int64_t user_id, int64_t session_id, int64_t exp
   /* Registered first, read second: an event committed before the read's
    * snapshot is in it, and one committed after reaches the registry. */
   c->sent = c->since;
-  c->live_max = 0;
+  c->live_max = c->live_min = 0;
   c->catching_up = true;
   catchup_start(c);
 }
@@ -283,6 +288,7 @@ struct catchup_s {
   int64_t after; /* read events with seq > after */
   bool first;    /* the first page also clamps after to the stream's end */
   bool full;     /* the page stopped at a bound: more may follow */
+  unsigned delay_ms; /* test-only: how long the reader waits first */
   unsigned n;
   pz_buf_t frames;
   struct {
@@ -310,6 +316,7 @@ static int catchup_row(void *arg, int64_t seq, pz_str_t type, pz_str_t payload, 
 
 static int catchup_run(pz_db_t *db, pz_store_job_t *job) {
   catchup_t *cu = job->data;
+  if (cu->delay_ms) uv_sleep(cu->delay_ms);
   cu->n = 0;
   cu->full = false;
   cu->frames.len = 0;
@@ -348,6 +355,7 @@ static void catchup_start(ws_conn_t *c) {
   cu->user_id = c->user_id;
   cu->after = c->sent;
   cu->first = true;
+  cu->delay_ms = c->api->ws.test_catchup_delay_ms;
   c->catchup = cu;
   catchup_read(c);
 }
@@ -371,8 +379,19 @@ static void catchup_done(pz_store_job_t *job) {
       goto out;
     }
     if (cu->first) {
-      c->sent = cu->after;
       cu->first = false;
+      /* A since beyond the stream was clamped to the head of the read's
+       * snapshot, which runs after registration: events committed in
+       * between are in that head, yet neither in the page (seq <= after)
+       * nor sendable live (seq <= sent), and would be lost. Each of them
+       * was pushed live, so the lowest live seq says where the end really
+       * was when the socket registered: read again from just before it. */
+      if (c->live_min > 0 && c->live_min - 1 < cu->after) {
+        c->sent = cu->after = c->live_min - 1;
+        catchup_read(c);
+        goto out;
+      }
+      c->sent = cu->after;
     }
     for (unsigned i = 0; i < cu->n; i++) {
       if (cu->items[i].seq <= c->sent) continue;
@@ -652,6 +671,7 @@ void pz__api_ws_push_event(pz_api_t *api, int64_t user_id, int64_t seq, const ch
     if (c->user_id == user_id && c->state == WS_READY && c->ws) {
       if (c->catching_up) {
         if (seq > c->live_max) c->live_max = seq;
+        if (c->live_min == 0 || seq < c->live_min) c->live_min = seq;
       } else if (seq > c->sent) {
         pz_ws_send(c->ws, true, frame, len);
         c->sent = seq;
