@@ -14,12 +14,14 @@ import { totalUnread } from './js/chat.js';
 import { contactsList, newFriends, addFriends, userPage } from './js/views/contacts.js';
 import { discoverList, featurePage } from './js/views/discover.js';
 import { meList, profileEdit, devices, blocked } from './js/views/me.js';
-import { walletHome, topupView, withdrawView, pinView, historyView } from './js/views/wallet.js';
+import { walletHome, topupView, withdrawView, pinView, historyView, statementView } from './js/views/wallet.js';
+import { scanView } from './js/views/scan.js';
+import { merchantView } from './js/views/merchant.js';
 
 const TABS = [
   { id: 'chats', label: 'Chats', href: '/chats', list: chatsList, empty: placeholder('Select a chat to start messaging.') },
   { id: 'contacts', label: 'Contacts', href: '/contacts', list: contactsList, empty: placeholder('Select a contact to see their profile.') },
-  { id: 'discover', label: 'Discover', href: '/discover', list: discoverList, empty: placeholder('Moments, Scan and Mini Programs are on their way.') },
+  { id: 'discover', label: 'Discover', href: '/discover', list: discoverList, empty: placeholder('Scan a payment code, or see what is coming next.') },
   { id: 'me', label: 'Me', href: '/me', list: meList, empty: placeholder('Manage your profile, devices and privacy.') },
 ];
 
@@ -39,6 +41,7 @@ const ROUTES = [
   { pattern: '/contacts/add', tab: 'contacts', detail: addFriends },
   { pattern: '/contacts/{id}', tab: 'contacts', detail: userPage },
   { pattern: '/discover', tab: 'discover' },
+  { pattern: '/discover/scan', tab: 'discover', detail: scanView },
   { pattern: '/discover/{feature}', tab: 'discover', detail: featurePage },
   { pattern: '/me', tab: 'me' },
   { pattern: '/me/profile', tab: 'me', detail: profileEdit },
@@ -49,6 +52,8 @@ const ROUTES = [
   { pattern: '/me/wallet/withdraw', tab: 'me', detail: withdrawView },
   { pattern: '/me/wallet/pin', tab: 'me', detail: pinView },
   { pattern: '/me/wallet/history', tab: 'me', detail: historyView },
+  { pattern: '/me/wallet/statements', tab: 'me', detail: statementView },
+  { pattern: '/me/merchant', tab: 'me', detail: merchantView },
 ];
 
 function match(path) {

@@ -1,7 +1,7 @@
 // Plaza service worker: keeps the app shell for offline start; /v1 always goes to the network and is never stored.
 
 // Bump when the shell's file list changes; old caches are deleted on activate.
-const CACHE = 'plaza-shell-v3';
+const CACHE = 'plaza-shell-v4';
 
 const SHELL = [
   '/',
@@ -34,6 +34,8 @@ const SHELL = [
   '/js/views/discover.js',
   '/js/views/me.js',
   '/js/views/wallet.js',
+  '/js/views/scan.js',
+  '/js/views/merchant.js',
 ];
 
 self.addEventListener('install', (event) => {

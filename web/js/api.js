@@ -188,6 +188,14 @@ export const Plaza = {
   sendRedPacket: (convId, fields) => api('POST', `/v1/conversations/${enc(convId)}/red-packets`, fields),
   redPacket: (id) => api('GET', `/v1/red-packets/${enc(id)}`),
   claimRedPacket: (id, key) => api('POST', `/v1/red-packets/${enc(id)}/claim`, { idempotency_key: key }),
+  limits: () => api('GET', '/v1/wallet/limits'),
+  statement: (month) => api('GET', `/v1/wallet/statements/${enc(month)}`),
+  payPreview: (code) => api('GET', `/v1/pay/${enc(code)}`),
+  pay: (fields) => api('POST', '/v1/pay', fields),
+  merchant: () => api('GET', '/v1/merchants/me'),
+  openMerchant: (fields) => api('POST', '/v1/merchants', fields),
+  updateMerchant: (fields) => api('PATCH', '/v1/merchants/me', fields),
+  rotateMerchantKey: () => api('POST', '/v1/merchants/me/keys'),
   transactions: (before, filters = {}) => {
     const q = new URLSearchParams({ limit: '30' });
     if (before) q.set('before', before);
@@ -195,3 +203,25 @@ export const Plaza = {
     return api('GET', `/v1/wallet/transactions?${q}`);
   },
 };
+
+// A file the server makes for me (CSV exports): fetched with the token,
+// which a plain link cannot carry, then handed to the browser as a download
+// through a blob URL. The name is the server's Content-Disposition filename.
+export async function downloadFile(path, fallbackName) {
+  const res = await apiBytes('GET', path);
+  const blob = await res.blob();
+  const cd = res.headers.get('Content-Disposition') || '';
+  const m = /filename="([^"]+)"/.exec(cd);
+  const name = m ? m[1] : fallbackName;
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  // Some browsers read the blob after click() returns: free it a little later.
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  return name;
+}

@@ -1,4 +1,4 @@
-// The Discover tab: entries for Moments, Scan and Mini Programs, which arrive in later releases.
+// The Discover tab: Scan (payment codes), and Moments and Mini Programs, which arrive in later releases.
 
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
@@ -11,8 +11,8 @@ export const FEATURES = {
     text: 'Share photos and thoughts with your contacts only. Friends can like and comment; everyone else sees nothing.',
   },
   scan: {
-    title: 'Scan', icon: 'scan', color: '#2782d7',
-    text: 'Scan a Plaza QR code to add a friend, join a group, pay a merchant or open a mini program.',
+    title: 'Scan', icon: 'scan', color: '#2782d7', ready: true,
+    text: 'Scan a merchant’s Plaza QR code, or paste a payment code, and pay with your PIN.',
   },
   'mini-programs': {
     title: 'Mini Programs', icon: 'apps', color: '#7a5fe0',
@@ -34,7 +34,7 @@ export function discoverList() {
     const path = currentPath();
     const item = (key) => row({
       href: `/discover/${key}`, lead: tile(FEATURES[key].icon, FEATURES[key].color), title: FEATURES[key].title,
-      meta: soon(), current: path === `/discover/${key}`,
+      meta: FEATURES[key].ready ? null : soon(), current: path === `/discover/${key}`,
     });
     rows.replaceChildren(
       group(null, item('moments')),

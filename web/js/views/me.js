@@ -46,7 +46,8 @@ export function meList() {
       : loading('Loading your profile…');
     clear(body, card,
       group(null,
-        row({ href: '/me/wallet', lead: tile('wallet', '#f0883e'), title: 'Wallet', current: path.startsWith('/me/wallet') })),
+        row({ href: '/me/wallet', lead: tile('wallet', '#f0883e'), title: 'Wallet', current: path.startsWith('/me/wallet') }),
+        row({ href: '/me/merchant', lead: tile('qr', '#2782d7'), title: 'Merchant', current: path === '/me/merchant' })),
       group(null,
         row({ href: '/me/profile', lead: tile('edit', '#07c160'), title: 'Profile', current: path === '/me/profile' }),
         row({ href: '/me/devices', lead: tile('device', '#2782d7'), title: 'Devices', current: path === '/me/devices' }),

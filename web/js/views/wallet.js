@@ -1,7 +1,7 @@
 // Me -> Wallet: balances, top up, withdraw, payment PIN, transaction history and wallet settings.
 
-import { h, clear, changeGate } from '../dom.js';
-import { Plaza } from '../api.js';
+import { h, clear, changeGate, nextId } from '../dom.js';
+import { Plaza, downloadFile } from '../api.js';
 import { icon } from '../icons.js';
 import { topbar, group, row, tile, errorBox, loading, button, busy, field, formError, toast, emptyState } from '../ui.js';
 import { goBack } from '../router.js';
@@ -22,6 +22,36 @@ export function walletHome() {
   const gate = changeGate();
   let settings = null;
   let settingsError = null;
+  let limits = null;
+  let limitsError = null;
+  let limitsRev = -1;
+
+  // The allowance moves with every payment: it is fetched again whenever the
+  // balances were (wallet.rev), and not more often.
+  async function loadLimits() {
+    limitsRev = wallet.rev;
+    try {
+      limits = await Plaza.limits();
+      limitsError = null;
+    } catch (e) {
+      limitsError = e;
+    }
+    update(true);
+  }
+
+  function limitsRow() {
+    if (!limits) return limitsError ? errorBox(limitsError, loadLimits) : null;
+    const list = limits.limits || [];
+    const capped = list.filter((l) => l.daily != null);
+    const sub = capped.length
+      ? `${capped.map((l) => formatMoney(l.remaining, l.currency)).join(' · ')} left today`
+      : 'No daily limit on what you send.';
+    return row({
+      lead: tile('shield', '#7a5fe0'), title: 'Daily limit',
+      subtitle: h('span', { class: 'limits-left' }, sub),
+      label: `Daily limit: ${sub}`,
+    });
+  }
 
   async function loadSettings() {
     try {
@@ -71,7 +101,8 @@ export function walletHome() {
   }
 
   function update(force = false) {
-    if (!gate([wallet.rev, settings, settingsError?.message]) && !force) return;
+    if (wallet.balances && limitsRev !== wallet.rev && !wallet.pending) loadLimits();
+    if (!gate([wallet.rev, settings, settingsError?.message, limits, limitsError?.message]) && !force) return;
     if (!wallet.balances) {
       clear(body, wallet.error ? errorBox(wallet.error, loadWallet) : loading('Loading your wallet…'));
       return;
@@ -81,6 +112,8 @@ export function walletHome() {
       balanceCard(),
       group(null,
         row({ href: '/me/wallet/history', lead: tile('list', '#f0883e'), title: 'Transactions' }),
+        row({ href: '/me/wallet/statements', lead: tile('file', '#2782d7'), title: 'Monthly statements' }),
+        limitsRow(),
         row({
           href: '/me/wallet/pin', lead: tile('lock', '#07c160'), title: wallet.pinSet ? 'Change payment PIN' : 'Set payment PIN',
           meta: wallet.pinSet ? null : h('span', { class: 'pill pill-soon' }, 'Not set'),
@@ -297,6 +330,8 @@ const TYPE_ICON = {
   red_packet: ['red-packet', '#e6453a'],
   red_packet_claim: ['red-packet', '#e6453a'],
   red_packet_refund: ['red-packet', '#e6453a'],
+  merchant_payment: ['qr', '#2782d7'],
+  merchant_refund: ['undo', '#2782d7'],
 };
 
 export function txTitle(tx) {
@@ -309,17 +344,76 @@ function txTime(when) {
   return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
 }
 
+// The history's type filter: what people look for, each the server's types it covers.
+const TYPE_FILTERS = [
+  ['', 'All types'],
+  ['topup', 'Top-ups'],
+  ['withdrawal,withdrawal_refund', 'Withdrawals'],
+  ['transfer,transfer_accept,transfer_return,transfer_expire', 'Transfers'],
+  ['red_packet,red_packet_claim,red_packet_refund', 'Red packets'],
+  ['merchant_payment,merchant_refund', 'Payments'],
+];
+
+function selectField(label, options, value, onPick) {
+  const id = nextId('sel');
+  const sel = h('select', { id, class: 'input select' },
+    options.map(([v, text]) => h('option', { value: v, selected: v === value || undefined }, text)));
+  sel.addEventListener('change', () => onPick(sel.value));
+  return h('div', { class: 'filter' }, h('label', { class: 'filter-label', for: id }, label), sel);
+}
+
 export function historyView() {
   const list = h('div', { class: 'group-body tx-list' });
   const foot = h('div', { class: 'tx-foot' });
-  const body = h('div', { class: 'scroll' }, h('section', { class: 'group' }, list), foot);
-  const el = h('section', { class: 'screen' }, topbar({ title: 'Transactions', back: '/me/wallet' }), body);
+  const filters = { currency: '', type: '' };
+  const filterBar = h('div', { class: 'tx-filters', role: 'group', 'aria-label': 'Filters' });
+  const body = h('div', { class: 'scroll' }, filterBar, h('section', { class: 'group' }, list), foot);
+  const csv = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Download CSV', title: 'Download CSV' }, icon('arrow-down'));
+  const el = h('section', { class: 'screen' }, topbar({ title: 'Transactions', back: '/me/wallet', actions: [csv] }), body);
   let items = [];
   let next = null;
   let done = false;
   let busyLoad = false;
   let error = null;
   let alive = true;
+  // Bumped by every filter change, so that a page answered for the old
+  // filters is dropped rather than mixed into the new list.
+  let gen = 0;
+
+  function buildFilters() {
+    const curs = currencies();
+    clear(filterBar,
+      curs.length > 1 ? selectField('Currency', [['', 'All currencies'], ...curs.map((c) => [c, c])], filters.currency, (v) => refilter('currency', v)) : null,
+      selectField('Type', TYPE_FILTERS, filters.type, (v) => refilter('type', v)));
+  }
+
+  function refilter(k, v) {
+    filters[k] = v;
+    gen += 1;
+    items = [];
+    next = null;
+    done = false;
+    busyLoad = false;
+    error = null;
+    paint();
+    more();
+  }
+
+  csv.addEventListener('click', async () => {
+    if (csv.disabled) return;
+    csv.disabled = true;
+    try {
+      const q = new URLSearchParams();
+      for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
+      const qs = q.toString();
+      await downloadFile(`/v1/wallet/transactions.csv${qs ? `?${qs}` : ''}`, 'plaza-transactions.csv');
+      toast('CSV downloaded');
+    } catch (e) {
+      toast(e.message);
+    } finally {
+      csv.disabled = false;
+    }
+  });
 
   function txRow(tx) {
     const [ic, color] = TYPE_ICON[tx.type] || ['transfer', '#f0883e'];
@@ -340,6 +434,7 @@ export function historyView() {
     list.parentElement.hidden = items.length === 0;
     if (error) clear(foot, errorBox(error, more));
     else if (!done) clear(foot, loading('Loading…'));
+    else if (items.length === 0 && (filters.currency || filters.type)) clear(foot, emptyState({ iconName: 'list', title: 'Nothing matches', text: 'No transactions of this kind yet.' }));
     else if (items.length === 0) clear(foot, emptyState({ iconName: 'list', title: 'No transactions yet', text: 'Top-ups, transfers and payments show up here.' }));
     else clear(foot, h('p', { class: 'list-foot' }, 'That’s everything.'));
   }
@@ -349,16 +444,18 @@ export function historyView() {
     busyLoad = true;
     error = null;
     paint();
+    const my = gen;
     try {
-      const b = await Plaza.transactions(next);
-      if (!alive) return;
+      const b = await Plaza.transactions(next, filters);
+      if (!alive || my !== gen) return;
       items = items.concat(b.transactions || []);
       next = b.next_before || null;
       done = !next;
     } catch (e) {
+      if (my !== gen) return;
       error = e;
     } finally {
-      busyLoad = false;
+      if (my === gen) busyLoad = false;
     }
     if (!alive) return;
     paint();
@@ -371,7 +468,95 @@ export function historyView() {
     if (entries.some((e) => e.isIntersecting)) more();
   }, { root: body, rootMargin: '200px' });
   io.observe(foot);
+  if (wallet.balances) buildFilters();
+  else loadWallet().then(() => { if (alive) buildFilters(); });
   paint();
   more();
   return { el, title: 'Transactions', destroy() { alive = false; io.disconnect(); } };
+}
+
+// ---------- monthly statements ----------
+
+function utcMonth(d) {
+  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+function shiftMonth(month, by) {
+  const [y, m] = month.split('-').map(Number);
+  return utcMonth(new Date(Date.UTC(y, m - 1 + by, 1)));
+}
+
+export function statementView() {
+  const now = utcMonth(new Date());
+  let month = now;
+  const id = nextId('month');
+  const input = h('input', { id, class: 'input', type: 'month', max: now, min: '1970-01', value: month });
+  const prev = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Previous month' }, icon('back'));
+  const next = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Next month' }, icon('chevron'));
+  const csv = button('Download CSV', { variant: 'ghost', block: true });
+  const out = h('div', { class: 'statement-body', 'aria-live': 'polite' });
+  const body = h('div', { class: 'scroll' },
+    h('div', { class: 'card statement-pick' },
+      h('label', { class: 'field-label', for: id }, 'Month (UTC)'),
+      h('div', { class: 'statement-pick-row' }, prev, input, next)),
+    out, h('div', { class: 'pad' }, csv));
+  const el = h('section', { class: 'screen' }, topbar({ title: 'Statements', back: '/me/wallet' }), body);
+  let alive = true;
+  let seq = 0;
+
+  function label(m) {
+    const [y, mo] = m.split('-').map(Number);
+    return new Date(Date.UTC(y, mo - 1, 1)).toLocaleDateString(undefined, { month: 'long', year: 'numeric', timeZone: 'UTC' });
+  }
+
+  function line(name, minor, cur, cls) {
+    return h('div', { class: `statement-line${cls ? ` ${cls}` : ''}${minor === 0 ? ' is-zero' : ''}` },
+      h('dt', null, name), h('dd', null, formatMoney(minor, cur, cls === 'is-in' || cls === 'is-out' ? { sign: 'exceptZero' } : {})));
+  }
+
+  async function load() {
+    const my = ++seq;
+    prev.disabled = month <= '1970-01';
+    next.disabled = month >= now;
+    input.value = month;
+    csv.disabled = true;
+    clear(out, loading('Loading the statement…'));
+    try {
+      const b = await Plaza.statement(month);
+      if (!alive || my !== seq) return;
+      const st = b.statement;
+      csv.disabled = false;
+      clear(out, h('h2', { class: 'statement-title' }, label(st.month)),
+        (st.currency || []).map((c) => h('section', { class: 'card statement-card', dataset: { currency: c.currency }, 'aria-label': `${c.currency} statement` },
+          h('p', { class: 'statement-cur' }, c.currency,
+            h('span', { class: 'statement-count' }, c.count === 1 ? '1 transaction' : `${c.count} transactions`)),
+          h('dl', { class: 'statement-lines' },
+            line('Opening balance', c.opening_balance, c.currency),
+            line('Money in', c.credits, c.currency, 'is-in'),
+            line('Money out', -c.debits, c.currency, 'is-out'),
+            line('Closing balance', c.closing_balance, c.currency, 'is-total')))),
+        month === now ? h('p', { class: 'list-foot' }, 'This month is not over: the closing balance is your balance now.') : null);
+    } catch (e) {
+      if (!alive || my !== seq) return;
+      clear(out, errorBox(e, load));
+    }
+  }
+
+  input.addEventListener('change', () => {
+    if (!/^\d{4}-\d{2}$/.test(input.value)) { input.value = month; return; }
+    month = input.value > now ? now : input.value;
+    load();
+  });
+  prev.addEventListener('click', () => { month = shiftMonth(month, -1); load(); });
+  next.addEventListener('click', () => { if (month < now) { month = shiftMonth(month, 1); load(); } });
+  csv.addEventListener('click', () => busy(csv, async () => {
+    try {
+      await downloadFile(`/v1/wallet/statements/${month}.csv`, `plaza-statement-${month}.csv`);
+      toast('Statement downloaded');
+    } catch (e) {
+      toast(e.message);
+    }
+  }));
+  load();
+  return { el, title: 'Statements', destroy() { alive = false; } };
 }
