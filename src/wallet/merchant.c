@@ -251,6 +251,9 @@ int pz_merchant_pay(pz_db_t *db, const pz_wallet_config_t *cfg, const pz_merchan
     return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your %s balance is too low for this",
                       order->currency);
   if (rc < 0) return rc;
+  /* Checked before anything moves, so that the refusal is kept as the
+   * key's answer; pz_wallet_move enforces it again. */
+  if ((rc = pz_wallet_limit_check(db, p->payer_id, order->currency, order->amount, now, err)) < 0) return rc;
   *keep = false;
 
   bool changed = false;

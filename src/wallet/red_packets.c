@@ -131,6 +131,9 @@ int pz_wallet_red_packet_create(pz_db_t *db, const pz_wallet_config_t *cfg, cons
   if (rc == PZ_ENOTFOUND || (rc == 0 && from.balance < p->total))
     return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your %s balance is too low for this", p->currency);
   if (rc < 0) return rc;
+  /* Checked before anything moves, so that the refusal is kept as the
+   * key's answer; pz_wallet_move enforces it again. */
+  if ((rc = pz_wallet_limit_check(db, p->sender_id, p->currency, p->total, now, err)) < 0) return rc;
   *keep = false;
 
   *out = *p;
