@@ -35,6 +35,7 @@ typedef struct {
   int access_log;
   const char *currencies;
   const char *secret_file; /* NULL: DATA_DIR/pin.key, created at first start */
+  const char *admin_token_file; /* NULL: no /v1/admin */
   pz_wallet_currencies_t currency_list;
   const char *daily_limits;
   pz_wallet_limits_t limits;
@@ -80,6 +81,9 @@ static void usage(FILE *out) {
           "  --secret-file PATH     the 32-byte secret that keys payment PIN hashes; kept out of\n"
           "                         the database [PLAZA_SECRET_FILE] (default DATA_DIR/pin.key,\n"
           "                         created with random bytes at first start)\n"
+          "  --admin-token-file PATH  a file holding the operator's token (32 to 256 printable\n"
+          "                         characters) for /v1/admin, e.g. GET /v1/admin/ledger/verify;\n"
+          "                         without it those routes answer 404 [PLAZA_ADMIN_TOKEN_FILE]\n"
           "  --daily-limits LIST    what a user may send out per currency per UTC day, in minor\n"
           "                         units, by verification tier: tier:amount,... (0: no limit)\n"
           "                         [PLAZA_DAILY_LIMITS] (default " PZ_WALLET_DAILY_LIMITS_DEFAULT ")\n"
@@ -127,12 +131,13 @@ static int parse_options(int argc, char **argv, options_t *o) {
   o->access_log = strcmp(env_or("PLAZA_ACCESS_LOG", "0"), "1") == 0;
   o->currencies = env_or("PLAZA_CURRENCIES", "USD,EUR");
   o->secret_file = env_or("PLAZA_SECRET_FILE", NULL);
+  o->admin_token_file = env_or("PLAZA_ADMIN_TOKEN_FILE", NULL);
   o->daily_limits = env_or("PLAZA_DAILY_LIMITS", PZ_WALLET_DAILY_LIMITS_DEFAULT);
   const char *nums[5] = {env_or("PLAZA_MAX_CONNECTIONS", NULL), env_or("PLAZA_MAX_BODY", NULL),
                          env_or("PLAZA_NODE", NULL), env_or("PLAZA_SHUTDOWN_TIMEOUT", NULL),
                          env_or("PLAZA_MSG_RATE", NULL)};
   enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_RATE, O_VER, O_HELP,
-         O_CURRENCIES, O_SECRET, O_LIMITS };
+         O_CURRENCIES, O_SECRET, O_LIMITS, O_ADMIN };
   static const struct option longopts[] = {
       {"listen", required_argument, 0, O_LISTEN},     {"data-dir", required_argument, 0, O_DATA},
       {"db", required_argument, 0, O_DB},             {"web-dir", required_argument, 0, O_WEB},
@@ -141,6 +146,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       {"node", required_argument, 0, O_NODE},         {"shutdown-timeout", required_argument, 0, O_SHUT},
       {"msg-rate", required_argument, 0, O_RATE},
       {"currencies", required_argument, 0, O_CURRENCIES}, {"secret-file", required_argument, 0, O_SECRET},
+      {"admin-token-file", required_argument, 0, O_ADMIN},
       {"daily-limits", required_argument, 0, O_LIMITS},
       {"version", no_argument, 0, O_VER},             {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
@@ -160,6 +166,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       case O_RATE: nums[4] = optarg; break;
       case O_CURRENCIES: o->currencies = optarg; break;
       case O_SECRET: o->secret_file = optarg; break;
+      case O_ADMIN: o->admin_token_file = optarg; break;
       case O_LIMITS: o->daily_limits = optarg; break;
       case O_VER: printf("plazad %s\n", PZ_VERSION); exit(0);
       case 'h':
@@ -312,6 +319,26 @@ static int wallet_setup(daemon_t *d, const options_t *o, pz_err_t *err) {
   return 0;
 }
 
+/* Reads the operator's admin token from path into out (NUL-terminated):
+ * 32 to 256 printable ASCII characters, a trailing newline allowed. */
+static int admin_token_load(const char *path, char out[257], pz_err_t *err) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return pz_err_set(err, PZ_EINVAL, NULL, "cannot read admin token file %s: %s", path, strerror(errno));
+  size_t n = fread(out, 1, 256, f);
+  bool more = fgetc(f) != EOF;
+  fclose(f);
+  while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) n--;
+  out[n] = '\0';
+  bool printable = true;
+  for (size_t i = 0; i < n; i++)
+    if (out[i] <= ' ' || out[i] > '~') printable = false;
+  if (more || n < 32 || !printable) {
+    sodium_memzero(out, 257);
+    return pz_err_set(err, PZ_EINVAL, NULL, "admin token in %s must be 32 to 256 printable characters", path);
+  }
+  return 0;
+}
+
 /* plazad ledger verify [--data-dir DIR]: argv[0] is "ledger". */
 static int ledger_main(int argc, char **argv) {
   const char *data_dir = env_or("PLAZA_DATA_DIR", "./var");
@@ -451,6 +478,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "plazad: libsodium failed to initialise\n");
     return 1;
   }
+  /* Before anything is opened: a bad token file is a configuration error. */
+  char admin_token[257] = "";
+  if (opt.admin_token_file) {
+    pz_err_t terr = {0};
+    if (admin_token_load(opt.admin_token_file, admin_token, &terr) < 0) {
+      fprintf(stderr, "plazad: %s\n", pz_err_message(&terr));
+      return 2;
+    }
+  }
   signal(SIGPIPE, SIG_IGN);
   /* libuv's pool runs store reads beside slow work (Argon2, at most two at
    * once; thumbnails): four threads would let the slow work starve reads.
@@ -485,11 +521,13 @@ int main(int argc, char **argv) {
       (rc = pz_api_new(&d.api, d.loop, d.server, d.store,
                        &(pz_api_config_t){.msg_rate = opt.msg_rate,
                                           .msg_unlimited = opt.msg_unlimited != 0,
-                                          .wallet = &d.wallet},
+                                          .wallet = &d.wallet,
+                                          .admin_token = admin_token},
                        &err)) < 0) {
     PZ_LOG(PZ_LOG_ERROR, NULL, "cannot set up server", "error=%s", pz_err_message(&err));
     return 1;
   }
+  sodium_memzero(admin_token, sizeof(admin_token)); /* the api keeps only its hash */
   if ((rc = pz_server_serve_static(d.server, opt.web_dir, &err)) < 0)
     PZ_LOG(PZ_LOG_WARN, NULL, "web client not served", "dir=%s error=%s", opt.web_dir, pz_err_message(&err));
   if ((rc = pz_server_start(d.server, &err)) < 0) {

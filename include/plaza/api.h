@@ -21,6 +21,9 @@ typedef struct pz_api_config_s {
    * 20. msg_unlimited lifts the limit, for load tests on loopback. */
   unsigned msg_rate;
   bool msg_unlimited;
+  /* The operator's token for /v1/admin (borrowed for pz_api_new only: the
+   * api keeps its hash); NULL or empty leaves the admin routes answering 404. */
+  const char *admin_token;
   /* The wallet's configuration (borrowed; outlives the api), or NULL to
    * serve no /v1/wallet routes. */
   const struct pz_wallet_config_s *wallet;

@@ -49,6 +49,7 @@ int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st
   pz__api_uploads_routes(api, r);
   pz__api_msgops_routes(api, r);
   pz__api_ws_routes(api, r);
+  pz__api_admin_routes(api, r);
   pz__api_wallet_start(api);
   pz__api_red_packets_start(api);
   pz__api_merchants_start(api);

@@ -49,6 +49,9 @@ struct pz_api_s {
   /* The wallet (wallet.c): its configuration, NULL when plazad runs
    * without one, and the timer that refunds expired transfers. */
   const pz_wallet_config_t *wallet;
+  /* The hash of the operator's admin token (admin.c), when one is set. */
+  uint8_t admin_hash[32];
+  bool admin_enabled;
   struct pz__api_sweep_s *sweep;
   /* Red packets (red_packets.c): their lifetime (PZ_WALLET_RED_PACKET_TTL_MS,
    * shorter for tests: PLAZA_TEST_RED_PACKET_TTL_MS) and their refund sweep. */
@@ -109,6 +112,7 @@ void pz__api_finish(pz__api_ctx_t *ctx);
  * number in the environment variable name when it lies in [lo, hi],
  * logged as a warning; otherwise dflt. Used at start-up. */
 int64_t pz__api_test_knob(const char *name, int64_t lo, int64_t hi, int64_t dflt);
+void pz__api_admin_routes(pz_api_t *api, pz_router_t *r);
 /* For work that does not belong to a request (WebSocket look-ups): counts
  * it as under way until pz__api_unbusy. */
 void pz__api_busy(pz_api_t *api);
