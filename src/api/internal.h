@@ -52,11 +52,11 @@ struct pz_api_s {
   /* The hash of the operator's admin token (admin.c), when one is set. */
   uint8_t admin_hash[32];
   bool admin_enabled;
-  struct pz__api_sweep_s *sweep;
+  struct pz__api_sweep_s *sweep; /* expired transfers (wallet.c) */
   /* Red packets (red_packets.c): their lifetime (PZ_WALLET_RED_PACKET_TTL_MS,
    * shorter for tests: PLAZA_TEST_RED_PACKET_TTL_MS) and their refund sweep. */
   int64_t red_packet_ttl_ms;
-  struct pz__api_rp_sweep_s *rp_sweep;
+  struct pz__api_sweep_s *rp_sweep;
   /* Merchants (merchants.c): the webhook dispatcher, NULL without a wallet. */
   struct pz__api_hooks_s *hooks;
   /* WebSockets of signed-in users, by user id (ws.c). */
@@ -318,6 +318,33 @@ typedef struct pz__api_events_s {
 int pz__api_events_user(pz_db_t *db, pz__api_events_t *ev, int64_t user_id, const char *type, json_t *payload,
                         int64_t now, pz_err_t *err);
 void pz__api_events_push(pz_api_t *api, const pz__api_events_t *ev); /* Loop thread. */
+
+/* ---- sweeps (sweep.c): a periodic write job that settles what expired ---- */
+
+typedef struct pz__api_sweep_s pz__api_sweep_t;
+typedef struct pz__api_sweep_ops_s {
+  const char *what;   /* for logs: "expired transfers" */
+  const char *metric; /* counter of what was settled */
+  unsigned batch;     /* run settles at most this many; a full batch sweeps again at once */
+  /* On the writer: settles what expired, counts it in s->n, and may add
+   * events to s->events, pushed once the commit is durable. */
+  int (*run)(pz__api_sweep_t *s, pz_db_t *db, pz_err_t *err);
+} pz__api_sweep_ops_t;
+
+struct pz__api_sweep_s {
+  uv_timer_t timer;
+  pz_store_job_t job;
+  pz_api_t *api;
+  const pz__api_sweep_ops_t *ops;
+  bool running, closing, closed; /* closed: the timer's close callback ran */
+  unsigned n;
+  pz__api_events_t events;
+};
+
+/* Sweeps at once, then every minute (or every ttl_ms when that is shorter,
+ * for tests). Loop thread. Stop with pz__api_sweep_stop, which frees it. */
+pz__api_sweep_t *pz__api_sweep_start(pz_api_t *api, const pz__api_sweep_ops_t *ops, int64_t ttl_ms);
+void pz__api_sweep_stop(pz__api_sweep_t *s);
 void pz__api_events_release(pz__api_events_t *ev);
 
 /* The transfer object of the wallet's answers (wallet.c). Any thread. */

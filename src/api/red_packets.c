@@ -465,81 +465,22 @@ static void get_authed(pz_req_t *req) {
 
 /* ---- the refund sweep ---- */
 
-struct pz__api_rp_sweep_s {
-  uv_timer_t timer;
-  pz_store_job_t job;
-  pz_api_t *api;
-  bool running, closing, closed; /* closed: the timer's close callback ran */
-  unsigned n;
-};
-
-static int sweep_run(pz_db_t *db, pz_store_job_t *job) {
-  struct pz__api_rp_sweep_s *s = job->data;
-  return pz_wallet_red_packet_expire(db, pz_now_ms(), PZ_WALLET_RED_PACKET_EXPIRE_BATCH, &s->n, &job->err);
+static int expire_packets(pz__api_sweep_t *s, pz_db_t *db, pz_err_t *err) {
+  return pz_wallet_red_packet_expire(db, pz_now_ms(), PZ_WALLET_RED_PACKET_EXPIRE_BATCH, &s->n, err);
 }
 
-static void sweep_now(struct pz__api_rp_sweep_s *s);
-
-static void sweep_done(pz_store_job_t *job) {
-  struct pz__api_rp_sweep_s *s = job->data;
-  pz_api_t *api = s->api;
-  s->running = false;
-  if (job->rc < 0)
-    PZ_LOG(PZ_LOG_ERROR, NULL, "refunding expired red packets failed", "error=%s", pz_err_message(&job->err));
-  else if (s->n > 0) {
-    pz_metrics_count("wallet_red_packets_refunded", s->n);
-    PZ_LOG(PZ_LOG_INFO, NULL, "refunded expired red packets", "count=%u", s->n);
-  }
-  /* A full batch may have left more behind: go on at once. */
-  bool more = job->rc == 0 && s->n == PZ_WALLET_RED_PACKET_EXPIRE_BATCH && !s->closing;
-  if (s->closed)
-    pz_free(s);
-  else if (more)
-    sweep_now(s);
-  pz__api_unbusy(api);
-}
-
-static void sweep_now(struct pz__api_rp_sweep_s *s) {
-  if (s->running || s->closing) return;
-  s->n = 0;
-  s->job = (pz_store_job_t){.run = sweep_run, .done = sweep_done, .data = s};
-  if (pz_store_write(s->api->st, &s->job) < 0) return; /* the store is closing */
-  s->running = true;
-  pz__api_busy(s->api);
-}
-
-static void on_sweep_timer(uv_timer_t *t) { sweep_now(t->data); }
-
-static void sweep_closed(uv_handle_t *h) {
-  struct pz__api_rp_sweep_s *s = h->data;
-  /* A job under way frees it when it ends. */
-  s->closed = true;
-  if (!s->running) pz_free(s);
-}
+static const pz__api_sweep_ops_t packet_sweep = {
+    .what = "expired red packets", .metric = "wallet_red_packets_refunded",
+    .batch = PZ_WALLET_RED_PACKET_EXPIRE_BATCH, .run = expire_packets};
 
 void pz__api_red_packets_start(pz_api_t *api) {
   if (api->wallet == NULL) return;
-  struct pz__api_rp_sweep_s *s = pz_calloc(1, sizeof(*s));
-  s->api = api;
-  uv_timer_init(api->loop, &s->timer);
-  s->timer.data = s;
-  /* Every minute, and at start for what expired while the server was
-   * down; a test's short lifetime sweeps as often as it expires. */
-  uint64_t every = api->red_packet_ttl_ms < 60000 ? (uint64_t)api->red_packet_ttl_ms : 60000;
-  if (every < 50) every = 50;
-  uv_timer_start(&s->timer, on_sweep_timer, 0, every);
-  /* The loop may end while a sweep is the only thing left: it must not hold it open. */
-  uv_unref((uv_handle_t *)&s->timer);
-  api->rp_sweep = s;
+  api->rp_sweep = pz__api_sweep_start(api, &packet_sweep, api->red_packet_ttl_ms);
 }
 
 void pz__api_red_packets_stop(pz_api_t *api) {
-  struct pz__api_rp_sweep_s *s = api->rp_sweep;
-  if (s == NULL) return;
+  pz__api_sweep_stop(api->rp_sweep);
   api->rp_sweep = NULL;
-  s->closing = true;
-  uv_timer_stop(&s->timer);
-  uv_close((uv_handle_t *)&s->timer, sweep_closed);
 }
 
 /* ---- routes ---- */
