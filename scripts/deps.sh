@@ -22,7 +22,7 @@ done
 missing=""
 for p in $want; do
   # nodejs may come from another repository (nodesource) or be a newer node on PATH: a working node >= 18 counts.
-  if [ "$p" = nodejs ] && command -v node >/dev/null && node -e 'process.exit(+process.versions.node.split(".")[0] < 18)'; then
+  if [ "$p" = nodejs ] && command -v node >/dev/null && node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 18 ? 1 : 0)'; then
     continue
   fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
