@@ -34,6 +34,7 @@ struct pz_store_job_s {
   pz_store_job_t *next;
   uv_work_t work;
   pz_store_t *store;
+  uint64_t horizon; /* a read: the last commit its snapshot may hold */
 };
 
 typedef struct pz_store_config_s {

@@ -150,7 +150,7 @@ void pz_metrics_render(pz_buf_t *out) {
                 "# TYPE plaza_websocket_sessions gauge\nplaza_websocket_sessions %lld\n",
                 (long long)connections, (long long)websockets);
 
-  pz_buf_append_c(out, "# HELP plaza_commit_batch_jobs Write jobs carried by one commit (group commit).\n"
+  pz_buf_append_c(out, "# HELP plaza_commit_batch_jobs Write jobs made durable by one fsync of the WAL (group commit).\n"
                        "# TYPE plaza_commit_batch_jobs histogram\n");
   uint64_t cum = 0;
   for (unsigned b = 0; b <= N_BATCH; b++) {
@@ -163,7 +163,7 @@ void pz_metrics_render(pz_buf_t *out) {
   pz_buf_printf(out, "plaza_commit_batch_jobs_sum %llu\nplaza_commit_batch_jobs_count %llu\n",
                 (unsigned long long)atomic_load(&batch_sum), (unsigned long long)atomic_load(&batch_count));
 
-  pz_buf_append_c(out, "# HELP plaza_commit_fsync_seconds Time to commit and fsync one batch.\n"
+  pz_buf_append_c(out, "# HELP plaza_commit_fsync_seconds Time of one fsync of the WAL (one or more committed batches).\n"
                        "# TYPE plaza_commit_fsync_seconds histogram\n");
   cum = 0;
   for (unsigned f = 0; f <= N_FSYNC; f++) {

@@ -15,7 +15,16 @@ struct pz_db_s {
     sqlite3_stmt *stmt;
   } cache[PZ_DB_STMT_CACHE];
   unsigned n_cache;
+  /* PZ__DB_BATCH_* bits: work a job left for the end of its batch. */
+  unsigned batch_pending;
 };
+
+/* Work done once per batch rather than once per job: a store function sets
+ * the bit in db->batch_pending, and the writer calls pz__store_batch_end
+ * after the batch's last job, outside every job's savepoint, just before the
+ * COMMIT. A failure there fails the whole batch (every job gets PZ_EIO). */
+#define PZ__DB_BATCH_FTS 1u /* messages waiting to be indexed for search */
+int pz__store_batch_end(pz_db_t *db, pz_err_t *err);
 
 /* Returns the cached prepared statement for the static string sql, reset
  * and with its bindings cleared; NULL with err filled (PZ_EIO) when it does

@@ -1,5 +1,7 @@
 /* The commit pipeline: one writer thread group-commits queued jobs; reads run on pooled read connections. */
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +30,36 @@ struct pz_store_s {
   bool stopping;
 
   uv_async_t async; /* writer -> loop: completions are ready */
+
+  /* The checkpointer copies the WAL back into the database file on a
+   * connection and thread of its own, so that the writer does not spend its
+   * time (and an fsync of the database file) doing it. ckpt_wanted is
+   * guarded by lock. */
+  pz_db_t ckpt;
+  uv_thread_t ckpt_thread;
+  uv_cond_t ckpt_wake;
+  bool ckpt_started, ckpt_wanted;
+
+  /* The syncer. The writer commits without waiting for the disk
+   * (synchronous=NORMAL) and hands each committed batch here; this thread
+   * fdatasyncs the WAL (wal_fd, our own descriptor of the same file) once
+   * for every batch committed since the last time, and only then are the
+   * batches' jobs done. So the writer runs the next batch while the disk
+   * works, and nothing is acknowledged before it is on disk. wal_fd < 0:
+   * each COMMIT fsyncs itself (synchronous=FULL) and there is no syncer.
+   * Guarded by lock: the list, queued_upto, writer_exited. */
+  int wal_fd;
+  uv_thread_t sync_thread;
+  uv_cond_t sync_wake;
+  bool sync_started, writer_exited;
+  pz_store_job_t *sync_head, *sync_tail;
+  unsigned sync_jobs;
+  uint64_t queued_upto;
+  /* Batches begun (counted before their COMMIT) and batches on disk. A read
+   * whose snapshot may hold commit N is not answered before durable >= N:
+   * no client sees what a power cut could still take back. */
+  _Atomic uint64_t committed, durable;
+  pz_store_job_t *parked_head, *parked_tail; /* reads waiting for durable; loop thread */
 
   /* Read connections, handed out to thread-pool workers. */
   uv_mutex_t rlock;
@@ -69,8 +101,14 @@ static int db_open(pz_db_t *db, const char *path, bool readonly, pz_err_t *err) 
 
 static void db_close(pz_db_t *db) {
   if (db->sql == NULL) return;
-  for (unsigned i = 0; i < PZ_DB_STMT_CACHE; i++)
-    if (db->cache[i].stmt) sqlite3_finalize(db->cache[i].stmt);
+  for (unsigned i = 0; i < PZ_DB_STMT_CACHE; i++) {
+    if (db->cache[i].stmt == NULL) continue;
+    /* A statement prepared once should stay prepared; one re-prepared over
+     * and over costs a parse per use (see SQL_ACCOUNT_SYSTEM in wallet.c). */
+    int n = sqlite3_stmt_status(db->cache[i].stmt, SQLITE_STMTSTATUS_REPREPARE, 0);
+    if (n > 16) PZ_LOG(PZ_LOG_WARN, NULL, "statement re-prepared", "times=%d sql=%.60s", n, db->cache[i].key);
+    sqlite3_finalize(db->cache[i].stmt);
+  }
   sqlite3_close(db->sql);
   memset(db, 0, sizeof(*db));
 }
@@ -161,12 +199,32 @@ out:
 
 /* ---- the writer ---- */
 
+/* The transaction and savepoint statements run for every job: prepared
+ * once and kept in the writer's statement cache, not parsed per job. */
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_BEGIN_READ[] = "BEGIN";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT job";
+static const char SQL_RELEASE[] = "RELEASE job";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO job";
+
+static int step_once(pz_db_t *db, const char *sql, pz_err_t *err) {
+  pz_err_t ignored;
+  if (err == NULL) err = &ignored;
+  sqlite3_stmt *st = pz__db_stmt(db, sql, err);
+  if (st == NULL) return err->code;
+  int rc = pz__db_step_done(db, st, err);
+  sqlite3_reset(st);
+  return rc;
+}
+
 /* Runs one batch in one transaction, a savepoint per job, so that a failing
  * job rolls back alone. One COMMIT (one fsync) serves the whole batch. */
 static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
   pz_db_t *db = &st->writer;
   pz_err_t err = {0};
-  int rc = pz__db_exec(db, "BEGIN IMMEDIATE", &err);
+  int rc = step_once(db, SQL_BEGIN, &err);
   for (pz_store_job_t *job = batch; job; job = job->next) {
     if (rc < 0) {
       job->rc = rc;
@@ -174,7 +232,7 @@ static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
       continue;
     }
     memset(&job->err, 0, sizeof(job->err));
-    if (pz__db_exec(db, "SAVEPOINT job", &job->err) < 0) {
+    if (step_once(db, SQL_SAVEPOINT, &job->err) < 0) {
       job->rc = job->err.code;
       continue;
     }
@@ -182,23 +240,80 @@ static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
     reset_busy(db);
     if (job->rc < 0) {
       if (job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
-      pz__db_exec(db, "ROLLBACK TO job", NULL);
+      step_once(db, SQL_ROLLBACK_TO, NULL);
     }
-    pz__db_exec(db, "RELEASE job", NULL);
+    step_once(db, SQL_RELEASE, NULL);
   }
   if (rc < 0) return;
+  if (db->batch_pending) {
+    rc = pz__store_batch_end(db, &err);
+    db->batch_pending = 0;
+  }
+  /* Counted before the COMMIT makes the batch visible: a reader that sees
+   * it reads a count that covers it (see durable). */
+  atomic_fetch_add(&st->committed, 1);
   uint64_t t0 = pz_mono_ns();
-  rc = pz__db_exec(db, "COMMIT", &err);
+  if (rc == 0) rc = step_once(db, SQL_COMMIT, &err);
   uint64_t t1 = pz_mono_ns();
   if (rc < 0) {
-    pz__db_exec(db, "ROLLBACK", NULL);
+    step_once(db, SQL_ROLLBACK, NULL);
     for (pz_store_job_t *job = batch; job; job = job->next) {
       job->rc = PZ_EIO;
       pz_err_set(&job->err, PZ_EIO, NULL, NULL);
     }
     return;
   }
-  pz_metrics_commit(n, t1 - t0);
+  if (st->wal_fd < 0) pz_metrics_commit(n, t1 - t0); /* else the syncer counts */
+}
+
+/* WAL sizes in pages (frames). Past CKPT_FRAMES the checkpointer is woken
+ * after every commit. It cannot let the WAL start over while the writer
+ * keeps appending, so past CKPT_FORCE_FRAMES the writer checkpoints the few
+ * frames still left itself: complete, that lets the next transaction write
+ * the WAL from its start again, and the file stays bounded. */
+#define CKPT_FRAMES 1000
+#define CKPT_FORCE_FRAMES 8000
+
+static int on_wal_commit(void *arg, sqlite3 *sql, const char *name, int frames) {
+  pz_store_t *st = arg;
+  if (frames >= CKPT_FORCE_FRAMES) {
+    sqlite3_wal_checkpoint_v2(sql, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  } else if (frames >= CKPT_FRAMES) {
+    uv_mutex_lock(&st->lock);
+    if (!st->ckpt_wanted) {
+      st->ckpt_wanted = true;
+      uv_cond_signal(&st->ckpt_wake);
+    }
+    uv_mutex_unlock(&st->lock);
+  }
+  return SQLITE_OK;
+}
+
+static void ckpt_main(void *arg) {
+  pz_store_t *st = arg;
+  uv_mutex_lock(&st->lock);
+  for (;;) {
+    while (!st->ckpt_wanted && !st->stopping) uv_cond_wait(&st->ckpt_wake, &st->lock);
+    if (st->stopping) break;
+    st->ckpt_wanted = false;
+    uv_mutex_unlock(&st->lock);
+    /* PASSIVE: copies what no reader still needs, never waits for the writer. */
+    int rc = sqlite3_wal_checkpoint_v2(st->ckpt.sql, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      PZ_LOG(PZ_LOG_WARN, NULL, "checkpoint failed", "error=%s", sqlite3_errmsg(st->ckpt.sql));
+    uv_mutex_lock(&st->lock);
+  }
+  uv_mutex_unlock(&st->lock);
+}
+
+/* Hands finished jobs to the loop. Called with lock held. */
+static void append_done(pz_store_t *st, pz_store_job_t *head, pz_store_job_t *tail) {
+  if (st->done_tail)
+    st->done_tail->next = head;
+  else
+    st->done_head = head;
+  st->done_tail = tail;
+  uv_async_send(&st->async);
 }
 
 static void writer_main(void *arg) {
@@ -223,15 +338,57 @@ static void writer_main(void *arg) {
     run_batch(st, batch, n);
 
     uv_mutex_lock(&st->lock);
-    if (st->done_tail)
-      st->done_tail->next = batch;
-    else
-      st->done_head = batch;
-    st->done_tail = last;
-    uv_async_send(&st->async);
+    if (st->wal_fd >= 0) {
+      if (st->sync_tail)
+        st->sync_tail->next = batch;
+      else
+        st->sync_head = batch;
+      st->sync_tail = last;
+      st->sync_jobs += n;
+      st->queued_upto = atomic_load(&st->committed);
+      uv_cond_signal(&st->sync_wake);
+    } else {
+      atomic_store(&st->durable, atomic_load(&st->committed));
+      append_done(st, batch, last);
+    }
+  }
+  st->writer_exited = true;
+  uv_cond_signal(&st->sync_wake);
+  uv_mutex_unlock(&st->lock);
+}
+
+/* One fdatasync makes every batch committed before it durable. An fsync
+ * that fails leaves the kernel's copy of the WAL in doubt (it may have
+ * dropped the pages it could not write): no answer can be trusted after
+ * it, so plazad stops, as PostgreSQL does, and recovers from the WAL. */
+static void sync_main(void *arg) {
+  pz_store_t *st = arg;
+  uv_mutex_lock(&st->lock);
+  for (;;) {
+    while (st->sync_head == NULL && !st->writer_exited) uv_cond_wait(&st->sync_wake, &st->lock);
+    if (st->sync_head == NULL) break; /* the writer is gone and everything is synced */
+    pz_store_job_t *head = st->sync_head, *tail = st->sync_tail;
+    unsigned n = st->sync_jobs;
+    uint64_t upto = st->queued_upto;
+    st->sync_head = st->sync_tail = NULL;
+    st->sync_jobs = 0;
+    uv_mutex_unlock(&st->lock);
+
+    uint64_t t0 = pz_mono_ns();
+    if (fdatasync(st->wal_fd) != 0) {
+      PZ_LOG(PZ_LOG_ERROR, NULL, "fsync of the WAL failed: stopping", "error=%s", strerror(errno));
+      abort();
+    }
+    pz_metrics_commit(n, pz_mono_ns() - t0);
+
+    uv_mutex_lock(&st->lock);
+    atomic_store(&st->durable, upto);
+    append_done(st, head, tail);
   }
   uv_mutex_unlock(&st->lock);
 }
+
+static void finish_read(pz_store_t *st, pz_store_job_t *job);
 
 static void deliver_done(pz_store_t *st) {
   uv_mutex_lock(&st->lock);
@@ -245,6 +402,21 @@ static void deliver_done(pz_store_t *st) {
     job->done(job);
     job = next;
   }
+  /* Reads that waited for the disk to catch up with their snapshot, in
+   * the order they came. */
+  uint64_t durable = atomic_load(&st->durable);
+  pz_store_job_t **link = &st->parked_head, *last = NULL;
+  while ((job = *link) != NULL) {
+    if (job->horizon <= durable) {
+      *link = job->next;
+      job->next = NULL;
+      finish_read(st, job);
+    } else {
+      last = job;
+      link = &job->next;
+    }
+  }
+  st->parked_tail = last;
 }
 
 static void on_async(uv_async_t *h) { deliver_done(h->data); }
@@ -289,25 +461,40 @@ static void read_work(uv_work_t *w) {
   pz_db_t *db = reader_take(st);
   memset(&job->err, 0, sizeof(job->err));
   /* One read transaction per job: every statement of it sees one snapshot. */
-  job->rc = pz__db_exec(db, "BEGIN", &job->err);
+  job->rc = step_once(db, SQL_BEGIN_READ, &job->err);
   if (job->rc == 0) {
     job->rc = job->run(db, job);
     if (job->rc < 0 && job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
     reset_busy(db);
-    pz__db_exec(db, "COMMIT", NULL);
+    step_once(db, SQL_COMMIT, NULL);
   }
+  job->horizon = atomic_load(&st->committed);
   reader_give(st, db);
 }
 
 static void finish_close(pz_store_t *st);
 
+static void finish_read(pz_store_t *st, pz_store_job_t *job) {
+  st->pending_reads--;
+  job->done(job);
+  if (st->closing && st->pending_reads == 0) finish_close(st);
+}
+
 static void read_after(uv_work_t *w, int status) {
   pz_store_job_t *job = w->data;
   pz_store_t *st = job->store;
-  st->pending_reads--;
-  if (status == UV_ECANCELED) pz_err_set(&job->err, job->rc = PZ_ESHUTDOWN, NULL, NULL);
-  job->done(job);
-  if (st->closing && st->pending_reads == 0) finish_close(st);
+  if (status == UV_ECANCELED) {
+    pz_err_set(&job->err, job->rc = PZ_ESHUTDOWN, NULL, NULL);
+  } else if (job->horizon > atomic_load(&st->durable)) {
+    job->next = NULL;
+    if (st->parked_tail)
+      st->parked_tail->next = job;
+    else
+      st->parked_head = job;
+    st->parked_tail = job;
+    return;
+  }
+  finish_read(st, job);
 }
 
 int pz_store_read(pz_store_t *st, pz_store_job_t *job) {
@@ -345,6 +532,7 @@ static void sync_dir(const char *dir) {
 
 static int open_common(pz_store_t **out, const char *data_dir, pz_err_t *err) {
   pz_store_t *st = pz_calloc(1, sizeof(*st));
+  st->wal_fd = -1;
   int rc = make_dir(data_dir, err);
   if (rc < 0) goto out;
   size_t n = strlen(data_dir) + sizeof("/plaza.db");
@@ -362,6 +550,27 @@ out:
   }
   *out = st;
   return rc;
+}
+
+/* Our own descriptor of the WAL, for the syncer, and the writer's commits
+ * no longer wait for the disk. The WAL exists once a connection has read
+ * in WAL mode (the migrations did), and SQLite removes it only when the
+ * last connection closes, so the descriptor stays the file's. -1: keep
+ * synchronous=FULL. */
+static int open_wal(pz_store_t *st) {
+  size_t n = strlen(st->path) + sizeof("-wal");
+  char *wal = pz_malloc(n);
+  snprintf(wal, n, "%s-wal", st->path);
+  int fd = open(wal, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    PZ_LOG(PZ_LOG_WARN, NULL, "cannot open the WAL: commits fsync one by one", "path=%s error=%s", wal,
+           strerror(errno));
+  pz_free(wal);
+  if (fd >= 0 && pz__db_exec(&st->writer, "PRAGMA synchronous=NORMAL", NULL) < 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
 }
 
 int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cfg, pz_err_t *err) {
@@ -391,6 +600,16 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
   uv_cond_init(&st->rfree);
   uv_async_init(loop, &st->async, on_async);
   st->async.data = st;
+  uv_cond_init(&st->ckpt_wake);
+  uv_cond_init(&st->sync_wake);
+  st->wal_fd = open_wal(st);
+  if (st->wal_fd >= 0) uv_thread_create(&st->sync_thread, sync_main, st);
+  st->sync_started = st->wal_fd >= 0;
+  if (db_open(&st->ckpt, st->path, false, NULL) == 0) {
+    sqlite3_wal_hook(st->writer.sql, on_wal_commit, st);
+    uv_thread_create(&st->ckpt_thread, ckpt_main, st);
+    st->ckpt_started = true;
+  } /* else the writer keeps SQLite's own checkpoints after commits */
   uv_thread_create(&st->writer_thread, writer_main, st);
   st->writer_started = true;
   *out = st;
@@ -400,9 +619,13 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
 static void free_store(uv_handle_t *h) {
   pz_store_t *st = h->data;
   for (unsigned i = 0; i < st->n_readers; i++) db_close(&st->readers[i]);
+  db_close(&st->ckpt);
   db_close(&st->writer);
   uv_mutex_destroy(&st->lock);
   uv_cond_destroy(&st->wake);
+  uv_cond_destroy(&st->ckpt_wake);
+  uv_cond_destroy(&st->sync_wake);
+  if (st->wal_fd >= 0) close(st->wal_fd);
   uv_mutex_destroy(&st->rlock);
   uv_cond_destroy(&st->rfree);
   pz_free(st->readers);
@@ -428,8 +651,11 @@ void pz_store_close(pz_store_t *st) {
   uv_mutex_lock(&st->lock);
   st->stopping = true;
   uv_cond_signal(&st->wake);
+  uv_cond_signal(&st->ckpt_wake);
   uv_mutex_unlock(&st->lock);
   uv_thread_join(&st->writer_thread);
+  if (st->sync_started) uv_thread_join(&st->sync_thread); /* it drains first */
+  if (st->ckpt_started) uv_thread_join(&st->ckpt_thread);
   deliver_done(st);
   /* Checkpoint so that the database file alone holds everything. */
   sqlite3_wal_checkpoint_v2(st->writer.sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);

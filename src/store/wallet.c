@@ -68,15 +68,20 @@ static void col_account(sqlite3_stmt *st, pz_wallet_account_rec_t *a) {
 
 static const char SQL_ACCOUNT_USER[] =
     "SELECT " ACCOUNT_COLS " FROM wallet_accounts WHERE user_id = ?1 AND currency = ?2 AND kind = 'user'";
-static const char SQL_ACCOUNT_SYSTEM[] =
-    "SELECT " ACCOUNT_COLS " FROM wallet_accounts WHERE kind = ?1 AND currency = ?2 AND kind <> 'user'";
+/* The system account's kind is a literal, not a parameter: a parameter
+ * compared with the `kind = 'user'` of the partial index wallet_accounts_user
+ * makes SQLite re-prepare the statement on every bind. */
+#define SQL_ACCOUNT_SYSTEM(k) \
+  "SELECT " ACCOUNT_COLS " FROM wallet_accounts WHERE kind = '" k "' AND currency = ?2 AND kind <> 'user'"
+static const char *const SQL_ACCOUNT_SYSTEMS[] = {
+    NULL, SQL_ACCOUNT_SYSTEM("external"), SQL_ACCOUNT_SYSTEM("escrow"), SQL_ACCOUNT_SYSTEM("fees")};
 
 int pz_store_wallet_account_get(pz_db_t *db, int64_t user_id, int kind, const char *currency,
                                 pz_wallet_account_rec_t *out, pz_err_t *err) {
   PZ_ASSERT(kind >= 0 && kind < N_OF(account_kinds) && (kind == PZ_ACCT_USER) == (user_id != 0));
-  sqlite3_stmt *st = pz__db_stmt(db, kind == PZ_ACCT_USER ? SQL_ACCOUNT_USER : SQL_ACCOUNT_SYSTEM, err);
+  sqlite3_stmt *st = pz__db_stmt(db, kind == PZ_ACCT_USER ? SQL_ACCOUNT_USER : SQL_ACCOUNT_SYSTEMS[kind], err);
   if (st == NULL) return err->code;
-  int rc = kind == PZ_ACCT_USER ? PZ__DB_BIND(db, st, err, user_id) : bind_text(db, st, 1, account_kinds[kind], err);
+  int rc = kind == PZ_ACCT_USER ? PZ__DB_BIND(db, st, err, user_id) : 0;
   if (rc == 0) rc = bind_text(db, st, 2, currency, err);
   if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_account(st, out);
