@@ -59,14 +59,51 @@ int pz_id_parse(const char *s, size_t len, int64_t *out) {
   return 0;
 }
 
+/* Days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil,
+ * inverted): no gmtime_r, whose time-zone lock and field-by-field
+ * snprintf made this a hot spot of every JSON answer and event. */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  unsigned doe = (unsigned)(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = (int)(yoe + era * 400) + (*m <= 2);
+}
+
+static char *digits(char *p, unsigned v, int n) {
+  for (int i = n - 1; i >= 0; i--) {
+    p[i] = (char)('0' + v % 10);
+    v /= 10;
+  }
+  return p + n;
+}
+
 void pz_time_format(int64_t ms, char *out) {
-  time_t secs = (time_t)(ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  /* Formatted in a roomy buffer: the compiler cannot know the fields are small. */
-  char tmp[96];
-  snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-           tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-  memcpy(out, tmp, 24);
-  out[24] = '\0';
+  /* Years 0000 to 9999: what four digits can say. */
+  if (ms < -62167219200000LL) ms = -62167219200000LL;
+  if (ms > 253402300799999LL) ms = 253402300799999LL;
+  int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+  unsigned in_day = (unsigned)(ms - days * 86400000);
+  int y;
+  unsigned mo, d;
+  civil_from_days(days, &y, &mo, &d);
+  char *p = digits(out, (unsigned)y, 4);
+  *p++ = '-';
+  p = digits(p, mo, 2);
+  *p++ = '-';
+  p = digits(p, d, 2);
+  *p++ = 'T';
+  p = digits(p, in_day / 3600000, 2);
+  *p++ = ':';
+  p = digits(p, in_day / 60000 % 60, 2);
+  *p++ = ':';
+  p = digits(p, in_day / 1000 % 60, 2);
+  *p++ = '.';
+  p = digits(p, in_day % 1000, 3);
+  *p++ = 'Z';
+  *p = '\0';
 }
