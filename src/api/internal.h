@@ -314,6 +314,9 @@ typedef struct pz__api_events_s {
   unsigned n, cap;
 } pz__api_events_t;
 
+/* Appends event payload (the JSON text {"type":type,...}) to user_id's stream. Writer. */
+int pz__api_events_user_text(pz_db_t *db, pz__api_events_t *ev, int64_t user_id, const char *type, pz_str_t payload,
+                             int64_t now, pz_err_t *err);
 /* Appends event payload ({"type":type,...}: stolen) to user_id's stream. Writer. */
 int pz__api_events_user(pz_db_t *db, pz__api_events_t *ev, int64_t user_id, const char *type, json_t *payload,
                         int64_t now, pz_err_t *err);
@@ -349,11 +352,13 @@ void pz__api_events_release(pz__api_events_t *ev);
 
 /* The transfer object of the wallet's answers (wallet.c). Any thread. */
 json_t *pz__api_transfer_json(const pz_wallet_transfer_rec_t *t);
+/* pz__api_transfer_json(t) as compact JSON text; NULL when out of memory. Caller free()s. Any thread. */
+char *pz__api_transfer_text(const pz_wallet_transfer_rec_t *t);
 /* In the job that made transfer t: its card, a transfer message with id
  * msg_id, in t->conversation_id (when not 0), and transfer.updated to
- * both parties. Writer. */
-int pz__api_transfer_made(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, int64_t msg_id,
-                          int64_t now, pz_err_t *err);
+ * both parties; tj is pz__api_transfer_text(t). Writer. */
+int pz__api_transfer_made(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, const char *tj,
+                          int64_t msg_id, int64_t now, pz_err_t *err);
 /* transfer.updated {"transfer"} to both parties of t. Writer. */
 int pz__api_transfer_updated(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, int64_t now,
                              pz_err_t *err);

@@ -30,15 +30,21 @@ static void events_fanout(pz__api_events_t *ev, const pz_chat_fanout_t *f, pz_st
     events_add(ev, f->items[i].user_id, f->items[i].seq, payload);
 }
 
+int pz__api_events_user_text(pz_db_t *db, pz__api_events_t *ev, int64_t user_id, const char *type, pz_str_t payload,
+                             int64_t now, pz_err_t *err) {
+  pz_chat_fanout_t f = {0};
+  int rc = pz_chat_publish_user(db, user_id, pz_str(type), payload, now, &f, err);
+  if (rc == 0) events_fanout(ev, &f, payload);
+  pz_chat_fanout_free(&f);
+  return rc;
+}
+
 int pz__api_events_user(pz_db_t *db, pz__api_events_t *ev, int64_t user_id, const char *type, json_t *payload,
                         int64_t now, pz_err_t *err) {
   char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
   json_decref(payload);
   if (text == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
-  pz_chat_fanout_t f = {0};
-  int rc = pz_chat_publish_user(db, user_id, pz_str(type), pz_str(text), now, &f, err);
-  if (rc == 0) events_fanout(ev, &f, pz_str(text));
-  pz_chat_fanout_free(&f);
+  int rc = pz__api_events_user_text(db, ev, user_id, type, pz_str(text), now, err);
   free(text);
   return rc;
 }
@@ -98,23 +104,37 @@ out:
   return rc;
 }
 
-int pz__api_transfer_updated(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, int64_t now,
-                             pz_err_t *err) {
+/* The transfer's JSON is written once and spliced into both events (the
+ * same bytes json_pack would give: members in insertion order). */
+static int transfer_updated_text(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, const char *tj,
+                                 int64_t now, pz_err_t *err) {
+  pz_buf_t b = {0};
+  pz_buf_append_c(&b, "{\"type\":\"" EVENT_TRANSFER_UPDATED "\",\"transfer\":");
+  pz_buf_append_c(&b, tj);
+  pz_buf_append_c(&b, "}");
   /* Both sides see every change: the sender's card turns "accepted" or
    * "returned" as the receiver's does. */
   int rc = 0;
   const int64_t users[2] = {t->from_id, t->to_id};
   for (int i = 0; i < 2 && rc == 0; i++)
-    rc = pz__api_events_user(
-        db, ev, users[i], EVENT_TRANSFER_UPDATED,
-        json_pack("{s:s,s:o}", "type", EVENT_TRANSFER_UPDATED, "transfer", pz__api_transfer_json(t)), now, err);
+    rc = pz__api_events_user_text(db, ev, users[i], EVENT_TRANSFER_UPDATED, pz_str_n(b.data, b.len), now, err);
+  pz_buf_free(&b);
+  return rc;
+}
+
+int pz__api_transfer_updated(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, int64_t now,
+                             pz_err_t *err) {
+  char *tj = pz__api_transfer_text(t);
+  if (tj == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
+  int rc = transfer_updated_text(db, ev, t, tj, now, err);
+  free(tj);
   return rc;
 }
 
 static const char *const transfer_status_names[] = {"pending", "completed", "returned", "expired"};
 
-int pz__api_transfer_made(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, int64_t msg_id,
-                          int64_t now, pz_err_t *err) {
+int pz__api_transfer_made(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, const char *tj,
+                          int64_t msg_id, int64_t now, pz_err_t *err) {
   if (t->conversation_id) {
     char client_id[48];
     snprintf(client_id, sizeof(client_id), "transfer:%lld", (long long)t->id);
@@ -124,7 +144,7 @@ int pz__api_transfer_made(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_tra
     int rc = card_send(db, ev, t->from_id, t->conversation_id, msg_id, "transfer", client_id, body, now, err);
     if (rc < 0) return rc;
   }
-  return pz__api_transfer_updated(db, ev, t, now, err);
+  return transfer_updated_text(db, ev, t, tj, now, err);
 }
 
 /* ---- encoding ---- */

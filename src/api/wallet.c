@@ -29,6 +29,57 @@ static json_t *transfer_json(const pz_wallet_transfer_rec_t *t) {
 
 json_t *pz__api_transfer_json(const pz_wallet_transfer_rec_t *t) { return transfer_json(t); }
 
+static void text_member(pz_buf_t *b, const char *name, const char *s, size_t len) {
+  pz_buf_append_c(b, name);
+  pz_buf_append_c(b, "\"");
+  pz_buf_append_json_escaped(b, s, len);
+  pz_buf_append_c(b, "\"");
+}
+
+static void id_member(pz_buf_t *b, const char *name, int64_t id) {
+  char s[24];
+  text_member(b, name, s, pz_id_format(id, s));
+}
+
+static void time_member(pz_buf_t *b, const char *name, int64_t ms) {
+  char s[32];
+  pz_time_format(ms, s);
+  text_member(b, name, s, strlen(s));
+}
+
+/* What transfer_json gives, written straight into text: this runs on the
+ * writer, two or three times per transfer, where building and dumping a
+ * jansson tree cost a tenth of a transfer's time. tests/api compare the
+ * two through the API (the answer and the events carry the same object). */
+char *pz__api_transfer_text(const pz_wallet_transfer_rec_t *t) {
+  pz_buf_t b = {0};
+  pz_buf_reserve(&b, 384);
+  id_member(&b, "{\"id\":", t->id);
+  id_member(&b, ",\"from_user_id\":", t->from_id);
+  id_member(&b, ",\"to_user_id\":", t->to_id);
+  pz_buf_printf(&b, ",\"amount\":%lld", (long long)t->amount);
+  text_member(&b, ",\"currency\":", t->currency, strlen(t->currency));
+  text_member(&b, ",\"note\":", t->note, strlen(t->note));
+  const char *status = transfer_status_names[t->status];
+  text_member(&b, ",\"status\":", status, strlen(status));
+  time_member(&b, ",\"created_at\":", t->created_at);
+  time_member(&b, ",\"expires_at\":", t->expires_at);
+  time_member(&b, ",\"updated_at\":", t->updated_at);
+  if (t->conversation_id)
+    id_member(&b, ",\"conversation_id\":", t->conversation_id);
+  else
+    pz_buf_append_c(&b, ",\"conversation_id\":null");
+  pz_buf_append_c(&b, "}");
+  /* The caller free()s it, as jansson's text. */
+  char *out = malloc(b.len + 1);
+  if (out) {
+    memcpy(out, b.data, b.len);
+    out[b.len] = '\0';
+  }
+  pz_buf_free(&b);
+  return out;
+}
+
 static json_t *funding_json(const pz_wallet_funding_rec_t *f) {
   json_t *o = json_object();
   json_object_set_new(o, "id", pz__api_id_json(f->id));
@@ -146,6 +197,17 @@ static int refused(pz_db_t *db, wallet_ctx_t *c, int rc, bool keep, pz_err_t *er
   json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", pz_err_code_str(err), "message", pz_err_message(err));
   *err = (pz_err_t){0};
   return answer_save(db, c, status, body, 0, err);
+}
+
+/* answer_save for an answer already serialized. Writer. */
+static int answer_save_text(pz_db_t *db, wallet_ctx_t *c, int status, pz_str_t text, int64_t ref_id, pz_err_t *err) {
+  c->answer = malloc(text.len + 1);
+  if (c->answer == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
+  memcpy(c->answer, text.ptr, text.len);
+  c->answer[text.len] = '\0';
+  c->answer_len = text.len;
+  c->answer_status = status;
+  return pz_wallet_idem_save(db, c->me, c->key, c->fp, ref_id, status, text, c->now, err);
 }
 
 /* Takes a stored answer as this request's. Writer. */
@@ -442,9 +504,20 @@ static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
   rc =
       pz_wallet_transfer_create(db, c->cfg, &c->transfer, c->pin, c->now, &stored, &c->retry_after_s, &keep, &job->err);
   if (rc < 0) return refused(db, c, rc, keep, &job->err);
-  /* The card in the chat and the events go in the job that moved the money. */
-  if ((rc = pz__api_transfer_made(db, &c->events, &stored, c->card_msg_id, c->now, &job->err)) < 0) return rc;
-  return answer_save(db, c, 201, json_pack("{s:o}", "transfer", transfer_json(&stored)), stored.id, &job->err);
+  /* The card in the chat and the events go in the job that moved the
+   * money; the transfer's JSON is written once for them and the answer. */
+  char *tj = pz__api_transfer_text(&stored);
+  if (tj == NULL) return pz_err_set(&job->err, PZ_ENOMEM, NULL, NULL);
+  if ((rc = pz__api_transfer_made(db, &c->events, &stored, tj, c->card_msg_id, c->now, &job->err)) == 0) {
+    pz_buf_t b = {0};
+    pz_buf_append_c(&b, "{\"transfer\":");
+    pz_buf_append_c(&b, tj);
+    pz_buf_append_c(&b, "}");
+    rc = answer_save_text(db, c, 201, pz_str_n(b.data, b.len), stored.id, &job->err);
+    pz_buf_free(&b);
+  }
+  free(tj);
+  return rc;
 }
 
 static void transfer_authed(pz_req_t *req) {
