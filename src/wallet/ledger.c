@@ -33,17 +33,20 @@ int pz_wallet_move(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, const 
   /* Both legs are built here, from one amount: a transaction cannot be
    * unbalanced or mix currencies whatever its caller does. */
   PZ_ASSERT(amount > 0 && from->id != to->id && strcmp(from->currency, to->currency) == 0);
-  pz_wallet_account_rec_t cur;
-  /* The cached balance is read again: the caller's copy may be from
-   * before an earlier movement of the same job. */
-  int rc = pz_store_wallet_account_get(db, from->user_id, from->kind, from->currency, &cur, err);
-  if (rc < 0) return rc;
-  if (from->kind == PZ_ACCT_USER && cur.balance < amount) return insufficient(err);
-  /* The daily limit is enforced here, where every debit passes, rather
-   * than by each rule that makes one. */
-  if (from->kind == PZ_ACCT_USER && pz_wallet_limit_counts(kind) &&
-      (rc = pz_wallet_limit_charge(db, from->user_id, from->currency, amount, now, err)) < 0)
-    return rc;
+  int rc = 0;
+  if (from->kind == PZ_ACCT_USER) {
+    /* The cached balance is read again: the caller's copy may be from
+     * before an earlier movement of the same job. (System accounts have no
+     * floor here: nothing to read.) */
+    pz_wallet_account_rec_t cur;
+    if ((rc = pz_store_wallet_account_get(db, from->user_id, from->kind, from->currency, &cur, err)) < 0) return rc;
+    if (cur.balance < amount) return insufficient(err);
+    /* The daily limit is enforced here, where every debit passes, rather
+     * than by each rule that makes one. */
+    if (pz_wallet_limit_counts(kind) &&
+        (rc = pz_wallet_limit_charge(db, from->user_id, from->currency, amount, now, err)) < 0)
+      return rc;
+  }
   if ((rc = pz_store_wallet_txn_insert(db, txn_id, kind, ref_id, now, err)) < 0 ||
       (rc = pz_store_wallet_entry_add(db, txn_id, from->id, from->user_id, -amount, err)) < 0 ||
       (rc = pz_store_wallet_entry_add(db, txn_id, to->id, to->user_id, amount, err)) < 0)

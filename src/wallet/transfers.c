@@ -11,19 +11,27 @@ static int not_pending(pz_err_t *err, const pz_wallet_transfer_rec_t *t) {
   return pz_err_set(err, PZ_ECONFLICT, "transfer_not_pending", "this transfer was %s already", what[t->status]);
 }
 
+/* Pays a transfer's money out of escrow: to the receiver (completed) or
+ * back to the sender (returned, expired). */
+static int pay_out(pz_db_t *db, const pz_wallet_transfer_rec_t *t, int status, const pz_wallet_account_rec_t *escrow,
+                   int64_t now, pz_err_t *err) {
+  static const int txn_kind[] = {0, PZ_TXN_TRANSFER_ACCEPT, PZ_TXN_TRANSFER_RETURN, PZ_TXN_TRANSFER_EXPIRE};
+  pz_wallet_account_rec_t to;
+  int64_t dest = status == PZ_TRANSFER_COMPLETED ? t->to_id : t->from_id;
+  int rc = pz_wallet_account(db, dest, PZ_ACCT_USER, t->currency, now, &to, err);
+  return rc < 0 ? rc : pz_wallet_move(db, pz_id_next(), txn_kind[status], t->id, escrow, &to, t->amount, now, err);
+}
+
 /* Moves a pending transfer's money out of escrow, to the receiver or back
  * to the sender, and gives it its final status. */
 static int settle(pz_db_t *db, pz_wallet_transfer_rec_t *t, int status, int64_t now, pz_err_t *err) {
-  static const int txn_kind[] = {0, PZ_TXN_TRANSFER_ACCEPT, PZ_TXN_TRANSFER_RETURN, PZ_TXN_TRANSFER_EXPIRE};
-  pz_wallet_account_rec_t escrow, to;
+  pz_wallet_account_rec_t escrow;
   bool changed = false;
   int rc = pz_store_wallet_transfer_settle(db, t->id, status, now, &changed, err);
   if (rc < 0) return rc;
   PZ_ASSERT(changed); /* the caller read it pending in this same job */
-  int64_t dest = status == PZ_TRANSFER_COMPLETED ? t->to_id : t->from_id;
   if ((rc = pz_wallet_account(db, 0, PZ_ACCT_ESCROW, t->currency, now, &escrow, err)) < 0 ||
-      (rc = pz_wallet_account(db, dest, PZ_ACCT_USER, t->currency, now, &to, err)) < 0 ||
-      (rc = pz_wallet_move(db, pz_id_next(), txn_kind[status], t->id, &escrow, &to, t->amount, now, err)) < 0)
+      (rc = pay_out(db, t, status, &escrow, now, err)) < 0)
     return rc;
   t->status = status;
   t->updated_at = now;
@@ -58,24 +66,26 @@ int pz_wallet_transfer_create(pz_db_t *db, const pz_wallet_config_t *cfg, const 
   if ((rc = pz_wallet_limit_check(db, t->from_id, t->currency, t->amount, now, err)) < 0) return rc;
   *keep = false;
 
+  pz_wallet_user_rec_t receiver;
+  rc = pz_store_wallet_user_get(db, t->to_id, &receiver, err);
+  if (rc == PZ_ENOTFOUND) {
+    *err = (pz_err_t){0};
+    receiver.auto_accept = false;
+  } else if (rc < 0) {
+    return rc;
+  }
   *out = *t;
-  out->status = PZ_TRANSFER_PENDING;
+  /* A receiver who accepts automatically gets a transfer that is
+   * completed from its first row; its money still passes through escrow:
+   * every transfer has the same two movements, whoever accepts it and when. */
+  out->status = receiver.auto_accept ? PZ_TRANSFER_COMPLETED : PZ_TRANSFER_PENDING;
   out->created_at = out->updated_at = now;
   out->expires_at = now + cfg->transfer_ttl_ms;
   if ((rc = pz_store_wallet_transfer_insert(db, out, err)) < 0 ||
       (rc = pz_wallet_account(db, 0, PZ_ACCT_ESCROW, t->currency, now, &escrow, err)) < 0 ||
       (rc = pz_wallet_move(db, pz_id_next(), PZ_TXN_TRANSFER, out->id, &from, &escrow, t->amount, now, err)) < 0)
     return rc;
-  pz_wallet_user_rec_t receiver;
-  rc = pz_store_wallet_user_get(db, t->to_id, &receiver, err);
-  if (rc == PZ_ENOTFOUND) {
-    *err = (pz_err_t){0};
-    return 0;
-  }
-  if (rc < 0) return rc;
-  /* Accepting at once still passes through escrow: every transfer has the
-   * same two movements, whoever accepts it and when. */
-  return receiver.auto_accept ? settle(db, out, PZ_TRANSFER_COMPLETED, now, err) : 0;
+  return receiver.auto_accept ? pay_out(db, out, PZ_TRANSFER_COMPLETED, &escrow, now, err) : 0;
 }
 
 /* Loads transfer id for its receiver me. */
