@@ -76,8 +76,6 @@ struct pz_store_s {
 
 /* ---- connections and statements ---- */
 
-#define STMT_JOURNAL_BYTES (1 << 20) /* past this a job's statement journal goes to a temporary file */
-
 static int db_open(pz_db_t *db, const char *path, bool readonly, pz_err_t *err) {
   memset(db, 0, sizeof(*db));
   int flags = SQLITE_OPEN_NOMUTEX | (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -93,13 +91,14 @@ static int db_open(pz_db_t *db, const char *path, bool readonly, pz_err_t *err) 
   /* WAL lets readers run beside the writer; synchronous=FULL makes every
    * COMMIT fsync the WAL, so an acknowledged write survives power loss, not
    * only a crash of the process (pz_store_open then hands that fsync to the
-   * syncer). No temp_store=MEMORY here: with it, SQLite keeps the
-   * statement journal (a copy of every page a statement changes inside a
-   * job's savepoint, dozens per job) in 1 KiB chunks, five mallocs a page;
-   * without it, in one chunk of STMT_JOURNAL_BYTES per job. */
+   * syncer). The statement journal (a copy of each page a job changes,
+   * for its savepoint) stays in memory: SQLITE_CONFIG_STMTJRNL_SPILL above
+   * 64 KiB would make it one chunk instead of 1 KiB pieces, but SQLite
+   * 3.40 then fails a job whose journal outgrows it with SQLITE_FULL
+   * (test_store_engine.c's big job). */
   static const char *const rw_pragmas =
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-      "PRAGMA busy_timeout=10000; PRAGMA cache_size=-16384;";
+      "PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;";
   static const char *const ro_pragmas =
       "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA query_only=1; PRAGMA cache_size=-8192;";
   return pz__db_exec(db, readonly ? ro_pragmas : rw_pragmas, err);
@@ -112,7 +111,11 @@ static void db_close(pz_db_t *db) {
     /* A statement prepared once should stay prepared; one re-prepared over
      * and over costs a parse per use (see SQL_ACCOUNT_SYSTEM in wallet.c). */
     int n = sqlite3_stmt_status(db->cache[i].stmt, SQLITE_STMTSTATUS_REPREPARE, 0);
-    if (n > 16) PZ_LOG(PZ_LOG_WARN, NULL, "statement re-prepared", "times=%d sql=%.60s", n, db->cache[i].key);
+    if (n > 16) {
+      char head[64];
+      snprintf(head, sizeof(head), "%s", db->cache[i].key);
+      PZ_LOG(PZ_LOG_WARN, NULL, "statement re-prepared", "times=%d sql=%s", n, head);
+    }
     sqlite3_finalize(db->cache[i].stmt);
   }
   sqlite3_close(db->sql);
@@ -249,9 +252,15 @@ static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
       step_once(db, SQL_ROLLBACK_TO, NULL);
     }
     step_once(db, SQL_RELEASE, NULL);
+    /* After some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM) SQLite
+     * rolls the whole transaction back by itself: every job of the batch
+     * is lost then, and no later job may run outside a transaction. */
+    if (sqlite3_get_autocommit(db->sql)) {
+      PZ_LOG(PZ_LOG_ERROR, NULL, "a write batch was rolled back by the database", "jobs=%u", n);
+      rc = pz_err_set(&err, PZ_EIO, NULL, NULL);
+    }
   }
-  if (rc < 0) return;
-  if (db->batch_pending) {
+  if (rc == 0 && db->batch_pending) {
     rc = pz__store_batch_end(db, &err);
     db->batch_pending = 0;
   }
@@ -262,7 +271,7 @@ static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
   if (rc == 0) rc = step_once(db, SQL_COMMIT, &err);
   uint64_t t1 = pz_mono_ns();
   if (rc < 0) {
-    step_once(db, SQL_ROLLBACK, NULL);
+    if (!sqlite3_get_autocommit(db->sql)) step_once(db, SQL_ROLLBACK, NULL);
     for (pz_store_job_t *job = batch; job; job = job->next) {
       job->rc = PZ_EIO;
       pz_err_set(&job->err, PZ_EIO, NULL, NULL);
@@ -537,9 +546,6 @@ static void sync_dir(const char *dir) {
 }
 
 static int open_common(pz_store_t **out, const char *data_dir, pz_err_t *err) {
-  /* Before SQLite initializes, once per process (later calls are refused,
-   * harmlessly): see rw_pragmas in db_open. */
-  sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_BYTES);
   pz_store_t *st = pz_calloc(1, sizeof(*st));
   st->wal_fd = -1;
   int rc = make_dir(data_dir, err);

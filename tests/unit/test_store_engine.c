@@ -133,6 +133,130 @@ static void test_group_commit(void) {
   free(dir);
 }
 
+/* A job that changes thousands of existing pages: its savepoint's journal
+ * runs to many MiB, which must neither fail (SQLite 3.40 answered
+ * SQLITE_FULL once it spilled past a large SQLITE_CONFIG_STMTJRNL_SPILL)
+ * nor leave the job half done. */
+static int fill_big(pz_db_t *db, pz_store_job_t *job) {
+  return pz__db_exec(db,
+                     "CREATE TABLE big (id INTEGER PRIMARY KEY, k TEXT UNIQUE, v TEXT);"
+                     "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 40000)"
+                     " INSERT INTO big SELECT x, hex(randomblob(16)), hex(randomblob(100)) FROM s",
+                     &job->err);
+}
+
+static int rewrite_big(pz_db_t *db, pz_store_job_t *job) {
+  for (int i = 0; i < 8000; i++) {
+    sqlite3_stmt *st = pz__db_stmt(db, "UPDATE big SET k = hex(randomblob(16)), v = hex(randomblob(100)) WHERE id = ?1",
+                                   &job->err);
+    if (st == NULL) return job->err.code;
+    sqlite3_bind_int(st, 1, 1 + (i * 7919) % 40000);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) return pz__db_fail(db, rc, &job->err);
+  }
+  return 0;
+}
+
+static int count_changed(pz_db_t *db, pz_store_job_t *job) {
+  item_t *it = job->data;
+  sqlite3_stmt *st = pz__db_stmt(db, "SELECT count(*) FROM big WHERE length(v) = 200", &job->err);
+  if (st == NULL) return job->err.code;
+  if (sqlite3_step(st) != SQLITE_ROW) return pz__db_fail(db, sqlite3_errcode(db->sql), &job->err);
+  it->read_count = sqlite3_column_int64(st, 0);
+  return 0;
+}
+
+static void test_big_job(void) {
+  char *dir = pz_test_tmpdir("store-big");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  pz_store_t *st = NULL;
+  pz_err_t err = {0};
+  pz_store_config_t cfg = {.data_dir = dir};
+  CHECK_EQ_INT(pz_store_open(&st, &loop, &cfg, &err), 0);
+  if (st == NULL) return;
+  item_t fill = {.job = {.run = fill_big, .done = on_done}}, big = {.job = {.run = rewrite_big, .done = on_done}},
+         count = {.job = {.run = count_changed, .done = on_done}};
+  fill.job.data = &fill;
+  big.job.data = &big;
+  count.job.data = &count;
+  CHECK_EQ_INT(pz_store_write(st, &fill.job), 0);
+  CHECK_EQ_INT(pz_store_write(st, &big.job), 0);
+  while (!big.done) uv_run(&loop, UV_RUN_ONCE);
+  CHECK_EQ_INT(fill.job.rc, 0);
+  CHECK_EQ_INT(big.job.rc, 0);
+  if (big.job.rc) fprintf(stderr, "big job: %s\n", pz_err_message(&big.job.err));
+  CHECK_EQ_INT(pz_store_read(st, &count.job), 0);
+  while (!count.done) uv_run(&loop, UV_RUN_ONCE);
+  CHECK_EQ_INT(count.read_count, 40000);
+  pz_store_close(st);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  free(dir);
+}
+
+/* Some errors make SQLite roll back the whole transaction (a full disk,
+ * here a page limit). Whatever the batches turn out to be, every job the
+ * store reports done is in the database and no job reported failed is. */
+static int fill_to_limit(pz_db_t *db, pz_store_job_t *job) {
+  int rc = pz__db_exec(db, "PRAGMA max_page_count = 60", &job->err);
+  if (rc == 0)
+    rc = pz__db_exec(db,
+                     "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 20000)"
+                     " INSERT INTO t (v) SELECT 1000000 + 2 * x FROM s",
+                     &job->err);
+  return rc;
+}
+
+static int has_value(pz_db_t *db, pz_store_job_t *job) {
+  item_t *it = job->data;
+  sqlite3_stmt *st = pz__db_stmt(db, "SELECT count(*) FROM t WHERE v = ?1", &job->err);
+  if (st == NULL) return job->err.code;
+  sqlite3_bind_int(st, 1, it->value);
+  if (sqlite3_step(st) != SQLITE_ROW) return pz__db_fail(db, sqlite3_errcode(db->sql), &job->err);
+  it->read_count = sqlite3_column_int64(st, 0);
+  return 0;
+}
+
+static void test_rolled_back_batch(void) {
+  char *dir = pz_test_tmpdir("store-full");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  pz_store_t *st = NULL;
+  pz_err_t err = {0};
+  pz_store_config_t cfg = {.data_dir = dir};
+  CHECK_EQ_INT(pz_store_open(&st, &loop, &cfg, &err), 0);
+  if (st == NULL) return;
+  item_t create = {.job = {.run = create_table, .done = on_done}}, full = {.job = {.run = fill_to_limit, .done = on_done}};
+  create.job.data = &create;
+  full.job.data = &full;
+  CHECK_EQ_INT(pz_store_write(st, &create.job), 0);
+  while (!create.done) uv_run(&loop, UV_RUN_ONCE);
+  enum { N = 40 };
+  item_t jobs[N];
+  for (int i = 0; i < N; i++) {
+    jobs[i] = (item_t){.value = 2 * (i + 1), .job = {.run = insert_value, .done = on_done}};
+    jobs[i].job.data = &jobs[i];
+    CHECK_EQ_INT(pz_store_write(st, &jobs[i].job), 0);
+    if (i == N / 2) CHECK_EQ_INT(pz_store_write(st, &full.job), 0);
+  }
+  for (int i = 0; i < N; i++)
+    while (!jobs[i].done) uv_run(&loop, UV_RUN_ONCE);
+  while (!full.done) uv_run(&loop, UV_RUN_ONCE);
+  CHECK(full.job.rc < 0); /* it cannot fit */
+  for (int i = 0; i < N; i++) {
+    item_t q = {.value = jobs[i].value, .job = {.run = has_value, .done = on_done}};
+    q.job.data = &q;
+    CHECK_EQ_INT(pz_store_read(st, &q.job), 0);
+    while (!q.done) uv_run(&loop, UV_RUN_ONCE);
+    CHECK_EQ_INT(q.read_count, jobs[i].job.rc == 0 ? 1 : 0);
+  }
+  pz_store_close(st);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  free(dir);
+}
+
 static void test_bad_data_dir(void) {
   pz_store_t *st = NULL;
   pz_err_t err = {0};
@@ -143,6 +267,8 @@ static void test_bad_data_dir(void) {
 
 int main(void) {
   RUN(test_group_commit);
+  RUN(test_big_job);
+  RUN(test_rolled_back_batch);
   RUN(test_bad_data_dir);
   TEST_EXIT();
 }
