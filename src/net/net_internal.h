@@ -16,6 +16,10 @@
 #define PZ__LINGER_MS 2000u
 /* Bytes discarded while lingering before the socket is cut. */
 #define PZ__LINGER_MAX (256 * 1024)
+/* Corked output a connection may gather before it is written at once,
+ * without waiting for the end of the loop turn: it keeps writes large
+ * and the backlog bound close to what the kernel holds. */
+#define PZ__CORK_MAX (64 * 1024)
 /* Header lines per request; 431 beyond. */
 #define PZ__MAX_HEADERS 100
 
@@ -58,6 +62,7 @@ struct pz_conn_s {
   pz_conn_t *prev, *next;   /* every connection of the server */
   pz_conn_t *tprev, *tnext; /* timer list */
   pz_conn_t *dprev, *dnext; /* deferred-work list */
+  pz_conn_t *cprev, *cnext; /* corked list: output to write at the end of this loop turn */
   uint64_t deadline;        /* loop time (ms) at which the timer list expires us */
   pz_http_t *http;          /* HTTP state; NULL once upgraded, or handed to a pending request */
   pz_ws_t *ws;              /* WebSocket state once upgraded */
@@ -70,6 +75,7 @@ struct pz_conn_s {
   uint8_t tlist;
   unsigned in_input : 1;    /* inside conn_input: nested resumes are no-ops */
   unsigned deferred : 1;    /* on the deferred-work list */
+  unsigned corked : 1;      /* on the corked list */
   unsigned reading : 1;     /* uv_read_start is in effect */
   unsigned read_eof : 1;    /* the peer sent FIN */
   unsigned rejected : 1;    /* accepted beyond max_connections: answered 503 and closed */
@@ -124,10 +130,12 @@ struct pz_server_s {
   pz_net_limits_t lim;
   bool access_log;
   uv_tcp_t listener;
-  uv_timer_t timer;      /* sweeps the timer lists */
-  uv_timer_t stop_timer; /* graceful shutdown deadline */
-  uv_idle_t defer;       /* runs deferred work on the next loop iteration */
-  int handles_open;      /* of listener, timer, stop_timer, defer */
+  uv_timer_t timer;       /* sweeps the timer lists */
+  uv_timer_t stop_timer;  /* graceful shutdown deadline */
+  uv_idle_t defer;        /* runs deferred work on the next loop iteration */
+  uv_check_t cork_check;  /* writes corked output after the poll phase's callbacks */
+  uv_prepare_t cork_prep; /* and, before the loop blocks, what timers and close callbacks corked */
+  int handles_open;       /* of listener, timer, stop_timer, defer, cork_check, cork_prep */
   bool started, stopping, listener_open, done_called;
   void (*done)(pz_server_t *srv, void *arg);
   void *done_arg;
@@ -137,6 +145,7 @@ struct pz_server_s {
   pz_conn_t *conns;
   unsigned n_conns, n_rejecting;
   pz_conn_t *dhead, *dtail; /* deferred work */
+  pz_conn_t *chead, *ctail; /* corked connections */
   pz_http_t *orphans;
   pz__tlist_t tl[PZ__TL_N];
   int port;
@@ -146,6 +155,7 @@ struct pz_server_s {
   int64_t date_sec;
   uint64_t date_checked;
   pz_buf_t *fake_sink; /* pz__conn_feed: where fake connections' output goes */
+  bool ws_slow_only;   /* fuzzing: every WebSocket frame through wslay, to compare with the fast path */
   char rbuf[PZ__READ_BUF];
 };
 
@@ -156,7 +166,14 @@ void pz__conn_tl_remove(pz_conn_t *c);
  * once is queued. Returns 0, or a negative code after closing the
  * connection. */
 int pz__conn_flush(pz_conn_t *c, const char *tail, size_t tail_len);
-/* Bytes queued for the socket and not yet taken by the kernel. */
+/* The caller appended to c->pend: it is written within this loop turn,
+ * together with whatever else the connection gets meanwhile (one write
+ * for many WebSocket frames), or at once past PZ__CORK_MAX. A connection
+ * without a socket writes at once. A direct pz__conn_flush takes the
+ * corked bytes along. */
+void pz__conn_cork(pz_conn_t *c);
+/* Bytes queued for the socket and not yet taken by the kernel (corked
+ * ones included). */
 size_t pz__conn_backlog(const pz_conn_t *c);
 /* Graceful end: queued output goes, FIN follows, input is drained and dropped. */
 void pz__conn_linger(pz_conn_t *c);

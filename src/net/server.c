@@ -334,6 +334,72 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
 }
 
+/* ---- corking: a connection's output of one loop turn in one write ----
+ *
+ * A store batch completes hundreds of jobs in one callback, and each of
+ * them may send frames to the same sockets (an ack to the sender, the
+ * event to the sender's and the receiver's devices). Writing each frame
+ * at once costs a system call and a trip through the loopback or network
+ * stack per frame; instead the frames gather in c->pend and each corked
+ * connection is written once: by the check handle, after the callbacks of
+ * the poll phase that corked them, or by the prepare handle, before the
+ * loop blocks again, for what timers and close callbacks corked. Either
+ * way within the turn: corking adds no wait. */
+
+static void cork_remove(pz_conn_t *c) {
+  pz_server_t *srv = c->srv;
+  if (!c->corked) return;
+  if (c->cprev)
+    c->cprev->cnext = c->cnext;
+  else
+    srv->chead = c->cnext;
+  if (c->cnext)
+    c->cnext->cprev = c->cprev;
+  else
+    srv->ctail = c->cprev;
+  c->cprev = c->cnext = NULL;
+  c->corked = 0;
+}
+
+static void cork_run(pz_server_t *srv) {
+  /* A flush never corks (its failure closes, and closing calls nobody
+   * back before the close callback), so this ends. */
+  while (srv->chead) {
+    pz_conn_t *c = srv->chead;
+    cork_remove(c);
+    pz__conn_flush(c, NULL, 0);
+  }
+  uv_check_stop(&srv->cork_check);
+  uv_prepare_stop(&srv->cork_prep);
+}
+
+static void on_cork_check(uv_check_t *h) { cork_run(h->data); }
+
+static void on_cork_prep(uv_prepare_t *h) { cork_run(h->data); }
+
+void pz__conn_cork(pz_conn_t *c) {
+  pz_server_t *srv = c->srv;
+  if (c->state == PZ__C_CLOSED) return;
+  if (c->flight) return; /* on_write writes pend once the kernel has taken the rest */
+  if (c->pend.len >= PZ__CORK_MAX || c->fake || !srv->started || uv_is_closing((uv_handle_t *)&srv->cork_check)) {
+    pz__conn_flush(c, NULL, 0); /* which uncorks c */
+    return;
+  }
+  if (c->corked) return;
+  if (srv->chead == NULL) {
+    uv_check_start(&srv->cork_check, on_cork_check);
+    uv_prepare_start(&srv->cork_prep, on_cork_prep);
+  }
+  c->cprev = srv->ctail;
+  c->cnext = NULL;
+  if (srv->ctail)
+    srv->ctail->cnext = c;
+  else
+    srv->chead = c;
+  srv->ctail = c;
+  c->corked = 1;
+}
+
 /* ---- writing ---- */
 
 static void on_write(uv_write_t *req, int status);
@@ -346,6 +412,7 @@ size_t pz__conn_backlog(const pz_conn_t *c) {
 
 int pz__conn_flush(pz_conn_t *c, const char *tail, size_t tail_len) {
   if (c->state == PZ__C_CLOSED) return PZ_EIO;
+  cork_remove(c); /* its corked bytes go now, in this write */
   if (c->fake) {
     if (c->srv->fake_sink) {
       pz_buf_append(c->srv->fake_sink, c->pend.data, c->pend.len);
@@ -438,6 +505,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
  * peer's FIN, within PZ__LINGER_MS (what nginx calls lingering close). */
 void pz__conn_linger(pz_conn_t *c) {
   if (c->state == PZ__C_LINGER || c->state == PZ__C_CLOSED) return;
+  if (c->corked && pz__conn_flush(c, NULL, 0) < 0) return; /* the FIN goes after them */
   if (c->state == PZ__C_HTTP) pz__http_detach(c);
   c->state = PZ__C_LINGER;
   defer_remove(c);
@@ -465,6 +533,16 @@ static void conn_close(pz_conn_t *c, bool reset) {
   c->state = PZ__C_CLOSED;
   pz__conn_tl_remove(c);
   defer_remove(c);
+  if (c->corked) {
+    cork_remove(c);
+    /* Written at once, these bytes would be in the kernel by now, and a
+     * plain close still delivers what the kernel holds: so hand them over
+     * now, as far as it takes them without waiting. */
+    if (!reset && !c->flight && c->pend.len) {
+      uv_buf_t b = uv_buf_init(c->pend.data, (unsigned)c->pend.len);
+      (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+  }
   c->reading = 0;
   if (c->fake) {
     c->fake_closed = 1;
@@ -600,7 +678,11 @@ int pz_server_start(pz_server_t *srv, pz_err_t *err) {
   srv->stop_timer.data = srv;
   uv_idle_init(srv->loop, &srv->defer);
   srv->defer.data = srv;
-  srv->handles_open = 4;
+  uv_check_init(srv->loop, &srv->cork_check);
+  srv->cork_check.data = srv;
+  uv_prepare_init(srv->loop, &srv->cork_prep);
+  srv->cork_prep.data = srv;
+  srv->handles_open = 6;
   srv->started = true;
   /* From here on, failures are reported but the handles stay: the caller
    * shuts the server down as usual, which closes them. */
@@ -636,6 +718,8 @@ static void maybe_done(pz_server_t *srv) {
   uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
   uv_close((uv_handle_t *)&srv->stop_timer, on_handle_closed);
   uv_close((uv_handle_t *)&srv->defer, on_handle_closed);
+  uv_close((uv_handle_t *)&srv->cork_check, on_handle_closed);
+  uv_close((uv_handle_t *)&srv->cork_prep, on_handle_closed);
 }
 
 static void on_stop_timeout(uv_timer_t *t) {

@@ -204,6 +204,56 @@ static uint64_t hdr_payload(const uint8_t *h) {
   return v;
 }
 
+/* Payloads up to this size are unmasked on the stack by fast_frame. */
+#define FAST_STACK 2048
+
+/* The common frame, a client's whole message in one unfragmented frame,
+ * needs neither wslay nor its context (allocated, cleared and freed for
+ * every message otherwise). fast_frame takes a frame at p when it is
+ * complete in the input and its outcome is plain: FIN set, no RSV bits,
+ * text or binary, masked, its length in the shortest encoding and within
+ * ws_max_message, text valid UTF-8 (the same strict check as wslay's).
+ * Anything else, the frames wslay fails included, goes through wslay as
+ * before. Call only between frames with nothing half received. Returns the
+ * bytes taken, or 0 when the frame is not one of these. */
+static size_t fast_frame(pz_ws_t *ws, const uint8_t *p, size_t left) {
+  if (left < 6 || (p[0] != 0x81 && p[0] != 0x82) || !(p[1] & 0x80)) return 0;
+  uint64_t plen = p[1] & 0x7f;
+  size_t hdr = 2;
+  if (plen == 126) {
+    if (left < 8) return 0;
+    plen = (uint64_t)p[2] << 8 | p[3];
+    if (plen < 126) return 0;
+    hdr = 4;
+  } else if (plen == 127) {
+    if (left < 14) return 0;
+    plen = 0;
+    for (int i = 0; i < 8; i++)
+      plen = plen << 8 | p[2 + i];
+    if (plen < 65536 || plen >> 63) return 0;
+    hdr = 10;
+  }
+  const uint8_t *key = p + hdr;
+  hdr += 4;
+  if (plen > ws->conn->srv->lim.ws_max_message || plen > left - hdr) return 0;
+  size_t n = (size_t)plen;
+  uint8_t stack[FAST_STACK];
+  uint8_t *msg = n <= sizeof(stack) ? stack : pz_malloc(n);
+  const uint8_t *src = p + hdr;
+  for (size_t i = 0; i < n; i++)
+    msg[i] = src[i] ^ key[i & 3];
+  bool is_text = p[0] == 0x81;
+  if (is_text && !pz_utf8_valid((const char *)msg, n)) {
+    n = 0; /* wslay fails it with 1007 */
+  } else {
+    n += hdr;
+    if (!ws->close_sent && !ws->closing && ws->conn->state == PZ__C_WS && ws->cbs.on_message)
+      ws->cbs.on_message(ws, is_text, (const char *)msg, (size_t)plen);
+  }
+  if (msg != stack) pz_free(msg);
+  return n;
+}
+
 size_t pz__ws_input(pz_conn_t *c, const char *data, size_t len) {
   pz_ws_t *ws = c->ws;
   const uint8_t *p = (const uint8_t *)data;
@@ -212,6 +262,15 @@ size_t pz__ws_input(pz_conn_t *c, const char *data, size_t len) {
   ws->ping_out = 0;                                   /* the peer is alive */
   if (!ws->close_sent) pz__conn_tl_set(c, PZ__TL_WS); /* next ping after a quiet interval */
   while (left > 0) {
+    if (ws->frame_left == 0 && ws->stash_len == 0 && ws->ctx == NULL && !ws->msg_open && !c->srv->ws_slow_only) {
+      size_t n = fast_frame(ws, p, left);
+      if (n) {
+        if (ws->closing || c->state != PZ__C_WS) return len; /* the socket failed while on_message ran */
+        p += n;
+        left -= n;
+        continue;
+      }
+    }
     if (ws->frame_left == 0) {
       size_t need = hdr_len(ws->stash, ws->stash_len);
       while (ws->stash_len < need && left > 0) {
@@ -237,7 +296,7 @@ size_t pz__ws_input(pz_conn_t *c, const char *data, size_t len) {
     if (!ws->close_sent && wslay_event_want_write(ws->ctx)) wslay_event_send(ws->ctx); /* pongs */
     if (ws->frame_left == 0 && !ws->msg_open && !wslay_event_want_write(ws->ctx)) ctx_free(ws);
   }
-  pz__conn_flush(c, NULL, 0);
+  if (c->pend.len) pz__conn_cork(c); /* pongs, with the replies of this turn */
   return len;
 }
 
@@ -374,7 +433,7 @@ int pz_ws_send(pz_ws_t *ws, bool is_text, const char *data, size_t len) {
     return PZ_ETOOBIG;
   }
   put_frame(&c->pend, is_text ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, data, len);
-  pz__conn_flush(c, NULL, 0);
+  pz__conn_cork(c); /* with the socket's other frames of this loop turn */
   return 0;
 }
 

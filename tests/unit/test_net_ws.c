@@ -1,4 +1,4 @@
-/* WebSocket over loopback: handshake, echo, fragments, ping, limits, close codes, backlog, idle memory. */
+/* WebSocket over loopback: handshake, echo, fragments, ping, limits, close codes, corking, backlog, idle memory. */
 #include <signal.h>
 #include "net_client.h"
 #include "test.h"
@@ -29,8 +29,39 @@ static uv_loop_t *g_loop;
 /* What the sockets saw; written on the loop thread, read through tsrv_call. */
 static int g_closes, g_last_code, g_send_rc, g_opens;
 
+typedef struct later_send_s {
+  uv_timer_t timer;
+  pz_ws_t *ws;
+} later_send_t;
+
+/* The timer is closed only with the socket (on_close): a closing handle
+ * would wake the loop by itself and hide a frame left unwritten. */
+static void on_later_send(uv_timer_t *t) {
+  later_send_t *l = t->data;
+  pz_ws_send(l->ws, true, "late", 4);
+}
+
 static void on_message(pz_ws_t *ws, bool is_text, const char *data, size_t len) {
-  if (is_text && len == 5 && memcmp(data, "close", 5) == 0) {
+  if (is_text && len == 5 && memcmp(data, "burst", 5) == 0) {
+    /* Many frames in one callback leave in one write; all of them, in order. */
+    for (int i = 0; i < 300; i++) {
+      char text[16];
+      int n = snprintf(text, sizeof(text), "%d", i);
+      pz_ws_send(ws, true, text, (size_t)n);
+    }
+  } else if (is_text && len == 5 && memcmp(data, "later", 5) == 0) {
+    /* A frame sent from a timer, outside the poll phase, must not wait for
+     * the next event to be written. */
+    later_send_t *l = calloc(1, sizeof(*l));
+    l->ws = ws;
+    uv_timer_init(g_loop, &l->timer);
+    l->timer.data = l;
+    uv_timer_start(&l->timer, on_later_send, 5, 0);
+    pz_ws_set_udata(ws, l);
+  } else if (is_text && len == 5 && memcmp(data, "last!", 5) == 0) {
+    pz_ws_send(ws, true, "last", 4); /* goes before the close frame */
+    pz_ws_close(ws, 4000, "bye");
+  } else if (is_text && len == 5 && memcmp(data, "close", 5) == 0) {
     pz_ws_close(ws, 4000, "bye");
   } else if (is_text && len == 5 && memcmp(data, "flood", 5) == 0) {
     /* The client stops reading: sends must hit the backlog bound. */
@@ -47,6 +78,8 @@ static void on_message(pz_ws_t *ws, bool is_text, const char *data, size_t len) 
 }
 
 static void on_close(pz_ws_t *ws, int code) {
+  later_send_t *l = pz_ws_udata(ws);
+  if (l) uv_close((uv_handle_t *)&l->timer, (uv_close_cb)free);
   g_closes++;
   g_last_code = code;
   /* Sending from on_close is refused, not a crash. */
@@ -206,6 +239,70 @@ static void test_fragments_and_ping(void) {
   CHECK_EQ_STR(f.data, "\xC3\xA9");
   free(f.data);
   cli_close(c);
+}
+
+static void test_corked_frames(void) {
+  reset_state(&S);
+  cli_t *c = ws_open(&S, "/ws");
+  NEED(c != NULL);
+  wsf_t f;
+  CHECK(ws_send_text(c, "burst"));
+  for (int i = 0; i < 300; i++) {
+    char want[16];
+    snprintf(want, sizeof(want), "%d", i);
+    NEED(ws_read_frame(c, &f) == 0);
+    CHECK_EQ_STR(f.data, want);
+    free(f.data);
+  }
+  /* Three frames of one write, each answered: replies keep their order. */
+  uint8_t three[3 * 9];
+  for (int i = 0; i < 3; i++) {
+    uint8_t fr[9] = {0x81, 0x83, 1, 2, 3, 4, (uint8_t)('a' + i) ^ 1, 'b' ^ 2, 'c' ^ 3};
+    memcpy(three + 9 * i, fr, 9);
+  }
+  CHECK(cli_send(c, three, sizeof(three)));
+  for (int i = 0; i < 3; i++) {
+    char want[4] = {(char)('a' + i), 'b', 'c', 0};
+    NEED(ws_read_frame(c, &f) == 0);
+    CHECK_EQ_STR(f.data, want);
+    free(f.data);
+  }
+  CHECK(ws_send_text(c, "last!"));
+  NEED(ws_read_frame(c, &f) == 0);
+  CHECK_EQ_INT(f.opcode, 1);
+  CHECK_EQ_STR(f.data, "last");
+  free(f.data);
+  NEED(ws_read_frame(c, &f) == 0);
+  CHECK_EQ_INT(f.opcode, 8);
+  CHECK_EQ_INT(f.close_code, 4000);
+  free(f.data);
+  CHECK(ws_send_close(c, 4000));
+  CHECK(cli_closed(c));
+  cli_close(c);
+  CHECK_EQ_INT(wait_closes(&S, 1), 4000);
+}
+
+/* A frame sent from a timer callback, on a server with nothing else to
+ * do: no other socket and no timer due before the next ping (30 s), so a
+ * frame left corked until the loop wakes up again would miss the
+ * client's 5 s read timeout. */
+static void test_frame_from_timer(void) {
+  static tsrv_t t; /* g_loop points into it */
+  NEED(start(&t, (pz_net_limits_t){0}) == 0);
+  reset_state(&t);
+  cli_t *c = ws_open(&t, "/ws");
+  NEED(c != NULL);
+  wsf_t f;
+  CHECK(ws_send_text(c, "later"));
+  if (ws_read_frame(c, &f) == 0) {
+    CHECK_EQ_STR(f.data, "late");
+    free(f.data);
+  } else {
+    CHECK(!"the frame sent from a timer did not arrive");
+  }
+  cli_close(c);
+  CHECK_EQ_INT(wait_closes(&t, 1), 1006);
+  tsrv_stop(&t);
 }
 
 /* Sends raw bytes after a handshake and expects a close frame with code. */
@@ -432,6 +529,7 @@ int main(void) {
   if (start(&S, (pz_net_limits_t){0}) != 0) return 1;
   RUN(test_echo);
   RUN(test_fragments_and_ping);
+  RUN(test_corked_frames);
   RUN(test_oversize_1009);
   RUN(test_invalid_utf8_1007);
   RUN(test_unmasked_1002);
@@ -444,6 +542,7 @@ int main(void) {
   RUN(test_idle_socket_memory);
   tsrv_stop(&S);
   RUN(test_backlog_1008);
+  RUN(test_frame_from_timer);
   RUN(test_ping_and_timeout);
   RUN(test_shutdown_going_away);
   TEST_EXIT();
