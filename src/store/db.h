@@ -76,6 +76,9 @@ static inline int pz__db_bind_str(sqlite3_stmt *st, int idx, pz_str_t s) {
 void pz__store_ids_format(const int64_t *ids, unsigned n, char *out);
 unsigned pz__store_ids_parse(const char *text, int64_t *ids, unsigned max);
 
+/* Configures SQLite's allocator (alloc.c) before its first use; once per process. */
+void pz__store_sqlite_setup(void);
+
 /* Schema migrations, applied in order at open; each is one SQL script.
  * Append new ones at the end; never edit one that has shipped. */
 extern const char *const pz__migrations[];

@@ -546,6 +546,7 @@ static void sync_dir(const char *dir) {
 }
 
 static int open_common(pz_store_t **out, const char *data_dir, pz_err_t *err) {
+  pz__store_sqlite_setup();
   pz_store_t *st = pz_calloc(1, sizeof(*st));
   st->wal_fd = -1;
   int rc = make_dir(data_dir, err);
