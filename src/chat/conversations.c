@@ -1,4 +1,5 @@
 /* Messaging rules run inside store write jobs: opening chats, sending, read markers and the fan-out of events. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,47 +162,119 @@ out:
 
 /* ---- messages ---- */
 
+/* A conversation's members, read once per send: the sender's membership,
+ * a direct chat's other side and the fan-out all come from one scan. */
 typedef struct {
-  int64_t me, other;
-} pair_t;
+  int64_t *ids;
+  unsigned n, cap;
+  int64_t small[8]; /* a direct chat, a small group: no allocation */
+} members_t;
 
-static int find_other(void *arg, int64_t user_id, pz_err_t *err) {
-  pair_t *p = arg;
-  if (user_id != p->me) p->other = user_id;
+static int collect_member(void *arg, int64_t user_id, pz_err_t *err) {
+  (void)err;
+  members_t *m = arg;
+  if (m->n == m->cap) {
+    m->cap *= 2;
+    if (m->ids == m->small) {
+      m->ids = pz_malloc(m->cap * sizeof(int64_t));
+      memcpy(m->ids, m->small, sizeof(m->small));
+    } else {
+      m->ids = pz_realloc(m->ids, m->cap * sizeof(int64_t));
+    }
+  }
+  m->ids[m->n++] = user_id;
+  return 0;
+}
+
+/* Copies a message without the unused tails of its text and body: the
+ * record is some 40 KiB, and a copy of all of it cost the writer more
+ * than any statement of a send. */
+static void msg_copy(pz_msg_rec_t *dst, const pz_msg_rec_t *src) {
+  size_t text_len = src->text_len < PZ_CHAT_TEXT_MAX_BYTES ? src->text_len : PZ_CHAT_TEXT_MAX_BYTES;
+  size_t body_len = src->body_len < PZ_CHAT_BODY_MAX_BYTES ? src->body_len : PZ_CHAT_BODY_MAX_BYTES;
+  memcpy(dst, src, offsetof(pz_msg_rec_t, text));
+  memcpy(dst->text, src->text, text_len);
+  dst->text[text_len] = '\0';
+  memcpy(dst->type, src->type, offsetof(pz_msg_rec_t, body) - offsetof(pz_msg_rec_t, type));
+  memcpy(dst->body, src->body, body_len);
+  dst->body[body_len] = '\0';
+  memcpy(&dst->edited_at, &src->edited_at, sizeof(*dst) - offsetof(pz_msg_rec_t, edited_at));
+}
+
+/* What a new message must pass; stored is scratch. */
+static int send_rules(pz_db_t *db, const pz_conv_rec_t *conv, int64_t other, const pz_msg_rec_t *msg,
+                      pz_msg_rec_t *stored, pz_err_t *err) {
+  int rc;
+  if (conv->type == PZ_CONV_DIRECT && other) {
+    bool flag = false;
+    if ((rc = pz_store_block_exists(db, other, msg->sender_id, &flag, err)) < 0) return rc;
+    if (flag) return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "this user does not accept your messages");
+  }
+  if (msg->reply_to) {
+    rc = pz_store_msg_get(db, conv->id, msg->reply_to, stored, err);
+    if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_EINVAL, NULL, "reply_to is not a message of this conversation");
+    if (rc < 0) return rc;
+  }
+  return pz_chat_mentions_check(db, conv->id, msg->mentions, msg->n_mentions, err);
+}
+
+static int send_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_rec_t *stored, bool *created,
+                        pz_chat_fanout_t *fanout, members_t *members, pz_err_t *err) {
+  pz_conv_rec_t conv;
+  int rc = pz_store_conv_get(db, msg->conversation_id, &conv, err);
+  if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such conversation");
+  if (rc < 0) return rc;
+  if ((rc = pz_store_member_ids(db, conv.id, collect_member, members, err)) < 0) return rc;
+  int64_t other = 0;
+  bool member = false;
+  for (unsigned i = 0; i < members->n; i++) {
+    if (members->ids[i] == msg->sender_id)
+      member = true;
+    else
+      other = members->ids[i];
+  }
+  if (!member) return not_member(err);
+  rc = send_rules(db, &conv, other, msg, stored, err);
+  if (rc == 0) rc = pz_store_msg_insert(db, msg, err);
+  if (rc < 0) {
+    /* A retry is answered with the first message even if the rules changed
+     * since (a block, a reply_to): it was accepted then. The unique index
+     * of client ids refuses the insert of a retry, so only a refused send
+     * looks for the first one, and a new message costs no look-up. */
+    pz_err_t refused = *err;
+    int found = pz_store_msg_by_client(db, msg->conversation_id, msg->sender_id, pz_str(msg->client_id), stored, err);
+    if (found == 0) {
+      *err = (pz_err_t){0};
+      return 0;
+    }
+    if (found != PZ_ENOTFOUND) return found;
+    *err = refused;
+    return rc;
+  }
+  if ((rc = pz_store_conv_touch(db, conv.id, msg->id, err)) < 0) return rc;
+  /* The payload was built once by the caller; every member's event row
+   * holds the same bytes. */
+  for (unsigned i = 0; i < members->n; i++) {
+    int64_t seq;
+    if ((rc = pz_store_event_append_msg(db, members->ids[i], PZ_STR(PZ_EVENT_MESSAGE_NEW), msg->id, payload,
+                                        msg->created_at, &seq, err)) < 0)
+      return rc;
+    fanout_add(fanout, members->ids[i], seq);
+  }
+  if (stored != msg) msg_copy(stored, msg);
+  *created = true;
   return 0;
 }
 
 int pz_chat_send(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_rec_t *stored, bool *created,
                  pz_chat_fanout_t *fanout, pz_err_t *err) {
   *created = false;
-  pz_conv_rec_t conv;
-  int rc = pz_chat_member_check(db, msg->sender_id, msg->conversation_id, &conv, err);
-  if (rc < 0) return rc;
-  /* A retry is answered with the first message even if the rules changed
-   * since (a block, a reply_to): it was accepted then. */
-  rc = pz_store_msg_by_client(db, msg->conversation_id, msg->sender_id, pz_str(msg->client_id), stored, err);
-  if (rc != PZ_ENOTFOUND) return rc;
-  *err = (pz_err_t){0};
-  if (conv.type == PZ_CONV_DIRECT) {
-    pair_t p = {msg->sender_id, 0};
-    bool flag = false;
-    if ((rc = pz_store_member_ids(db, conv.id, find_other, &p, err)) < 0) return rc;
-    if (p.other && (rc = pz_store_block_exists(db, p.other, msg->sender_id, &flag, err)) < 0) return rc;
-    if (flag) return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "this user does not accept your messages");
-  }
-  if (msg->reply_to) {
-    rc = pz_store_msg_get(db, conv.id, msg->reply_to, stored, err);
-    if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_EINVAL, NULL, "reply_to is not a message of this conversation");
-    if (rc < 0) return rc;
-  }
-  if ((rc = pz_chat_mentions_check(db, conv.id, msg->mentions, msg->n_mentions, err)) < 0) return rc;
-  if ((rc = pz_store_msg_insert(db, msg, err)) < 0 || (rc = pz_store_conv_touch(db, conv.id, msg->id, err)) < 0 ||
-      (rc = pz_chat_publish_msg(db, conv.id, msg->id, PZ_STR(PZ_EVENT_MESSAGE_NEW), payload, msg->created_at, fanout,
-                                err)) < 0)
-    return rc;
-  if (stored != msg) memcpy(stored, msg, sizeof(*stored));
-  *created = true;
-  return 0;
+  members_t members = {0};
+  members.ids = members.small;
+  members.cap = sizeof(members.small) / sizeof(members.small[0]);
+  int rc = send_checked(db, msg, payload, stored, created, fanout, &members, err);
+  if (members.ids != members.small) pz_free(members.ids);
+  return rc;
 }
 
 int pz_chat_mark_read(pz_db_t *db, int64_t me, int64_t conv_id, int64_t message_id, pz_str_t payload, int64_t now,

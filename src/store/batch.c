@@ -4,7 +4,7 @@
 /* Search indexing (migration 11): the messages above the mark go into the
  * index with their text as the batch leaves it, in one statement, and the
  * mark moves past them. It runs after every job's savepoint is gone, so
- * FTS5 flushes its terms once, at the COMMIT, as one segment. A message a
+ * FTS5 writes the batch's terms once, as one segment. A message a
  * job inserted and then lost to a rollback is simply not there to index;
  * one edited in the batch it was sent in is indexed once, as edited. */
 static const char SQL_FTS_INDEX[] =

@@ -4,7 +4,11 @@
 #include "plaza/store_chat.h"
 #include "store/db.h"
 
-#define CONV_COLS "c.id, c.type, c.title, c.owner_id, c.created_at, c.last_message_id"
+/* A conversation's last message is the last entry of its range of the
+ * history index (one descent), not a column that every send would have
+ * to rewrite (migration 11). */
+#define CONV_LAST_ID "(SELECT max(x.id) FROM messages x WHERE x.conversation_id = c.id)"
+#define CONV_COLS "c.id, c.type, c.title, c.owner_id, c.created_at, coalesce(" CONV_LAST_ID ", 0)"
 #define N_CONV_COLS 6
 #define MSG_COLS(t) \
   t ".id, " t ".conversation_id, " t ".sender_id, " t ".client_id, " t ".reply_to, " t ".created_at, " t ".text, " t \
@@ -63,8 +67,8 @@ static void col_user(sqlite3_stmt *st, int i, pz_user_rec_t *u) {
 /* ---- conversations ---- */
 
 static const char SQL_CONV_INSERT[] =
-    "INSERT INTO conversations (id, type, title, owner_id, direct_a, direct_b, created_at, last_message_id)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)";
+    "INSERT INTO conversations (id, type, title, owner_id, direct_a, direct_b, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 int pz_store_conv_insert(pz_db_t *db, const pz_conv_rec_t *conv, int64_t user_a, int64_t user_b, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_INSERT, err);
@@ -106,17 +110,18 @@ int pz_store_conv_find_direct(pz_db_t *db, int64_t a, int64_t b, pz_conv_rec_t *
   return rc;
 }
 
-static const char SQL_CONV_TOUCH[] = "UPDATE conversations SET last_message_id = ?2 WHERE id = ?1";
-static const char SQL_MEMBERS_TOUCH[] = "UPDATE conversation_members SET activity_id = ?2 WHERE conversation_id = ?1";
+/* OR FAIL: the new value cannot break a constraint, and without ABORT's
+ * promise to undo earlier rows SQLite keeps no statement journal (a copy
+ * of every page the update changes) for this many-row update. */
+static const char SQL_MEMBERS_TOUCH[] =
+    "UPDATE OR FAIL conversation_members SET activity_id = ?2 WHERE conversation_id = ?1";
 
+/* The conversation's own last message needs no write: it is the newest
+ * of its messages (CONV_LAST_ID). */
 int pz_store_conv_touch(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_err_t *err) {
-  sqlite3_stmt *st = pz__db_stmt(db, SQL_CONV_TOUCH, err);
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBERS_TOUCH, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, conv_id, message_id);
-  if (rc == 0) rc = pz__db_step_done(db, st, err);
-  if (rc < 0) return rc;
-  if ((st = pz__db_stmt(db, SQL_MEMBERS_TOUCH, err)) == NULL) return err->code;
-  rc = PZ__DB_BIND(db, st, err, conv_id, message_id);
   return rc == 0 ? pz__db_step_done(db, st, err) : rc;
 }
 
@@ -128,7 +133,7 @@ static const char SQL_CONV_LIST[] =
     /* A last message the member deleted for themselves gives way to their
      * newest one still shown (msgops.c). */
     " LEFT JOIN messages g ON g.id = (CASE WHEN NOT EXISTS (SELECT 1 FROM message_hidden h"
-    "   WHERE h.user_id = ?1 AND h.message_id = c.last_message_id) THEN c.last_message_id"
+    "   WHERE h.user_id = ?1 AND h.message_id = " CONV_LAST_ID ") THEN " CONV_LAST_ID
     "   ELSE (SELECT max(x.id) FROM messages x WHERE x.conversation_id = c.id AND NOT EXISTS"
     "     (SELECT 1 FROM message_hidden h2 WHERE h2.user_id = ?1 AND h2.message_id = x.id)) END)"
     " WHERE m.user_id = ?1 AND m.activity_id < ?2"
@@ -254,6 +259,30 @@ int pz_store_unread_count(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t
 
 /* ---- messages ---- */
 
+/* Search: a message above the index's mark is indexed at the end of the
+ * batch (migration 11, batch.c); one at or below it, at once, as the mark
+ * says that all those are in the index. */
+static const char SQL_FTS_MARK_GET[] = "SELECT indexed_up_to FROM messages_fts_state";
+static const char SQL_FTS_INSERT_ONE[] = "INSERT INTO messages_fts (rowid, text) VALUES (?1, ?2)";
+
+static int fts_added(pz_db_t *db, const pz_msg_rec_t *m, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_FTS_MARK_GET, err);
+  if (st == NULL) return err->code;
+  int rc = pz__db_step_row(db, st, err);
+  if (rc < 0) return rc;
+  int64_t mark = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (m->id > mark) {
+    db->batch_pending |= PZ__DB_BATCH_FTS;
+    return 0;
+  }
+  if ((st = pz__db_stmt(db, SQL_FTS_INSERT_ONE, err)) == NULL) return err->code;
+  if ((rc = PZ__DB_BIND(db, st, err, m->id)) < 0) return rc;
+  if ((rc = sqlite3_bind_text(st, 2, m->text, (int)m->text_len, SQLITE_STATIC)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
+  return pz__db_step_done(db, st, err);
+}
+
 static const char SQL_MSG_INSERT[] =
     "INSERT INTO messages (id, conversation_id, sender_id, client_id, type, text, reply_to, created_at, body, mentions)"
     " VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, ?9, ?10)";
@@ -275,7 +304,8 @@ int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *m, pz_err_t *err) {
   char mentions[PZ__STORE_IDS_TEXT_MAX(PZ_CHAT_MENTIONS_MAX)];
   pz__store_ids_format(m->mentions, m->n_mentions, mentions);
   if ((rc = sqlite3_bind_text(st, 10, mentions, -1, SQLITE_TRANSIENT)) != SQLITE_OK) return pz__db_fail(db, rc, err);
-  return pz__db_step_done(db, st, err);
+  if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
+  return fts_added(db, m, err);
 }
 
 static const char SQL_MSG_GET[] = "SELECT " MSG_COLS("g") " FROM messages g WHERE g.id = ?1 AND g.conversation_id = ?2";
@@ -328,14 +358,26 @@ int pz_store_msg_list(pz_db_t *db, int64_t conv_id, int64_t before, unsigned lim
 
 /* ---- event streams ---- */
 
-/* One statement both creates a user's counter and moves it, so that two
- * appends in one transaction can never read the same value. */
-static const char SQL_EVENT_NEXT[] =
-    "INSERT INTO event_heads (user_id, seq) VALUES (?1, 1)"
-    " ON CONFLICT (user_id) DO UPDATE SET seq = event_heads.seq + 1"
-    " RETURNING seq";
+/* A user's last seq is the last key of their range of the primary key:
+ * one descent of the index, and no counter row to write beside every
+ * event (migration 11). Events leave a stream only with their user. */
+static const char SQL_EVENT_LAST[] = "SELECT seq FROM events WHERE user_id = ?1 ORDER BY seq DESC LIMIT 1";
 static const char SQL_EVENT_INSERT[] =
     "INSERT INTO events (user_id, seq, type, payload, created_at, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+static int event_last(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_LAST, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, user_id);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
+  *seq = rc == 0 ? sqlite3_column_int64(st, 0) : 0;
+  sqlite3_reset(st);
+  if (rc == PZ_ENOTFOUND) { /* no events yet */
+    *err = (pz_err_t){0};
+    rc = 0;
+  }
+  return rc;
+}
 
 int pz_store_event_append(pz_db_t *db, int64_t user_id, pz_str_t type, pz_str_t payload, int64_t now, int64_t *seq,
                           pz_err_t *err) {
@@ -344,14 +386,11 @@ int pz_store_event_append(pz_db_t *db, int64_t user_id, pz_str_t type, pz_str_t 
 
 int pz_store_event_append_msg(pz_db_t *db, int64_t user_id, pz_str_t type, int64_t message_id, pz_str_t payload,
                               int64_t now, int64_t *seq, pz_err_t *err) {
-  sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_NEXT, err);
-  if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, user_id);
-  if (rc == 0) rc = pz__db_step_row(db, st, err);
+  int rc = event_last(db, user_id, seq, err);
   if (rc < 0) return rc;
-  *seq = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st); /* the write happened at the first step; the row is read */
-  if ((st = pz__db_stmt(db, SQL_EVENT_INSERT, err)) == NULL) return err->code;
+  ++*seq;
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_INSERT, err);
+  if (st == NULL) return err->code;
   if ((rc = PZ__DB_BIND(db, st, err, user_id, *seq)) < 0) return rc;
   /* NULL, not 0, for an event about no message: the index leaves those out. */
   if ((rc = pz__db_bind_str(st, 3, type)) != SQLITE_OK || (rc = pz__db_bind_str(st, 4, payload)) != SQLITE_OK ||
@@ -397,18 +436,6 @@ int pz_store_event_list(pz_db_t *db, int64_t user_id, int64_t after, unsigned li
   return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
 }
 
-static const char SQL_EVENT_HEAD[] = "SELECT seq FROM event_heads WHERE user_id = ?1";
-
 int pz_store_event_head(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
-  sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_HEAD, err);
-  if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, user_id);
-  if (rc < 0) return rc;
-  rc = pz__db_step_row(db, st, err);
-  *seq = rc == 0 ? sqlite3_column_int64(st, 0) : 0;
-  if (rc == PZ_ENOTFOUND) {
-    *err = (pz_err_t){0};
-    rc = 0;
-  }
-  return rc;
+  return event_last(db, user_id, seq, err);
 }

@@ -184,6 +184,7 @@ static int migrate(pz_db_t *db, pz_err_t *err) {
     goto out;
   }
   version = sqlite3_column_int(st, 0);
+  sqlite3_reset(st); /* a statement left running would keep DROP TABLE from working in a migration */
   if (version > (int)pz__n_migrations) {
     rc = pz_err_set(err, PZ_EIO, NULL, "database schema version %d is newer than this plazad (%u)", version,
                     pz__n_migrations);

@@ -542,6 +542,68 @@ static const char migration_10[] =
     " ON CONFLICT (user_id, currency) DO UPDATE SET day = excluded.day, amount = excluded.amount"
     "  WHERE excluded.day > wallet_daily_out.day;";
 
+static const char migration_11[] =
+    /* Search indexing once per write batch instead of once per message.
+     * Migration 4's triggers indexed each message inside its job's
+     * savepoint, and FTS5 writes a new index segment at every savepoint
+     * once it is part of a transaction: a segment (and its later merge)
+     * per message. Now the index holds exactly the messages with
+     * id <= indexed_up_to. The writer indexes the newer ones, with their
+     * text as it stands then, at the end of each batch, just before the
+     * COMMIT, and moves the mark (pz__store_batch_end, src/store/batch.c).
+     * Message ids follow the order jobs reach the writer, so a new message
+     * is almost always above the mark; pz_store_msg_insert indexes one
+     * that is not (an id made before a batch that committed first) at
+     * once. The insert trigger goes: a trigger makes every insert keep a
+     * statement journal of the pages it changes. An edit, a recall or a
+     * delete changes the index only for a message already in it, and
+     * the mark is a row, so a job or a batch that rolls back takes its
+     * changes to the mark back too. (PostgreSQL: the tsvector column of
+     * migration 4 needs none of this.) */
+    "DROP TRIGGER messages_fts_insert;"
+    "DROP TRIGGER messages_fts_delete;"
+    "DROP TRIGGER messages_fts_update;"
+    "CREATE TABLE messages_fts_state ("
+    "  id            INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  indexed_up_to INTEGER NOT NULL"
+    ");"
+    "INSERT INTO messages_fts_state (id, indexed_up_to) SELECT 1, coalesce(max(id), 0) FROM messages;"
+    /* Each batch adds one segment to the index; FTS5 merges segments
+     * once 4 (automerge's default) wait at one level, so every term was
+     * rewritten at some log4(batches) levels. 16 halves that work for a
+     * few more segments per query term to look up; crisismerge (a full
+     * merge in the middle of a batch) stays out of the way above it. */
+    "INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 16);"
+    "INSERT INTO messages_fts (messages_fts, rank) VALUES ('crisismerge', 32);"
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages"
+    " WHEN old.id <= (SELECT indexed_up_to FROM messages_fts_state) BEGIN"
+    "  INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);"
+    " END;"
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages"
+    " WHEN old.id <= (SELECT indexed_up_to FROM messages_fts_state) BEGIN"
+    "  INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);"
+    "  INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);"
+    " END;"
+
+    /* A user's last event seq is the last key of their range of the
+     * events' primary key: one descent of that index, where event_heads
+     * was a second row to write beside every event. The two agree, as
+     * events leave a stream only with their user (and so does the head);
+     * a retention policy that drops old events must keep each user's
+     * last one. event_heads is emptied and no longer used; it is not
+     * dropped here because migrate() (engine.c) holds its PRAGMA
+     * statement open, and DROP TABLE needs no other statement running. */
+    "DELETE FROM event_heads;"
+
+    /* A conversation's last message is the newest of its messages, one
+     * descent of messages_history: the column that repeated it was one
+     * more row to rewrite at every send. */
+    "ALTER TABLE conversations DROP COLUMN last_message_id;"
+
+    /* Members in the order they joined without a sort at every send: the
+     * index covers pz_store_member_ids (src/store/chat.c). */
+    "CREATE INDEX conversation_members_joined ON conversation_members (conversation_id, joined_at, user_id);";
+
 const char *const pz__migrations[] = {
     migration_1,
     migration_2,
@@ -553,6 +615,7 @@ const char *const pz__migrations[] = {
     migration_8,
     migration_9,
     migration_10,
+    migration_11,
 };
 
 const unsigned pz__n_migrations = sizeof(pz__migrations) / sizeof(pz__migrations[0]);
