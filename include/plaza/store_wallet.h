@@ -118,7 +118,7 @@ typedef int (*pz_store_wallet_account_cb)(void *arg, const pz_wallet_account_rec
 typedef int (*pz_store_wallet_entry_cb)(void *arg, const pz_wallet_entry_view_t *e, pz_err_t *err);
 typedef int (*pz_store_wallet_transfer_cb)(void *arg, const pz_wallet_transfer_rec_t *t, pz_err_t *err);
 
-/* A broken invariant found by pz_store_wallet_verify. */
+/* A broken invariant found by pz_store_wallet_ledger_verify (store_wallet_verify.h). */
 enum {
   PZ_VERIFY_TXN_UNBALANCED = 1, /* id: transaction; currency; a: the sum of its entries */
   PZ_VERIFY_BALANCE_CACHE = 2,  /* id: account; currency; a: cached balance; b: sum of entries */
@@ -203,13 +203,6 @@ int pz_store_wallet_funding_get(pz_db_t *db, int64_t id, pz_wallet_funding_rec_t
  * or reason; *changed is false when it was not pending any more. Writer. */
 int pz_store_wallet_funding_settle(pz_db_t *db, int64_t id, int status, const char *provider_ref, const char *reason,
                                    int64_t now, bool *changed, pz_err_t *err);
-
-/* ---- verification ---- */
-
-/* Checks every invariant of the ledger over the whole database with
- * set-based queries, calling cb once per violation; *n_checked is the
- * number of ledger transactions looked at. */
-int pz_store_wallet_verify(pz_db_t *db, pz_store_wallet_violation_cb cb, void *arg, int64_t *n_checked, pz_err_t *err);
 
 /* ---- red packets (store/red_packets.c) ---- */
 
@@ -312,7 +305,7 @@ typedef struct pz_wallet_statement_row_s {
 } pz_wallet_statement_row_t;
 typedef int (*pz_store_wallet_statement_cb)(void *arg, const pz_wallet_statement_row_t *r, pz_err_t *err);
 
-/* A broken invariant of the daily counters (pz_store_wallet_daily_verify):
+/* A broken invariant of the daily counters (pz_store_wallet_ledger_verify):
  * id: 0; user; currency; a: the counter; b: the debits it counts on its day. */
 #define PZ_VERIFY_DAILY_OUT 100
 
@@ -335,10 +328,5 @@ int pz_store_wallet_history(pz_db_t *db, const pz_wallet_history_q_t *q, pz_stor
  * in currency order, with the month [start_ms, end_ms) summed up. */
 int pz_store_wallet_statement(pz_db_t *db, int64_t user_id, int64_t start_ms, int64_t end_ms,
                               pz_store_wallet_statement_cb cb, void *arg, pz_err_t *err);
-/* Checks that every daily counter covers the debits of its day: those of
- * user accounts whose kind is not in exempt (",name,name,", "" for none).
- * Calls cb with a PZ_VERIFY_DAILY_OUT violation for each that does not. */
-int pz_store_wallet_daily_verify(pz_db_t *db, const char *exempt, pz_store_wallet_violation_cb cb, void *arg,
-                                 pz_err_t *err);
 
 #endif

@@ -173,7 +173,7 @@ int pz_wallet_funding_settle(pz_db_t *db, int64_t id, bool ok, const char *provi
 
 /* ---- verification: `plazad ledger verify` ---- */
 
-/* Checks the ledger's invariants (see pz_store_wallet_verify), writing
+/* Checks the ledger's invariants (see pz_store_wallet_ledger_verify), writing
  * one line per violation to out; *n_violations counts them. */
 int pz_wallet_verify(pz_db_t *db, FILE *out, unsigned *n_violations, int64_t *n_txns, pz_err_t *err);
 

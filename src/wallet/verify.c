@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include "plaza/merchant.h"
+#include "plaza/store_wallet_verify.h"
 #include "plaza/wallet.h"
 
 typedef struct {
@@ -64,13 +65,12 @@ static int violation(void *arg, const pz_wallet_violation_t *v, pz_err_t *err) {
 
 int pz_wallet_verify(pz_db_t *db, FILE *out, unsigned *n_violations, int64_t *n_txns, pz_err_t *err) {
   report_t r = {out, 0};
-  int rc = pz_store_wallet_verify(db, violation, &r, n_txns, err);
   /* The kinds the daily limit leaves out, as the store's filter spells them. */
   pz_buf_t exempt = {0};
   for (int k = 0; k < PZ_TXN__COUNT; k++)
     if (!pz_wallet_limit_counts(k)) pz_buf_printf(&exempt, "%s%s,", exempt.len ? "" : ",", pz_store_wallet_txn_name(k));
   pz_buf_append(&exempt, "", 1);
-  if (rc == 0) rc = pz_store_wallet_daily_verify(db, exempt.data, violation, &r, err);
+  int rc = pz_store_wallet_ledger_verify(db, exempt.data, violation, &r, n_txns, err);
   pz_buf_free(&exempt);
   *n_violations = r.n;
   if (rc == 0) rc = pz_wallet_merchant_verify(db, out, n_violations, err);
