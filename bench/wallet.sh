@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Durable wallet transfers per second on plazad (HTTP, PIN checked) beside a PostgreSQL 15 baseline in one run, then
 # `plazad ledger verify` over a ledger of many transfers; prints a table.
-# usage: bench/wallet.sh   (env: ROUNDS=3 DURATION=10 GRACE=2 THREADS=2 USERS=100 CONNECTIONS="50 100 200"
+# usage: bench/wallet.sh   (env: ROUNDS=3 DURATION=10 GRACE=2 THREADS=2 USERS=100 CONNECTIONS="100 200 400"
 #                          PG_CLIENTS="8 16 32 64" PG_ACCOUNTS=100000 AUTO_ACCEPT=1 VERIFY_TRANSFERS=10000000
 #                          VERIFY_USERS=1000 VERIFY_RUNS=3 LEDGER_DIR= BUILD=build-wbench PZ_PORT=18290 PG_PORT=15492)
 # LEDGER_DIR keeps the large ledger there (built if it holds none) rather than in a temporary directory: building
@@ -14,7 +14,7 @@ DURATION=${DURATION:-10}
 GRACE=${GRACE:-2}
 THREADS=${THREADS:-2}
 USERS=${USERS:-100}
-CONNECTIONS=${CONNECTIONS:-50 100 200}
+CONNECTIONS=${CONNECTIONS:-100 200 400}
 PG_CLIENTS=${PG_CLIENTS:-8 16 32 64}
 PG_ACCOUNTS=${PG_ACCOUNTS:-100000}
 AUTO_ACCEPT=${AUTO_ACCEPT:-1}
