@@ -604,6 +604,12 @@ static const char migration_11[] =
      * index covers pz_store_member_ids (src/store/chat.c). */
     "CREATE INDEX conversation_members_joined ON conversation_members (conversation_id, joined_at, user_id);";
 
+static const char migration_12[] =
+    /* event_heads has been empty and unread since migration 11 (a user's
+     * last seq is the last key of their events); migrate() no longer holds
+     * a statement open, so it can go. */
+    "DROP TABLE event_heads;";
+
 const char *const pz__migrations[] = {
     migration_1,
     migration_2,
@@ -616,6 +622,7 @@ const char *const pz__migrations[] = {
     migration_9,
     migration_10,
     migration_11,
+    migration_12,
 };
 
 const unsigned pz__n_migrations = sizeof(pz__migrations) / sizeof(pz__migrations[0]);
