@@ -41,6 +41,7 @@ typedef struct pz_store_config_s {
   const char *data_dir;   /* the database is DATA_DIR/plaza.db */
   unsigned max_batch;     /* jobs per commit at most; default 1024 */
   unsigned readers;       /* read connections; default 4 */
+  unsigned test_sync_delay_ms; /* tests only: the syncer waits this long before each fsync */
 } pz_store_config_t;
 
 /* Opens (creating if needed) the database, applies pending migrations, and

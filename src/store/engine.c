@@ -49,6 +49,7 @@ struct pz_store_s {
    * each COMMIT fsyncs itself (synchronous=FULL) and there is no syncer.
    * Guarded by lock: the list, queued_upto, writer_exited. */
   int wal_fd;
+  unsigned sync_delay_ms; /* tests only */
   uv_thread_t sync_thread;
   uv_cond_t sync_wake;
   bool sync_started, writer_exited;
@@ -390,6 +391,7 @@ static void sync_main(void *arg) {
     st->sync_jobs = 0;
     uv_mutex_unlock(&st->lock);
 
+    if (st->sync_delay_ms) uv_sleep(st->sync_delay_ms);
     uint64_t t0 = pz_mono_ns();
     if (fdatasync(st->wal_fd) != 0) {
       PZ_LOG(PZ_LOG_ERROR, NULL, "fsync of the WAL failed: stopping", "error=%s", strerror(errno));
@@ -596,6 +598,7 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
   if (rc < 0) return rc;
   st->loop = loop;
   st->max_batch = cfg->max_batch ? cfg->max_batch : 1024;
+  st->sync_delay_ms = cfg->test_sync_delay_ms;
   st->n_readers = cfg->readers ? cfg->readers : 4;
   st->readers = pz_calloc(st->n_readers, sizeof(pz_db_t));
   st->free_readers = pz_calloc(st->n_readers, sizeof(pz_db_t *));

@@ -257,6 +257,50 @@ static void test_rolled_back_batch(void) {
   free(dir);
 }
 
+/* A read whose snapshot holds a commit that is not yet on disk waits for
+ * the fsync: here the syncer is held back 300 ms, the read is sent while
+ * the write is committed but not synced, and it must not be answered
+ * before the write is (and it sees the row). */
+static int order, write_at, read_at;
+static void on_write_done(pz_store_job_t *job) {
+  on_done(job);
+  write_at = ++order;
+}
+static void on_read_done(pz_store_job_t *job) {
+  on_done(job);
+  read_at = ++order;
+}
+
+static void test_read_waits_for_fsync(void) {
+  char *dir = pz_test_tmpdir("store-durable");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  pz_store_t *st = NULL;
+  pz_err_t err = {0};
+  pz_store_config_t cfg = {.data_dir = dir, .test_sync_delay_ms = 300};
+  CHECK_EQ_INT(pz_store_open(&st, &loop, &cfg, &err), 0);
+  if (st == NULL) return;
+  item_t create = {.job = {.run = create_table, .done = on_done}};
+  create.job.data = &create;
+  CHECK_EQ_INT(pz_store_write(st, &create.job), 0);
+  while (!create.done) uv_run(&loop, UV_RUN_ONCE);
+  item_t w = {.value = 42, .job = {.run = insert_value, .done = on_write_done}};
+  w.job.data = &w;
+  CHECK_EQ_INT(pz_store_write(st, &w.job), 0);
+  uv_sleep(100); /* committed by now, and the syncer still waits */
+  item_t r = {.job = {.run = count_rows, .done = on_read_done}};
+  r.job.data = &r;
+  CHECK_EQ_INT(pz_store_read(st, &r.job), 0);
+  while (!r.done || !w.done) uv_run(&loop, UV_RUN_ONCE);
+  CHECK_EQ_INT(w.job.rc, 0);
+  CHECK_EQ_INT(r.read_count, 1);
+  CHECK(write_at < read_at);
+  pz_store_close(st);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  free(dir);
+}
+
 static void test_bad_data_dir(void) {
   pz_store_t *st = NULL;
   pz_err_t err = {0};
@@ -269,6 +313,7 @@ int main(void) {
   RUN(test_group_commit);
   RUN(test_big_job);
   RUN(test_rolled_back_batch);
+  RUN(test_read_waits_for_fsync);
   RUN(test_bad_data_dir);
   TEST_EXIT();
 }
