@@ -139,35 +139,6 @@ static char *put(char *p, const char *lit, size_t len) {
 }
 #define PUT(p, lit) put((p), (lit), sizeof(lit) - 1)
 
-/* As jansson escapes a string: \" \\ \b \f \n \r \t, other control
- * bytes as \u00XX (upper-case hex), everything else as it is (the text is
- * valid UTF-8, checked on the way in). At most 6 * len bytes. */
-static char *put_escaped(char *p, const char *s, size_t len) {
-  static const char hex[] = "0123456789ABCDEF";
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      *p++ = (char)c;
-      continue;
-    }
-    *p++ = '\\';
-    switch (c) {
-      case '"': *p++ = '"'; break;
-      case '\\': *p++ = '\\'; break;
-      case '\b': *p++ = 'b'; break;
-      case '\f': *p++ = 'f'; break;
-      case '\n': *p++ = 'n'; break;
-      case '\r': *p++ = 'r'; break;
-      case '\t': *p++ = 't'; break;
-      default:
-        p = PUT(p, "u00");
-        *p++ = hex[c >> 4];
-        *p++ = hex[c & 15];
-    }
-  }
-  return p;
-}
-
 static char *put_id(char *p, int64_t id) {
   *p++ = '"';
   p += pz_id_format(id, p);
@@ -189,9 +160,9 @@ static char *message_new_text(const pz_msg_rec_t *m, size_t *len) {
   p = PUT(p, ",\"sender_id\":");
   p = put_id(p, m->sender_id);
   p = PUT(p, ",\"client_id\":\"");
-  p = put_escaped(p, m->client_id, client_len);
+  p = pz_json_escape(p, m->client_id, client_len);
   p = PUT(p, "\",\"type\":\"text\",\"text\":\"");
-  p = put_escaped(p, m->text, m->text_len);
+  p = pz_json_escape(p, m->text, m->text_len);
   p = PUT(p, "\",\"reply_to\":");
   p = m->reply_to ? put_id(p, m->reply_to) : PUT(p, "null");
   p = PUT(p, ",\"created_at\":\"");

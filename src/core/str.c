@@ -195,32 +195,37 @@ void pz_buf_free(pz_buf_t *b) {
   b->len = b->cap = 0;
 }
 
-void pz_buf_append_json_escaped(pz_buf_t *b, const char *s, size_t len) {
-  static const char hex[] = "0123456789abcdef";
-  pz_buf_reserve(b, len + 2);
-  size_t run = 0;
+char *pz_json_escape(char *out, const char *s, size_t len) {
+  static const char hex[] = "0123456789ABCDEF";
+  char *p = out;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    pz_buf_append(b, s + run, i - run);
-    run = i + 1;
-    char esc[6] = {'\\', 0};
-    switch (c) {
-      case '"': esc[1] = '"'; break;
-      case '\\': esc[1] = '\\'; break;
-      case '\n': esc[1] = 'n'; break;
-      case '\r': esc[1] = 'r'; break;
-      case '\t': esc[1] = 't'; break;
-      default:
-        memcpy(esc, "\\u00", 4);
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 15];
-        pz_buf_append(b, esc, 6);
-        continue;
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      *p++ = (char)c;
+      continue;
     }
-    pz_buf_append(b, esc, 2);
+    *p++ = '\\';
+    switch (c) {
+      case '"': *p++ = '"'; break;
+      case '\\': *p++ = '\\'; break;
+      case '\b': *p++ = 'b'; break;
+      case '\f': *p++ = 'f'; break;
+      case '\n': *p++ = 'n'; break;
+      case '\r': *p++ = 'r'; break;
+      case '\t': *p++ = 't'; break;
+      default:
+        memcpy(p, "u00", 3);
+        p[3] = hex[c >> 4];
+        p[4] = hex[c & 15];
+        p += 5;
+    }
   }
-  pz_buf_append(b, s + run, len - run);
+  return p;
+}
+
+void pz_buf_append_json_escaped(pz_buf_t *b, const char *s, size_t len) {
+  pz_buf_reserve(b, len > SIZE_MAX / 6 ? SIZE_MAX : 6 * len); /* the latter aborts as out of memory */
+  b->len = (size_t)(pz_json_escape(b->data + b->len, s, len) - b->data);
 }
 
 /* ---- arenas ---- */
