@@ -162,15 +162,22 @@ static void fail_with(pz_req_t *req, const pz_err_t *err, unsigned retry_after_s
   pz__api_fail(req, err);
 }
 
-/* Serializes body as this request's answer, and stores it under the
- * idempotency key in the job that moved the money. Writer. */
-static int answer_save(pz_db_t *db, wallet_ctx_t *c, int status, json_t *body, int64_t ref_id, pz_err_t *err) {
-  c->answer = json_dumps(body, JSON_COMPACT);
-  json_decref(body);
-  if (c->answer == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
-  c->answer_len = strlen(c->answer);
+/* Keeps text (malloc'd, taken; NULL: out of memory) as this request's
+ * answer, and stores it under the idempotency key in the job that moved
+ * the money. Writer. */
+static int answer_keep(pz_db_t *db, wallet_ctx_t *c, int status, char *text, int64_t ref_id, pz_err_t *err) {
+  if (text == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
+  c->answer = text;
+  c->answer_len = strlen(text);
   c->answer_status = status;
-  return pz_wallet_idem_save(db, c->me, c->key, c->fp, ref_id, status, pz_str_n(c->answer, c->answer_len), c->now, err);
+  return pz_wallet_idem_save(db, c->me, c->key, c->fp, ref_id, status, pz_str_n(text, c->answer_len), c->now, err);
+}
+
+/* answer_keep for body (stolen), serialized. Writer. */
+static int answer_save(pz_db_t *db, wallet_ctx_t *c, int status, json_t *body, int64_t ref_id, pz_err_t *err) {
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  return answer_keep(db, c, status, text, ref_id, err);
 }
 
 /* The PIN errors authenticate the request rather than decide it: a retry
@@ -197,17 +204,6 @@ static int refused(pz_db_t *db, wallet_ctx_t *c, int rc, bool keep, pz_err_t *er
   json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", pz_err_code_str(err), "message", pz_err_message(err));
   *err = (pz_err_t){0};
   return answer_save(db, c, status, body, 0, err);
-}
-
-/* answer_save for an answer already serialized. Writer. */
-static int answer_save_text(pz_db_t *db, wallet_ctx_t *c, int status, pz_str_t text, int64_t ref_id, pz_err_t *err) {
-  c->answer = malloc(text.len + 1);
-  if (c->answer == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
-  memcpy(c->answer, text.ptr, text.len);
-  c->answer[text.len] = '\0';
-  c->answer_len = text.len;
-  c->answer_status = status;
-  return pz_wallet_idem_save(db, c->me, c->key, c->fp, ref_id, status, text, c->now, err);
 }
 
 /* Takes a stored answer as this request's. Writer. */
@@ -509,12 +505,10 @@ static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
   char *tj = pz__api_transfer_text(&stored);
   if (tj == NULL) return pz_err_set(&job->err, PZ_ENOMEM, NULL, NULL);
   if ((rc = pz__api_transfer_made(db, &c->events, &stored, tj, c->card_msg_id, c->now, &job->err)) == 0) {
-    pz_buf_t b = {0};
-    pz_buf_append_c(&b, "{\"transfer\":");
-    pz_buf_append_c(&b, tj);
-    pz_buf_append_c(&b, "}");
-    rc = answer_save_text(db, c, 201, pz_str_n(b.data, b.len), stored.id, &job->err);
-    pz_buf_free(&b);
+    size_t n = strlen(tj) + sizeof("{\"transfer\":}");
+    char *answer = malloc(n);
+    if (answer) snprintf(answer, n, "{\"transfer\":%s}", tj);
+    rc = answer_keep(db, c, 201, answer, stored.id, &job->err);
   }
   free(tj);
   return rc;
