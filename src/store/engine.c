@@ -323,13 +323,18 @@ static void ckpt_main(void *arg) {
   uv_mutex_unlock(&st->lock);
 }
 
+/* Appends the chain first..last (linked by next) to the list *head..*tail. */
+static void list_append(pz_store_job_t **head, pz_store_job_t **tail, pz_store_job_t *first, pz_store_job_t *last) {
+  if (*tail)
+    (*tail)->next = first;
+  else
+    *head = first;
+  *tail = last;
+}
+
 /* Hands finished jobs to the loop. Called with lock held. */
 static void append_done(pz_store_t *st, pz_store_job_t *head, pz_store_job_t *tail) {
-  if (st->done_tail)
-    st->done_tail->next = head;
-  else
-    st->done_head = head;
-  st->done_tail = tail;
+  list_append(&st->done_head, &st->done_tail, head, tail);
   uv_async_send(&st->async);
 }
 
@@ -356,11 +361,7 @@ static void writer_main(void *arg) {
 
     uv_mutex_lock(&st->lock);
     if (st->wal_fd >= 0) {
-      if (st->sync_tail)
-        st->sync_tail->next = batch;
-      else
-        st->sync_head = batch;
-      st->sync_tail = last;
+      list_append(&st->sync_head, &st->sync_tail, batch, last);
       st->sync_jobs += n;
       st->queued_upto = atomic_load(&st->committed);
       uv_cond_signal(&st->sync_wake);
@@ -446,11 +447,7 @@ int pz_store_write(pz_store_t *st, pz_store_job_t *job) {
   job->rc = 0;
   st->pending_writes++;
   uv_mutex_lock(&st->lock);
-  if (st->queue_tail)
-    st->queue_tail->next = job;
-  else
-    st->queue_head = job;
-  st->queue_tail = job;
+  list_append(&st->queue_head, &st->queue_tail, job, job);
   uv_cond_signal(&st->wake);
   uv_mutex_unlock(&st->lock);
   return 0;
@@ -505,11 +502,7 @@ static void read_after(uv_work_t *w, int status) {
     pz_err_set(&job->err, job->rc = PZ_ESHUTDOWN, NULL, NULL);
   } else if (job->horizon > atomic_load(&st->durable)) {
     job->next = NULL;
-    if (st->parked_tail)
-      st->parked_tail->next = job;
-    else
-      st->parked_head = job;
-    st->parked_tail = job;
+    list_append(&st->parked_head, &st->parked_tail, job, job);
     return;
   }
   finish_read(st, job);
