@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -308,6 +309,7 @@ static int on_wal_commit(void *arg, sqlite3 *sql, const char *name, int frames) 
 
 static void ckpt_main(void *arg) {
   pz_store_t *st = arg;
+  pthread_setname_np(pthread_self(), "pz-checkpoint");
   uv_mutex_lock(&st->lock);
   for (;;) {
     while (!st->ckpt_wanted && !st->stopping) uv_cond_wait(&st->ckpt_wake, &st->lock);
@@ -340,6 +342,7 @@ static void append_done(pz_store_t *st, pz_store_job_t *head, pz_store_job_t *ta
 
 static void writer_main(void *arg) {
   pz_store_t *st = arg;
+  pthread_setname_np(pthread_self(), "pz-writer");
   uv_mutex_lock(&st->lock);
   for (;;) {
     while (st->queue_head == NULL && !st->stopping) uv_cond_wait(&st->wake, &st->lock);
@@ -381,6 +384,7 @@ static void writer_main(void *arg) {
  * it, so plazad stops, as PostgreSQL does, and recovers from the WAL. */
 static void sync_main(void *arg) {
   pz_store_t *st = arg;
+  pthread_setname_np(pthread_self(), "pz-fsync");
   uv_mutex_lock(&st->lock);
   for (;;) {
     while (st->sync_head == NULL && !st->writer_exited) uv_cond_wait(&st->sync_wake, &st->lock);
