@@ -73,6 +73,10 @@ int pz_chat_publish(pz_db_t *db, int64_t conv_id, pz_str_t type, pz_str_t payloa
  * (pz_chat_recall_events). Writer. */
 int pz_chat_publish_msg(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_str_t type, pz_str_t payload, int64_t now,
                         pz_chat_fanout_t *fanout, pz_err_t *err);
+/* Appends message_id's message.new event, whose payload was stored with
+ * the message (pz_store_msg_insert), to every member's stream. Writer. */
+int pz_chat_publish_new(pz_db_t *db, int64_t conv_id, int64_t message_id, int64_t now, pz_chat_fanout_t *fanout,
+                        pz_err_t *err);
 
 /* Opens the direct chat of me with other: the existing one (*created
  * false), or a new one with id new_id (*created true). Only contacts may

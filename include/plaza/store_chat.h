@@ -91,9 +91,6 @@ int pz_store_conv_insert(pz_db_t *db, const pz_conv_rec_t *conv, int64_t user_a,
 int pz_store_conv_get(pz_db_t *db, int64_t id, pz_conv_rec_t *out, pz_err_t *err);
 /* The direct chat between a and b (in either order). */
 int pz_store_conv_find_direct(pz_db_t *db, int64_t a, int64_t b, pz_conv_rec_t *out, pz_err_t *err);
-/* Records message_id as the conversation's last message, and moves it up
- * in every member's list. Writer. */
-int pz_store_conv_touch(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_err_t *err);
 /* user_id's conversations by activity, most recent first, those with
  * activity_id < before only (0: from the most recent), at most limit. */
 int pz_store_conv_list(pz_db_t *db, int64_t user_id, int64_t before, unsigned limit, pz_store_conv_view_cb cb,
@@ -118,9 +115,14 @@ int pz_store_unread_count(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t
 
 /* ---- messages ---- */
 
-/* Inserts msg; PZ_ECONFLICT when its sender used its client_id in this
- * conversation already. Writer. */
-int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *msg, pz_err_t *err);
+/* Inserts msg with event, the payload of its message.new event, which the
+ * members' events appended by pz_store_event_append_shared serve (empty: the
+ * message.new events carry their own). PZ_ECONFLICT when its sender used
+ * its client_id in this conversation already. Writer. */
+int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t event, pz_err_t *err);
+/* Replaces the message.new payload kept with message_id (a recall), if it
+ * has one. Writer. */
+int pz_store_msg_set_event(pz_db_t *db, int64_t message_id, pz_str_t event, pz_err_t *err);
 /* Message id of conversation conv_id (another conversation's is PZ_ENOTFOUND). */
 int pz_store_msg_get(pz_db_t *db, int64_t conv_id, int64_t id, pz_msg_rec_t *out, pz_err_t *err);
 /* The message sender_id sent to conv_id with client_id. */
@@ -140,6 +142,12 @@ int pz_store_event_append(pz_db_t *db, int64_t user_id, pz_str_t type, pz_str_t 
  * message_id (0: none), so that pz_store_event_rewrite_msg finds it. Writer. */
 int pz_store_event_append_msg(pz_db_t *db, int64_t user_id, pz_str_t type, int64_t message_id, pz_str_t payload,
                               int64_t now, int64_t *seq, pz_err_t *err);
+/* Appends an event about message_id to user_id's stream whose payload is
+ * the one kept with the message (pz_store_msg_insert): one copy for all
+ * members. A stream read gives an event whose message is gone (its group
+ * ended) as type message.gone with the message_id. Writer. */
+int pz_store_event_append_shared(pz_db_t *db, int64_t user_id, pz_str_t type, int64_t message_id, int64_t now,
+                                 int64_t *seq, pz_err_t *err);
 /* Replaces the payload of every event of type that carries message_id, in
  * every user's stream (a recall takes the content out of them); seq and
  * type stay. *n (may be NULL) is how many events changed, 0 included.

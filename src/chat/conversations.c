@@ -29,12 +29,14 @@ typedef struct {
   int64_t message_id; /* 0: the event carries no message */
   int64_t now;
   pz_chat_fanout_t *fanout;
+  bool shared; /* the payload is the one kept with the message */
 } publish_t;
 
 static int publish_member(void *arg, int64_t user_id, pz_err_t *err) {
   publish_t *p = arg;
   int64_t seq;
-  int rc = pz_store_event_append_msg(p->db, user_id, p->type, p->message_id, p->payload, p->now, &seq, err);
+  int rc = p->shared ? pz_store_event_append_shared(p->db, user_id, p->type, p->message_id, p->now, &seq, err)
+                     : pz_store_event_append_msg(p->db, user_id, p->type, p->message_id, p->payload, p->now, &seq, err);
   if (rc == 0) fanout_add(p->fanout, user_id, seq);
   return rc;
 }
@@ -46,7 +48,13 @@ int pz_chat_publish(pz_db_t *db, int64_t conv_id, pz_str_t type, pz_str_t payloa
 
 int pz_chat_publish_msg(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_str_t type, pz_str_t payload, int64_t now,
                         pz_chat_fanout_t *fanout, pz_err_t *err) {
-  publish_t p = {db, type, payload, message_id, now, fanout};
+  publish_t p = {db, type, payload, message_id, now, fanout, false};
+  return pz_store_member_ids(db, conv_id, publish_member, &p, err);
+}
+
+int pz_chat_publish_new(pz_db_t *db, int64_t conv_id, int64_t message_id, int64_t now, pz_chat_fanout_t *fanout,
+                        pz_err_t *err) {
+  publish_t p = {db, PZ_STR(PZ_EVENT_MESSAGE_NEW), PZ_STR_NULL, message_id, now, fanout, true};
   return pz_store_member_ids(db, conv_id, publish_member, &p, err);
 }
 
@@ -235,7 +243,7 @@ static int send_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, 
   }
   if (!member) return not_member(err);
   rc = send_rules(db, &conv, other, msg, stored, err);
-  if (rc == 0) rc = pz_store_msg_insert(db, msg, err);
+  if (rc == 0) rc = pz_store_msg_insert(db, msg, payload, err);
   if (rc < 0) {
     /* A retry is answered with the first message even if the rules changed
      * since (a block, a reply_to): it was accepted then. The unique index
@@ -251,13 +259,12 @@ static int send_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, 
     *err = refused;
     return rc;
   }
-  if ((rc = pz_store_conv_touch(db, conv.id, msg->id, err)) < 0) return rc;
-  /* The payload was built once by the caller; every member's event row
-   * holds the same bytes. */
+  /* The payload was built once by the caller and is kept once, with the
+   * message; every member's event row serves it. */
   for (unsigned i = 0; i < members->n; i++) {
     int64_t seq;
-    if ((rc = pz_store_event_append_msg(db, members->ids[i], PZ_STR(PZ_EVENT_MESSAGE_NEW), msg->id, payload,
-                                        msg->created_at, &seq, err)) < 0)
+    if ((rc = pz_store_event_append_shared(db, members->ids[i], PZ_STR(PZ_EVENT_MESSAGE_NEW), msg->id,
+                                           msg->created_at, &seq, err)) < 0)
       return rc;
     fanout_add(fanout, members->ids[i], seq);
   }

@@ -426,9 +426,6 @@ int pz_chat_publish_except(pz_db_t *db, int64_t conv_id, const int64_t *skip, un
 int pz_chat_group_post(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_chat_fanout_t *fanout,
                        pz_err_t *err) {
   int rc;
-  if ((rc = pz_store_msg_insert(db, msg, err)) < 0 ||
-      (rc = pz_store_conv_touch(db, msg->conversation_id, msg->id, err)) < 0)
-    return rc;
-  return pz_chat_publish_msg(db, msg->conversation_id, msg->id, PZ_STR(PZ_EVENT_MESSAGE_NEW), payload, msg->created_at,
-                             fanout, err);
+  if ((rc = pz_store_msg_insert(db, msg, payload, err)) < 0) return rc;
+  return pz_chat_publish_new(db, msg->conversation_id, msg->id, msg->created_at, fanout, err);
 }

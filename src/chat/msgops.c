@@ -119,9 +119,12 @@ int pz_chat_recall(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, int
 }
 
 int pz_chat_recall_events(pz_db_t *db, int64_t msg_id, pz_str_t new_payload, pz_str_t edited_payload, pz_err_t *err) {
-  /* The events that hold what the message said. message.recalled holds
-   * the recalled form already, and message.reaction only an emoji. */
-  int rc = pz_store_event_rewrite_msg(db, msg_id, PZ_STR(PZ_EVENT_MESSAGE_NEW), new_payload, NULL, err);
+  /* The events that hold what the message said: the message.new payload
+   * kept with the message, events written with a copy of their own (before
+   * migration 13), and message.edited. message.recalled holds the
+   * recalled form already, and message.reaction only an emoji. */
+  int rc = pz_store_msg_set_event(db, msg_id, new_payload, err);
+  if (rc == 0) rc = pz_store_event_rewrite_msg(db, msg_id, PZ_STR(PZ_EVENT_MESSAGE_NEW), new_payload, NULL, err);
   if (rc < 0) return rc;
   return pz_store_event_rewrite_msg(db, msg_id, PZ_STR(PZ_EVENT_MESSAGE_EDITED), edited_payload, NULL, err);
 }

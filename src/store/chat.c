@@ -9,6 +9,12 @@
  * to rewrite (migration 11). */
 #define CONV_LAST_ID "(SELECT max(x.id) FROM messages x WHERE x.conversation_id = c.id)"
 #define CONV_COLS "c.id, c.type, c.title, c.owner_id, c.created_at, coalesce(" CONV_LAST_ID ", 0)"
+/* Where member m's conversation c sits in m's list: its last message, or
+ * for a conversation without any, the conversation's own id
+ * (conversation_members.activity_id, written once at the join and moved
+ * by sends before migration 13). Computed when a list is read, so that a
+ * send rewrites no member row. */
+#define CONV_ACTIVITY "max(m.activity_id, coalesce(" CONV_LAST_ID ", 0))"
 #define N_CONV_COLS 6
 #define MSG_COLS(t) \
   t ".id, " t ".conversation_id, " t ".sender_id, " t ".client_id, " t ".reply_to, " t ".created_at, " t ".text, " t \
@@ -110,25 +116,12 @@ int pz_store_conv_find_direct(pz_db_t *db, int64_t a, int64_t b, pz_conv_rec_t *
   return rc;
 }
 
-/* OR FAIL: the new value cannot break a constraint, and without ABORT's
- * promise to undo earlier rows SQLite keeps no statement journal (a copy
- * of every page the update changes) for this many-row update. */
-static const char SQL_MEMBERS_TOUCH[] =
-    "UPDATE OR FAIL conversation_members SET activity_id = ?2 WHERE conversation_id = ?1";
-
-/* The conversation's own last message needs no write: it is the newest
- * of its messages (CONV_LAST_ID). */
-int pz_store_conv_touch(pz_db_t *db, int64_t conv_id, int64_t message_id, pz_err_t *err) {
-  sqlite3_stmt *st = pz__db_stmt(db, SQL_MEMBERS_TOUCH, err);
-  if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, conv_id, message_id);
-  return rc == 0 ? pz__db_step_done(db, st, err) : rc;
-}
-
 /* The last message comes with the conversation by a join on the primary
- * key; the unread count is a range of the history index per row. */
+ * key; the unread count is a range of the history index per row. The
+ * order is computed per membership (one descent of the history index
+ * each) rather than read from an index that every send would update. */
 static const char SQL_CONV_LIST[] =
-    "SELECT " CONV_COLS ", m.last_read_id, m.activity_id, " MSG_COLS("g") " FROM conversation_members m"
+    "SELECT " CONV_COLS ", m.last_read_id, " CONV_ACTIVITY " AS activity, " MSG_COLS("g") " FROM conversation_members m"
     " JOIN conversations c ON c.id = m.conversation_id"
     /* A last message the member deleted for themselves gives way to their
      * newest one still shown (msgops.c). */
@@ -136,8 +129,8 @@ static const char SQL_CONV_LIST[] =
     "   WHERE h.user_id = ?1 AND h.message_id = " CONV_LAST_ID ") THEN " CONV_LAST_ID
     "   ELSE (SELECT max(x.id) FROM messages x WHERE x.conversation_id = c.id AND NOT EXISTS"
     "     (SELECT 1 FROM message_hidden h2 WHERE h2.user_id = ?1 AND h2.message_id = x.id)) END)"
-    " WHERE m.user_id = ?1 AND m.activity_id < ?2"
-    " ORDER BY m.activity_id DESC LIMIT ?3";
+    " WHERE m.user_id = ?1 AND activity < ?2"
+    " ORDER BY activity DESC LIMIT ?3";
 
 int pz_store_conv_list(pz_db_t *db, int64_t user_id, int64_t before, unsigned limit, pz_store_conv_view_cb cb,
                        void *arg, pz_err_t *err) {
@@ -284,10 +277,10 @@ static int fts_added(pz_db_t *db, const pz_msg_rec_t *m, pz_err_t *err) {
 }
 
 static const char SQL_MSG_INSERT[] =
-    "INSERT INTO messages (id, conversation_id, sender_id, client_id, type, text, reply_to, created_at, body, mentions)"
-    " VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, ?9, ?10)";
+    "INSERT INTO messages (id, conversation_id, sender_id, client_id, type, text, reply_to, created_at, body, mentions,"
+    " event) VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, ?9, ?10, ?11)";
 
-int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *m, pz_err_t *err) {
+int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *m, pz_str_t event, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_INSERT, err);
   if (st == NULL) return err->code;
   int rc;
@@ -303,7 +296,9 @@ int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *m, pz_err_t *err) {
     return pz__db_fail(db, rc, err);
   char mentions[PZ__STORE_IDS_TEXT_MAX(PZ_CHAT_MENTIONS_MAX)];
   pz__store_ids_format(m->mentions, m->n_mentions, mentions);
-  if ((rc = sqlite3_bind_text(st, 10, mentions, -1, SQLITE_TRANSIENT)) != SQLITE_OK) return pz__db_fail(db, rc, err);
+  if ((rc = sqlite3_bind_text(st, 10, mentions, -1, SQLITE_TRANSIENT)) != SQLITE_OK ||
+      (rc = pz__db_bind_str(st, 11, event)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
   if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
   return fts_added(db, m, err);
 }
@@ -400,9 +395,18 @@ int pz_store_event_append_msg(pz_db_t *db, int64_t user_id, pz_str_t type, int64
   return pz__db_step_done(db, st, err);
 }
 
+int pz_store_event_append_shared(pz_db_t *db, int64_t user_id, pz_str_t type, int64_t message_id, int64_t now,
+                                 int64_t *seq, pz_err_t *err) {
+  /* The empty payload stands for the message's own (messages.event). */
+  return pz_store_event_append_msg(db, user_id, type, message_id, PZ_STR(""), now, seq, err);
+}
+
 /* Only the payload changes: the rows keep their place (user, seq) and
- * type, so every stream stays gap-free and in order. */
-static const char SQL_EVENT_REWRITE_MSG[] = "UPDATE events SET payload = ?3 WHERE message_id = ?1 AND type = ?2";
+ * type, so every stream stays gap-free and in order. Events that take
+ * their payload from the message are left out (and are not in the index
+ * this uses): pz_store_msg_set_event rewrites theirs. */
+static const char SQL_EVENT_REWRITE_MSG[] =
+    "UPDATE events SET payload = ?3 WHERE message_id = ?1 AND type = ?2 AND payload <> ''";
 
 int pz_store_event_rewrite_msg(pz_db_t *db, int64_t message_id, pz_str_t type, pz_str_t payload, unsigned *n,
                                pz_err_t *err) {
@@ -418,8 +422,15 @@ int pz_store_event_rewrite_msg(pz_db_t *db, int64_t message_id, pz_str_t type, p
   return 0;
 }
 
+/* An event with an empty payload serves its message's (migration 13). A
+ * message that is gone (its group ended when its last member left) is
+ * told as message.gone, with its id: the seq stays in the stream. */
 static const char SQL_EVENT_LIST[] =
-    "SELECT seq, type, payload FROM events WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+    "SELECT e.seq, CASE WHEN e.payload <> '' OR g.id IS NOT NULL THEN e.type ELSE 'message.gone' END,"
+    " CASE WHEN e.payload <> '' THEN e.payload WHEN g.id IS NOT NULL THEN g.event"
+    "   ELSE '{\"type\":\"message.gone\",\"message_id\":\"' || e.message_id || '\"}' END"
+    " FROM events e LEFT JOIN messages g ON e.payload = '' AND g.id = e.message_id"
+    " WHERE e.user_id = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3";
 
 int pz_store_event_list(pz_db_t *db, int64_t user_id, int64_t after, unsigned limit, pz_store_event_cb cb, void *arg,
                         pz_err_t *err) {
@@ -434,6 +445,17 @@ int pz_store_event_list(pz_db_t *db, int64_t user_id, int64_t after, unsigned li
     if (cb_rc < 0) return cb_rc;
   }
   return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
+static const char SQL_MSG_SET_EVENT[] = "UPDATE messages SET event = ?2 WHERE id = ?1 AND event <> ''";
+
+int pz_store_msg_set_event(pz_db_t *db, int64_t message_id, pz_str_t event, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_SET_EVENT, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, message_id);
+  if (rc < 0) return rc;
+  if ((rc = pz__db_bind_str(st, 2, event)) != SQLITE_OK) return pz__db_fail(db, rc, err);
+  return pz__db_step_done(db, st, err);
 }
 
 int pz_store_event_head(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {

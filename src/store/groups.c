@@ -172,7 +172,8 @@ int pz_store_conv_delete(pz_db_t *db, int64_t conv_id, pz_err_t *err) {
  * starts at a member's own activity id holds exactly their conversation,
  * read by the very query of the list (hidden last messages and all). */
 static const char SQL_MEMBER_ACTIVITY[] =
-    "SELECT activity_id FROM conversation_members WHERE conversation_id = ?1 AND user_id = ?2";
+    "SELECT max(m.activity_id, coalesce((SELECT max(x.id) FROM messages x WHERE x.conversation_id = m.conversation_id), 0))"
+    " FROM conversation_members m WHERE m.conversation_id = ?1 AND m.user_id = ?2";
 
 typedef struct {
   int64_t conv_id;

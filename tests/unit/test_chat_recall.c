@@ -1,4 +1,5 @@
-/* Unit tests of the rewrite of stored events on recall: which events change, and that seq and type never do. */
+/* Unit tests of the rewrite of stored events on recall (which events change, and that seq and type never do), and of
+ * message.new events that serve the payload kept with their message. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 #include "plaza/auth.h"
 #include "plaza/chat.h"
 #include "plaza/id.h"
+#include "plaza/store_groups.h"
 #include "test.h"
 
 static pz_store_t *st;
@@ -16,7 +18,7 @@ static const int64_t t0 = 1750000000000LL;
 typedef struct {
   int64_t seq;
   char type[PZ_CHAT_EVENT_TYPE_MAX + 1];
-  char payload[64];
+  char payload[96];
 } ev_t;
 
 /* Inputs and outputs of the step being run; each step is one committed write job. */
@@ -109,6 +111,10 @@ static int event_row(void *arg, int64_t seq, pz_str_t type, pz_str_t payload, pz
   return 0;
 }
 
+static int run_conv_delete(pz_db_t *db, pz_store_job_t *job) {
+  return pz_store_conv_delete(db, T.conv_id, &job->err);
+}
+
 static int run_list(pz_db_t *db, pz_store_job_t *job) {
   T.n_events = 0;
   return pz_store_event_list(db, T.list_user, 0, MAX_EVENTS, event_row, NULL, &job->err);
@@ -127,6 +133,10 @@ static void test_rewrite(void) {
   T.conv_id = T.conv.id;
   int64_t gone = send_text("take this back", "new:gone");
   int64_t kept = send_text("keep this", "new:kept");
+  /* A message.new with a copy of the payload of its own, as every one
+   * was before migration 13. */
+  int64_t old = pz_id_next();
+  publish(old, PZ_EVENT_MESSAGE_NEW, "new:old");
   publish(gone, PZ_EVENT_MESSAGE_EDITED, "edited:gone");
   publish(kept, PZ_EVENT_MESSAGE_EDITED, "edited:kept");
   publish(gone, PZ_EVENT_MESSAGE_REACTION, "reaction:gone");
@@ -136,6 +146,8 @@ static void test_rewrite(void) {
 
   T.msg_id = gone, T.new_payload = "new:recalled", T.edited_payload = "edited:recalled";
   CHECK_EQ_INT(step(run_recall_events), 0);
+  T.msg_id = old, T.new_payload = "new:old-recalled", T.edited_payload = "edited:old-recalled";
+  CHECK_EQ_INT(step(run_recall_events), 0);
 
   /* Both members' streams: the events above, each where it was (the
    * domain publishes no conversation.new: api/ does). */
@@ -143,8 +155,9 @@ static void test_rewrite(void) {
     const char *type, *payload;
   } want[] = {
       {PZ_EVENT_MESSAGE_NEW, "new:recalled"},       {PZ_EVENT_MESSAGE_NEW, "new:kept"},
-      {PZ_EVENT_MESSAGE_EDITED, "edited:recalled"}, {PZ_EVENT_MESSAGE_EDITED, "edited:kept"},
-      {PZ_EVENT_MESSAGE_REACTION, "reaction:gone"}, {PZ_EVENT_MESSAGE_NEW, "new:unknown"},
+      {PZ_EVENT_MESSAGE_NEW, "new:old-recalled"},   {PZ_EVENT_MESSAGE_EDITED, "edited:recalled"},
+      {PZ_EVENT_MESSAGE_EDITED, "edited:kept"},     {PZ_EVENT_MESSAGE_REACTION, "reaction:gone"},
+      {PZ_EVENT_MESSAGE_NEW, "new:unknown"},
   };
   int64_t users[] = {T.a, T.b};
   for (unsigned u = 0; u < 2; u++) {
@@ -157,16 +170,38 @@ static void test_rewrite(void) {
     }
   }
 
-  /* One event of the type per member; none for a message without events. */
-  T.msg_id = gone, T.type = PZ_EVENT_MESSAGE_NEW, T.payload = "new:again";
+  /* The rewrite finds one event per member among those with a payload of
+   * their own; those that serve their message's are not rewritten there
+   * (the recall rewrote the message's). None for a message without events. */
+  T.msg_id = old, T.type = PZ_EVENT_MESSAGE_NEW, T.payload = "new:again";
   CHECK_EQ_INT(step(run_rewrite), 0);
   CHECK_EQ_INT(T.n_changed, 2);
+  T.msg_id = gone;
+  CHECK_EQ_INT(step(run_rewrite), 0);
+  CHECK_EQ_INT(T.n_changed, 0);
   T.msg_id = pz_id_next();
   CHECK_EQ_INT(step(run_rewrite), 0);
   CHECK_EQ_INT(T.n_changed, 0);
   list_events(T.b);
-  CHECK_EQ_STR(T.events[0].payload, "new:again");
+  CHECK_EQ_STR(T.events[0].payload, "new:recalled");
   CHECK_EQ_STR(T.events[1].payload, "new:kept");
+  CHECK_EQ_STR(T.events[2].payload, "new:again");
+
+  /* The conversation ends and its messages with it: their events keep
+   * their seq and say which message is gone; copies stay as they were. */
+  CHECK_EQ_INT(step(run_conv_delete), 0);
+  list_events(T.a);
+  CHECK_EQ_INT(T.n_events, sizeof(want) / sizeof(want[0]));
+  char gone_json[96];
+  int64_t ids[] = {gone, kept};
+  for (unsigned i = 0; i < 2; i++) {
+    snprintf(gone_json, sizeof(gone_json), "{\"type\":\"message.gone\",\"message_id\":\"%lld\"}", (long long)ids[i]);
+    CHECK_EQ_INT(T.events[i].seq, (int64_t)i + 1);
+    CHECK_EQ_STR(T.events[i].type, "message.gone");
+    CHECK_EQ_STR(T.events[i].payload, gone_json);
+  }
+  CHECK_EQ_STR(T.events[2].type, PZ_EVENT_MESSAGE_NEW);
+  CHECK_EQ_STR(T.events[2].payload, "new:again");
 }
 
 int main(void) {
