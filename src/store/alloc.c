@@ -85,10 +85,15 @@ static uv_once_t once = UV_ONCE_INIT;
 
 static void setup(void) {
   static const sqlite3_mem_methods methods = {x_malloc, x_free, x_realloc, x_size, x_roundup, x_init, x_shutdown, NULL};
-  if (pthread_key_create(&exit_key, on_thread_exit) != 0) return; /* keep SQLite's allocator */
+  if (pthread_key_create(&exit_key, on_thread_exit) != 0) { /* keep SQLite's allocator */
+    pz__store_vfs_register();
+    return;
+  }
   /* Refused (SQLITE_MISUSE) once SQLite has initialized: then its own
    * allocator stays, which is only slower. */
   if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK) sqlite3_config(SQLITE_CONFIG_MALLOC, &methods);
+  /* After the allocator: registering initializes SQLite. */
+  pz__store_vfs_register();
 }
 
 void pz__store_sqlite_setup(void) { uv_once(&once, setup); }

@@ -76,8 +76,14 @@ static inline int pz__db_bind_str(sqlite3_stmt *st, int idx, pz_str_t s) {
 void pz__store_ids_format(const int64_t *ids, unsigned n, char *out);
 unsigned pz__store_ids_parse(const char *text, int64_t *ids, unsigned max);
 
-/* Configures SQLite's allocator (alloc.c) before its first use; once per process. */
+/* Configures SQLite's allocator (alloc.c) before its first use, then
+ * registers the VFS of vfs.c; once per process. */
 void pz__store_sqlite_setup(void);
+/* Registers the "plaza" VFS (vfs.c): the default one, with each commit's
+ * WAL frames written in one call. */
+void pz__store_vfs_register(void);
+/* "plaza" once registered, else NULL (SQLite's default VFS). */
+const char *pz__store_vfs_name(void);
 
 /* Schema migrations, applied in order at open; each is one SQL script.
  * Append new ones at the end; never edit one that has shipped. */

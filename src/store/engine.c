@@ -35,11 +35,13 @@ struct pz_store_s {
   /* The checkpointer copies the WAL back into the database file on a
    * connection and thread of its own, so that the writer does not spend its
    * time (and an fsync of the database file) doing it. ckpt_wanted is
-   * guarded by lock. */
+   * guarded by lock; ckpt_woken_at (the WAL's frames when the writer last
+   * woke it) is the writer's own. */
   pz_db_t ckpt;
   uv_thread_t ckpt_thread;
   uv_cond_t ckpt_wake;
   bool ckpt_started, ckpt_wanted;
+  int ckpt_woken_at;
 
   /* The syncer. The writer commits without waiting for the disk
    * (synchronous=NORMAL) and hands each committed batch here; this thread
@@ -81,7 +83,7 @@ struct pz_store_s {
 static int db_open(pz_db_t *db, const char *path, bool readonly, pz_err_t *err) {
   memset(db, 0, sizeof(*db));
   int flags = SQLITE_OPEN_NOMUTEX | (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  int rc = sqlite3_open_v2(path, &db->sql, flags, NULL);
+  int rc = sqlite3_open_v2(path, &db->sql, flags, pz__store_vfs_name());
   if (rc != SQLITE_OK) {
     pz_err_set(err, PZ_EIO, NULL, "cannot open database %s: %s", path,
                db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(rc));
@@ -284,19 +286,25 @@ static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
   if (st->wal_fd < 0) pz_metrics_commit(n, t1 - t0); /* else the syncer counts */
 }
 
-/* WAL sizes in pages (frames). Past CKPT_FRAMES the checkpointer is woken
- * after every commit. It cannot let the WAL start over while the writer
- * keeps appending, so past CKPT_FORCE_FRAMES the writer checkpoints the few
- * frames still left itself: complete, that lets the next transaction write
- * the WAL from its start again, and the file stays bounded. */
-#define CKPT_FRAMES 1000
-#define CKPT_FORCE_FRAMES 8000
+/* WAL sizes in pages (frames). The checkpointer is woken each time the
+ * WAL has grown by CKPT_FRAMES since it was last woken: a checkpoint
+ * copies each page once, however many commits rewrote it, so copying
+ * in steps of many commits copies a hot page (an index leaf every send
+ * touches) once per step, not once per commit. It cannot let the WAL
+ * start over while the writer keeps appending, so past CKPT_FORCE_FRAMES
+ * the writer checkpoints the few frames still left itself: complete, that
+ * lets the next transaction write the WAL from its start again, and the
+ * file stays bounded (64 MiB of 4 KiB pages). */
+#define CKPT_FRAMES 4000
+#define CKPT_FORCE_FRAMES 16000
 
 static int on_wal_commit(void *arg, sqlite3 *sql, const char *name, int frames) {
   pz_store_t *st = arg;
+  if (frames < st->ckpt_woken_at) st->ckpt_woken_at = 0; /* the WAL started over */
   if (frames >= CKPT_FORCE_FRAMES) {
     sqlite3_wal_checkpoint_v2(sql, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-  } else if (frames >= CKPT_FRAMES) {
+  } else if (frames - st->ckpt_woken_at >= CKPT_FRAMES) {
+    st->ckpt_woken_at = frames;
     uv_mutex_lock(&st->lock);
     if (!st->ckpt_wanted) {
       st->ckpt_wanted = true;

@@ -1,4 +1,7 @@
-/* Tests of the commit pipeline: group commit, per-job rollback, reads beside the writer, drain on close, reopen. */
+/* Tests of the commit pipeline: group commit, per-job rollback, reads beside the writer, drain on close, reopen, and the
+ * WAL writes of the plaza VFS. */
+#include <stdio.h>
+#include <string.h>
 #include <uv.h>
 #include "plaza/metrics.h"
 #include "plaza/store.h"
@@ -315,8 +318,87 @@ static void test_bad_data_dir(void) {
   CHECK(strstr(pz_err_message(&err), "/proc/version/nope") != NULL);
 }
 
+/* ---- the plaza VFS (src/store/vfs.c) ---- */
+
+static char vfs_name[64];
+
+/* Job: value rows of 4,000 random bytes in table w, in one transaction
+ * (2.4 MB for 600: more than the VFS holds at once). */
+static int insert_blobs(pz_db_t *db, pz_store_job_t *job) {
+  item_t *it = job->data;
+  char *name = NULL;
+  if (sqlite3_file_control(db->sql, "main", SQLITE_FCNTL_VFSNAME, &name) == SQLITE_OK && name)
+    snprintf(vfs_name, sizeof(vfs_name), "%s", name);
+  sqlite3_free(name);
+  if (pz__db_exec(db, "CREATE TABLE IF NOT EXISTS w (id INTEGER PRIMARY KEY, v BLOB)", &job->err) < 0)
+    return job->err.code;
+  sqlite3_stmt *st = pz__db_stmt(db, "INSERT INTO w (v) VALUES (randomblob(4000))", &job->err);
+  if (st == NULL) return job->err.code;
+  for (int i = 0; i < it->value; i++) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return pz__db_fail(db, rc, &job->err);
+  }
+  return 0;
+}
+
+/* What another process would see now: a connection of SQLite's own VFS,
+ * reading the WAL through a descriptor of its own. */
+static void check_from_outside(const char *dir, long long rows) {
+  char path[512];
+  snprintf(path, sizeof(path), "%s/plaza.db", dir);
+  sqlite3 *db = NULL;
+  CHECK_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  CHECK_EQ_INT(sqlite3_prepare_v2(db, "SELECT count(*), sum(length(v)) FROM w", -1, &st, NULL), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+  CHECK_EQ_INT(sqlite3_column_int64(st, 0), rows);
+  CHECK_EQ_INT(sqlite3_column_int64(st, 1), rows * 4000);
+  sqlite3_finalize(st);
+  CHECK_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+  CHECK_EQ_STR((const char *)sqlite3_column_text(st, 0), "ok");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* Every frame of a commit is in the WAL file once the job is answered,
+ * large commits (several buffers' worth) and small ones alike, without
+ * closing the store. */
+static void test_vfs_commits_reach_the_file(void) {
+  char *dir = pz_test_tmpdir("store-vfs");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  pz_store_t *st = NULL;
+  pz_err_t err = {0};
+  pz_store_config_t cfg = {.data_dir = dir};
+  CHECK_EQ_INT(pz_store_open(&st, &loop, &cfg, &err), 0);
+  if (st == NULL) return;
+  item_t big = {.job = {.run = insert_blobs, .done = on_done}, .value = 600};
+  big.job.data = &big;
+  CHECK_EQ_INT(pz_store_write(st, &big.job), 0);
+  while (!big.done) uv_run(&loop, UV_RUN_ONCE);
+  CHECK_EQ_INT(big.job.rc, 0);
+  CHECK(strncmp(vfs_name, "plaza/", 6) == 0);
+  check_from_outside(dir, 600);
+  /* Many small commits, one at a time. */
+  for (int i = 0; i < 50; i++) {
+    item_t one = {.job = {.run = insert_blobs, .done = on_done}, .value = 3};
+    one.job.data = &one;
+    CHECK_EQ_INT(pz_store_write(st, &one.job), 0);
+    while (!one.done) uv_run(&loop, UV_RUN_ONCE);
+    CHECK_EQ_INT(one.job.rc, 0);
+  }
+  check_from_outside(dir, 750);
+  pz_store_close(st);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  free(dir);
+}
+
 int main(void) {
   RUN(test_group_commit);
+  RUN(test_vfs_commits_reach_the_file);
   RUN(test_big_job);
   RUN(test_rolled_back_batch);
   RUN(test_read_waits_for_fsync);
