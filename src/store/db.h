@@ -17,7 +17,17 @@ struct pz_db_s {
   unsigned n_cache;
   /* PZ__DB_BATCH_* bits: work a job left for the end of its batch. */
   unsigned batch_pending;
+  /* The last seq of event streams this connection appended to (chat.c),
+   * each valid in the generation it was written in. Whatever undoes
+   * writes (a job's ROLLBACK TO, a batch's ROLLBACK) starts a new one:
+   * pz__db_forget_writes. Allocated at the first append. */
+  struct pz__seq_slot *seqs;
+  uint64_t seq_gen;
 };
+
+/* What the connection remembers of its own writes is void from here: the
+ * transaction or a savepoint of it was rolled back. */
+static inline void pz__db_forget_writes(pz_db_t *db) { db->seq_gen++; }
 
 /* Work done once per batch rather than once per job: a store function sets
  * the bit in db->batch_pending, and the writer calls pz__store_batch_end

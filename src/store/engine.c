@@ -123,6 +123,7 @@ static void db_close(pz_db_t *db) {
     sqlite3_finalize(db->cache[i].stmt);
   }
   sqlite3_close(db->sql);
+  sqlite3_free(db->seqs);
   memset(db, 0, sizeof(*db));
 }
 
@@ -201,6 +202,7 @@ static int migrate(pz_db_t *db, pz_err_t *err) {
     if ((rc = pz__db_exec(db, pz__migrations[v], err)) < 0 || (rc = pz__db_exec(db, bump, err)) < 0 ||
         (rc = pz__db_exec(db, "COMMIT", err)) < 0) {
       pz__db_exec(db, "ROLLBACK", NULL);
+      pz__db_forget_writes(db);
       pz_err_set(err, PZ_EIO, NULL, "migration %u failed", v + 1);
       goto out;
     }
@@ -255,6 +257,7 @@ static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
     if (job->rc < 0) {
       if (job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
       step_once(db, SQL_ROLLBACK_TO, NULL);
+      pz__db_forget_writes(db);
     }
     step_once(db, SQL_RELEASE, NULL);
     /* After some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM) SQLite
@@ -277,6 +280,7 @@ static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
   uint64_t t1 = pz_mono_ns();
   if (rc < 0) {
     if (!sqlite3_get_autocommit(db->sql)) step_once(db, SQL_ROLLBACK, NULL);
+    pz__db_forget_writes(db);
     for (pz_store_job_t *job = batch; job; job = job->next) {
       job->rc = PZ_EIO;
       pz_err_set(&job->err, PZ_EIO, NULL, NULL);
