@@ -217,7 +217,7 @@ int pz__api_body(pz_req_t *req, json_t **out, pz_err_t *err) {
   json_error_t je;
   /* Duplicate keys are refused: two parsers that pick different ones are
    * how checks get bypassed. */
-  json_t *v = json_loadb(req->body.ptr, req->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+  json_t *v = pz__api_json_load(req->body.ptr, req->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
   if (v == NULL) {
     if (json_error_code(&je) == json_error_invalid_utf8)
       return pz_err_set(err, PZ_EUTF8, NULL, "the request body is not valid UTF-8");

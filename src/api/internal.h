@@ -131,6 +131,13 @@ void pz__api_no_content(pz_req_t *req);
 /* Parses the body as a JSON object, released with the request's arena.
  * Errors: malformed_json, invalid_utf8, invalid_request (not an object). */
 int pz__api_body(pz_req_t *req, json_t **out, pz_err_t *err);
+/* json_loadb(data, len, flags, error), flags with JSON_REJECT_DUPLICATES,
+ * with a fast path for a flat object of strings, integers, booleans and
+ * nulls (json_flat.c). */
+json_t *pz__api_json_load(const char *data, size_t len, size_t flags, json_error_t *error);
+/* The fast path alone: the object, or NULL when the input is not one it
+ * takes (valid JSON or not). For fuzz/json. */
+json_t *pz__api_json_load_flat(const char *data, size_t len);
 /* A string member: required, or optional (*present tells). Errors name the field. */
 int pz__api_str(json_t *obj, const char *key, bool required, pz_str_t *out, bool *present, pz_err_t *err);
 /* A required id member: a decimal string. */

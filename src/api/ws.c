@@ -645,7 +645,7 @@ static void on_message(pz_ws_t *ws, bool is_text, const char *data, size_t len) 
   json_t *msg = NULL;
   const char *type = NULL;
   if (is_text) {
-    msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+    msg = pz__api_json_load(data, len, JSON_REJECT_DUPLICATES, NULL);
     if (json_is_object(msg)) type = json_string_value(json_object_get(msg, "type"));
   }
   switch (c->state) {
