@@ -629,6 +629,14 @@ static const char migration_13[] =
      * the later of it and the conversation's last message (src/store/chat.c). */
     "";
 
+static const char migration_14[] =
+    /* No query reads entries by account: history, statements and limits go
+     * by user (wallet_entries_user), and ledger verify reads the table in
+     * order. The index cost every movement two inserts, one on a page of
+     * each user's account. Accounts are never deleted, so no foreign-key
+     * check needs it either. */
+    "DROP INDEX wallet_entries_account;";
+
 const char *const pz__migrations[] = {
     migration_1,
     migration_2,
@@ -643,6 +651,7 @@ const char *const pz__migrations[] = {
     migration_11,
     migration_12,
     migration_13,
+    migration_14,
 };
 
 const unsigned pz__n_migrations = sizeof(pz__migrations) / sizeof(pz__migrations[0]);
