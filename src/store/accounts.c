@@ -12,22 +12,11 @@
 
 /* ---- row helpers ---- */
 
-/* Copies a text column into a record's fixed buffer. Stored text was
- * checked against these sizes on the way in; the cut only keeps memory
- * safe should a row be edited by hand. */
-static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
-  const unsigned char *s = sqlite3_column_text(st, i);
-  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
-  if (n >= cap) n = cap - 1;
-  if (n) memcpy(dst, s, n);
-  dst[n] = '\0';
-}
-
 static void col_user(sqlite3_stmt *st, int i, pz_user_rec_t *u) {
   u->id = sqlite3_column_int64(st, i);
-  col_text(st, i + 1, u->username, sizeof(u->username));
-  col_text(st, i + 2, u->display_name, sizeof(u->display_name));
-  col_text(st, i + 3, u->bio, sizeof(u->bio));
+  pz__db_col_text(st, i + 1, u->username, sizeof(u->username));
+  pz__db_col_text(st, i + 2, u->display_name, sizeof(u->display_name));
+  pz__db_col_text(st, i + 3, u->bio, sizeof(u->bio));
   u->created_at = sqlite3_column_int64(st, i + 4);
 }
 
@@ -39,8 +28,8 @@ static void col_session(sqlite3_stmt *st, pz_session_rec_t *s) {
   if (hex)
     sodium_hex2bin(s->token_hash, sizeof(s->token_hash), hex, (size_t)sqlite3_column_bytes(st, 2), NULL, NULL,
                    NULL);
-  col_text(st, 3, s->device, sizeof(s->device));
-  col_text(st, 4, s->ip, sizeof(s->ip));
+  pz__db_col_text(st, 3, s->device, sizeof(s->device));
+  pz__db_col_text(st, 4, s->ip, sizeof(s->ip));
   s->created_at = sqlite3_column_int64(st, 5);
   s->last_seen_at = sqlite3_column_int64(st, 6);
   s->expires_at = sqlite3_column_int64(st, 7);
@@ -58,7 +47,7 @@ static void col_req(sqlite3_stmt *st, pz_contact_req_rec_t *r) {
   r->id = sqlite3_column_int64(st, 0);
   r->from_id = sqlite3_column_int64(st, 1);
   r->to_id = sqlite3_column_int64(st, 2);
-  col_text(st, 3, r->greeting, sizeof(r->greeting));
+  pz__db_col_text(st, 3, r->greeting, sizeof(r->greeting));
   r->status = status_parse(sqlite3_column_text(st, 4));
   r->created_at = sqlite3_column_int64(st, 5);
   r->updated_at = sqlite3_column_int64(st, 6);
@@ -137,7 +126,7 @@ int pz_store_user_find(pz_db_t *db, pz_str_t username, pz_user_rec_t *out, char 
   if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
   if ((rc = pz__db_step_row(db, st, err)) < 0) return rc;
   col_user(st, 0, out);
-  if (password_hash) col_text(st, N_USER_COLS, password_hash, PZ_PASSWORD_HASH_MAX + 1);
+  if (password_hash) pz__db_col_text(st, N_USER_COLS, password_hash, PZ_PASSWORD_HASH_MAX + 1);
   return 0;
 }
 

@@ -24,23 +24,11 @@
 
 /* ---- row helpers ---- */
 
-/* Copies a text column into a fixed buffer; returns the length. Stored
- * text was checked against these sizes on the way in: the cut only keeps
- * memory safe should a row be edited by hand. */
-static size_t col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
-  const unsigned char *s = sqlite3_column_text(st, i);
-  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
-  if (n >= cap) n = cap - 1;
-  if (n) memcpy(dst, s, n);
-  dst[n] = '\0';
-  return n;
-}
-
 static void col_conv(sqlite3_stmt *st, int i, pz_conv_rec_t *c) {
   c->id = sqlite3_column_int64(st, i);
   const unsigned char *type = sqlite3_column_text(st, i + 1);
   c->type = type && strcmp((const char *)type, "group") == 0 ? PZ_CONV_GROUP : PZ_CONV_DIRECT;
-  col_text(st, i + 2, c->title, sizeof(c->title));
+  pz__db_col_text(st, i + 2, c->title, sizeof(c->title));
   c->owner_id = sqlite3_column_int64(st, i + 3);
   c->created_at = sqlite3_column_int64(st, i + 4);
   c->last_message_id = sqlite3_column_int64(st, i + 5);
@@ -50,12 +38,12 @@ static void col_msg(sqlite3_stmt *st, int i, pz_msg_rec_t *m) {
   m->id = sqlite3_column_int64(st, i);
   m->conversation_id = sqlite3_column_int64(st, i + 1);
   m->sender_id = sqlite3_column_int64(st, i + 2);
-  col_text(st, i + 3, m->client_id, sizeof(m->client_id));
+  pz__db_col_text(st, i + 3, m->client_id, sizeof(m->client_id));
   m->reply_to = sqlite3_column_int64(st, i + 4);
   m->created_at = sqlite3_column_int64(st, i + 5);
-  m->text_len = col_text(st, i + 6, m->text, sizeof(m->text));
-  col_text(st, i + 7, m->type, sizeof(m->type));
-  m->body_len = col_text(st, i + 8, m->body, sizeof(m->body));
+  m->text_len = pz__db_col_text(st, i + 6, m->text, sizeof(m->text));
+  pz__db_col_text(st, i + 7, m->type, sizeof(m->type));
+  m->body_len = pz__db_col_text(st, i + 8, m->body, sizeof(m->body));
   m->edited_at = sqlite3_column_int64(st, i + 9);
   m->recalled_at = sqlite3_column_int64(st, i + 10);
   const char *mentions = (const char *)sqlite3_column_text(st, i + 11);
@@ -64,9 +52,9 @@ static void col_msg(sqlite3_stmt *st, int i, pz_msg_rec_t *m) {
 
 static void col_user(sqlite3_stmt *st, int i, pz_user_rec_t *u) {
   u->id = sqlite3_column_int64(st, i);
-  col_text(st, i + 1, u->username, sizeof(u->username));
-  col_text(st, i + 2, u->display_name, sizeof(u->display_name));
-  col_text(st, i + 3, u->bio, sizeof(u->bio));
+  pz__db_col_text(st, i + 1, u->username, sizeof(u->username));
+  pz__db_col_text(st, i + 2, u->display_name, sizeof(u->display_name));
+  pz__db_col_text(st, i + 3, u->bio, sizeof(u->bio));
   u->created_at = sqlite3_column_int64(st, i + 4);
 }
 

@@ -3,6 +3,7 @@
 #define PLAZA_STORE_DB_H
 
 #include <sqlite3.h>
+#include <string.h>
 #include "plaza/store.h"
 
 #define PZ_DB_STMT_CACHE 256 /* a power of two: open addressing by SQL text address */
@@ -73,6 +74,42 @@ static inline int pz__db_bind_i64(pz_db_t *db, sqlite3_stmt *st, int n, const in
 #define PZ__DB_BIND(db, st, err, ...)                                                                  \
   pz__db_bind_i64((db), (st), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, \
                   (err))
+
+/* Binds NUL-terminated s as text; the caller keeps s until the step. */
+static inline int pz__db_bind_text(pz_db_t *db, sqlite3_stmt *st, int idx, const char *s, pz_err_t *err) {
+  int rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+  return rc == SQLITE_OK ? 0 : pz__db_fail(db, rc, err);
+}
+
+/* ---- row helpers ---- */
+
+/* Copies text column i into dst (cap bytes with its NUL) and returns the
+ * length copied. Stored text was checked against these sizes on the way
+ * in: the cut only keeps memory safe should a row be edited by hand. */
+static inline size_t pz__db_col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
+  const unsigned char *s = sqlite3_column_text(st, i);
+  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
+  if (n >= cap) n = cap - 1;
+  if (n) memcpy(dst, s, n);
+  dst[n] = '\0';
+  return n;
+}
+
+/* Copies blob column i into dst (len bytes, zero-filled past the blob). */
+static inline void pz__db_col_blob(sqlite3_stmt *st, int i, void *dst, size_t len) {
+  const void *b = sqlite3_column_blob(st, i);
+  size_t n = b ? (size_t)sqlite3_column_bytes(st, i) : 0;
+  memset(dst, 0, len);
+  if (b) memcpy(dst, b, n < len ? n : len);
+}
+
+/* The index of column i's text in names[0..n); dflt when NULL or unknown. */
+static inline int pz__db_col_enum(sqlite3_stmt *st, int i, const char *const *names, int n, int dflt) {
+  const char *s = (const char *)sqlite3_column_text(st, i);
+  for (int k = 0; s && k < n; k++)
+    if (strcmp(s, names[k]) == 0) return k;
+  return dflt;
+}
 
 /* Binds a view as text (SQLITE_TRANSIENT is not needed: the view outlives the step). */
 static inline int pz__db_bind_str(sqlite3_stmt *st, int idx, pz_str_t s) {

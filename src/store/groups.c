@@ -6,15 +6,6 @@
 
 /* ---- row helpers ---- */
 
-static size_t col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
-  const unsigned char *s = sqlite3_column_text(st, i);
-  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
-  if (n >= cap) n = cap - 1; /* stored text was checked on the way in: the cut only keeps memory safe */
-  if (n) memcpy(dst, s, n);
-  dst[n] = '\0';
-  return n;
-}
-
 /* An UPDATE or DELETE of one row: PZ_ENOTFOUND when it touched none. */
 static int step_one(pz_db_t *db, sqlite3_stmt *st, pz_err_t *err) {
   int rc = pz__db_step_done(db, st, err);
@@ -56,9 +47,9 @@ int pz_store_member_list(pz_db_t *db, int64_t conv_id, pz_store_member_rec_cb cb
   pz_member_rec_t m;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     m.user.id = sqlite3_column_int64(st, 0);
-    col_text(st, 1, m.user.username, sizeof(m.user.username));
-    col_text(st, 2, m.user.display_name, sizeof(m.user.display_name));
-    col_text(st, 3, m.user.bio, sizeof(m.user.bio));
+    pz__db_col_text(st, 1, m.user.username, sizeof(m.user.username));
+    pz__db_col_text(st, 2, m.user.display_name, sizeof(m.user.display_name));
+    pz__db_col_text(st, 3, m.user.bio, sizeof(m.user.bio));
     m.user.created_at = sqlite3_column_int64(st, 4);
     m.role = role_of(st, 5);
     m.joined_at = sqlite3_column_int64(st, 6);
@@ -231,7 +222,7 @@ int pz_store_invite_get(pz_db_t *db, pz_str_t code, pz_invite_rec_t *out, pz_err
   int rc = pz__db_bind_str(st, 1, code);
   if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
   if ((rc = pz__db_step_row(db, st, err)) < 0) return rc;
-  col_text(st, 0, out->code, sizeof(out->code));
+  pz__db_col_text(st, 0, out->code, sizeof(out->code));
   out->conversation_id = sqlite3_column_int64(st, 1);
   out->created_by = sqlite3_column_int64(st, 2);
   out->created_at = sqlite3_column_int64(st, 3);

@@ -11,33 +11,10 @@ static const char *const webhook_statuses[] = {"pending", "delivered", "failed"}
 
 /* ---- row helpers ---- */
 
-static int col_enum(sqlite3_stmt *st, int i, const char *const *names, int n, int dflt) {
-  const char *s = (const char *)sqlite3_column_text(st, i);
-  for (int k = 0; s && k < n; k++)
-    if (strcmp(s, names[k]) == 0) return k;
-  return dflt;
-}
-
-/* Copies a text column into a fixed buffer; the cut only keeps memory
- * safe should a row be edited by hand. Returns the length copied. */
-static size_t col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
-  const unsigned char *s = sqlite3_column_text(st, i);
-  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
-  if (n >= cap) n = cap - 1;
-  if (n) memcpy(dst, s, n);
-  dst[n] = '\0';
-  return n;
-}
-
-static int bind_text(pz_db_t *db, sqlite3_stmt *st, int idx, const char *s, pz_err_t *err) {
-  int rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
-  return rc == SQLITE_OK ? 0 : pz__db_fail(db, rc, err);
-}
-
 /* Binds texts from parameter first on; stops at the first failure. */
 static int bind_texts(pz_db_t *db, sqlite3_stmt *st, int first, const char *const *texts, int n, pz_err_t *err) {
   for (int i = 0; i < n; i++) {
-    int rc = bind_text(db, st, first + i, texts[i], err);
+    int rc = pz__db_bind_text(db, st, first + i, texts[i], err);
     if (rc < 0) return rc;
   }
   return 0;
@@ -58,13 +35,10 @@ static int bind_i64_at(pz_db_t *db, sqlite3_stmt *st, int first, const int64_t *
 static void col_merchant(sqlite3_stmt *st, pz_merchant_rec_t *m) {
   m->id = sqlite3_column_int64(st, 0);
   m->owner_id = sqlite3_column_int64(st, 1);
-  col_text(st, 2, m->name, sizeof(m->name));
-  col_text(st, 3, m->webhook_url, sizeof(m->webhook_url));
-  const void *b = sqlite3_column_blob(st, 4);
-  size_t n = b ? (size_t)sqlite3_column_bytes(st, 4) : 0;
-  memset(m->api_key_hash, 0, sizeof(m->api_key_hash));
-  if (b) memcpy(m->api_key_hash, b, n < sizeof(m->api_key_hash) ? n : sizeof(m->api_key_hash));
-  col_text(st, 5, m->webhook_secret, sizeof(m->webhook_secret));
+  pz__db_col_text(st, 2, m->name, sizeof(m->name));
+  pz__db_col_text(st, 3, m->webhook_url, sizeof(m->webhook_url));
+  pz__db_col_blob(st, 4, m->api_key_hash, sizeof(m->api_key_hash));
+  pz__db_col_text(st, 5, m->webhook_secret, sizeof(m->webhook_secret));
   m->created_at = sqlite3_column_int64(st, 6);
   m->updated_at = sqlite3_column_int64(st, 7);
 }
@@ -79,7 +53,7 @@ int pz_store_merchant_insert(pz_db_t *db, const pz_merchant_rec_t *m, pz_err_t *
   if (rc == 0) rc = bind_texts(db, st, 3, (const char *const[]){m->name, m->webhook_url}, 2, err);
   if (rc == 0 && (rc = sqlite3_bind_blob(st, 5, m->api_key_hash, PZ_MERCHANT_KEY_HASH_LEN, SQLITE_STATIC)) != SQLITE_OK)
     rc = pz__db_fail(db, rc, err);
-  if (rc == 0) rc = bind_text(db, st, 6, m->webhook_secret, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 6, m->webhook_secret, err);
   if (rc == 0) rc = bind_i64_at(db, st, 7, (int64_t[]){m->created_at, m->updated_at}, 2, err);
   return rc < 0 ? rc : pz__db_step_done(db, st, err);
 }
@@ -142,18 +116,18 @@ int pz_store_merchant_update(pz_db_t *db, const pz_merchant_rec_t *m, pz_err_t *
 static void col_order(sqlite3_stmt *st, pz_merchant_order_rec_t *o) {
   o->id = sqlite3_column_int64(st, 0);
   o->merchant_id = sqlite3_column_int64(st, 1);
-  col_text(st, 2, o->code, sizeof(o->code));
-  o->kind = col_enum(st, 3, order_kinds, N_OF(order_kinds), PZ_ORDER_DYNAMIC);
-  o->status = col_enum(st, 4, order_statuses, N_OF(order_statuses), PZ_ORDER_PENDING);
+  pz__db_col_text(st, 2, o->code, sizeof(o->code));
+  o->kind = pz__db_col_enum(st, 3, order_kinds, N_OF(order_kinds), PZ_ORDER_DYNAMIC);
+  o->status = pz__db_col_enum(st, 4, order_statuses, N_OF(order_statuses), PZ_ORDER_PENDING);
   o->amount = sqlite3_column_int64(st, 5);
-  col_text(st, 6, o->currency, sizeof(o->currency));
-  col_text(st, 7, o->description, sizeof(o->description));
-  col_text(st, 8, o->merchant_order_id, sizeof(o->merchant_order_id));
+  pz__db_col_text(st, 6, o->currency, sizeof(o->currency));
+  pz__db_col_text(st, 7, o->description, sizeof(o->description));
+  pz__db_col_text(st, 8, o->merchant_order_id, sizeof(o->merchant_order_id));
   o->paid_amount = sqlite3_column_int64(st, 9);
   o->refunded_amount = sqlite3_column_int64(st, 10);
   o->payer_id = sqlite3_column_int64(st, 11);
   o->payment_id = sqlite3_column_int64(st, 12);
-  col_text(st, 13, o->idem_key, sizeof(o->idem_key));
+  pz__db_col_text(st, 13, o->idem_key, sizeof(o->idem_key));
   o->created_at = sqlite3_column_int64(st, 14);
   o->expires_at = sqlite3_column_int64(st, 15);
   o->paid_at = sqlite3_column_int64(st, 16);
@@ -176,7 +150,7 @@ int pz_store_merchant_order_insert(pz_db_t *db, const pz_merchant_order_rec_t *o
     rc = bind_texts(db, st, 7, (const char *const[]){o->currency, o->description, o->merchant_order_id}, 3, err);
   if (rc == 0)
     rc = bind_i64_at(db, st, 10, (int64_t[]){o->paid_amount, o->refunded_amount, o->payer_id, o->payment_id}, 4, err);
-  if (rc == 0) rc = bind_text(db, st, 14, o->idem_key, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 14, o->idem_key, err);
   if (rc == 0)
     rc = bind_i64_at(db, st, 15, (int64_t[]){o->created_at, o->expires_at, o->paid_at, o->updated_at}, 4, err);
   return rc < 0 ? rc : pz__db_step_done(db, st, err);
@@ -197,7 +171,7 @@ int pz_store_merchant_order_get(pz_db_t *db, int64_t id, pz_merchant_order_rec_t
 int pz_store_merchant_order_by_code(pz_db_t *db, const char *code, pz_merchant_order_rec_t *out, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_ORDER_BY_CODE, err);
   if (st == NULL) return err->code;
-  int rc = bind_text(db, st, 1, code, err);
+  int rc = pz__db_bind_text(db, st, 1, code, err);
   if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_order(st, out);
   return rc;
@@ -261,8 +235,8 @@ int pz_store_merchant_payment_get(pz_db_t *db, int64_t id, pz_merchant_payment_r
   out->merchant_id = sqlite3_column_int64(st, 2);
   out->payer_id = sqlite3_column_int64(st, 3);
   out->amount = sqlite3_column_int64(st, 4);
-  col_text(st, 5, out->currency, sizeof(out->currency));
-  col_text(st, 6, out->idem_key, sizeof(out->idem_key));
+  pz__db_col_text(st, 5, out->currency, sizeof(out->currency));
+  pz__db_col_text(st, 6, out->idem_key, sizeof(out->idem_key));
   out->created_at = sqlite3_column_int64(st, 7);
   return 0;
 }
@@ -290,7 +264,7 @@ int pz_store_merchant_webhook_insert(pz_db_t *db, const pz_merchant_webhook_rec_
   sqlite3_stmt *st = pz__db_stmt(db, SQL_WEBHOOK_INSERT, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, w->id, w->merchant_id);
-  if (rc == 0) rc = bind_text(db, st, 3, w->type, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 3, w->type, err);
   if (rc == 0 && (rc = sqlite3_bind_text(st, 4, w->body, (int)w->body_len, SQLITE_STATIC)) != SQLITE_OK)
     rc = pz__db_fail(db, rc, err);
   if (rc == 0) rc = bind_i64_at(db, st, 5, (int64_t[]){w->next_at, now}, 2, err);
@@ -319,13 +293,13 @@ int pz_store_merchant_webhook_any_due(pz_db_t *db, int64_t now, bool *found, pz_
 static void col_webhook(sqlite3_stmt *st, pz_merchant_webhook_rec_t *w) {
   w->id = sqlite3_column_int64(st, 0);
   w->merchant_id = sqlite3_column_int64(st, 1);
-  col_text(st, 2, w->type, sizeof(w->type));
-  w->status = col_enum(st, 3, webhook_statuses, N_OF(webhook_statuses), PZ_WEBHOOK_PENDING);
+  pz__db_col_text(st, 2, w->type, sizeof(w->type));
+  w->status = pz__db_col_enum(st, 3, webhook_statuses, N_OF(webhook_statuses), PZ_WEBHOOK_PENDING);
   w->attempts = sqlite3_column_int(st, 4);
   w->next_at = sqlite3_column_int64(st, 5);
   w->last_status = sqlite3_column_int(st, 6);
   w->created_at = sqlite3_column_int64(st, 7);
-  w->body_len = col_text(st, 8, w->body, sizeof(w->body));
+  w->body_len = pz__db_col_text(st, 8, w->body, sizeof(w->body));
 }
 
 static const char SQL_WEBHOOKS_DUE[] = "SELECT " WEBHOOK_COLS
@@ -345,8 +319,8 @@ int pz_store_merchant_webhooks_due(pz_db_t *db, int64_t now, unsigned limit, pz_
   pz_merchant_webhook_rec_t *rows = pz_calloc(limit ? limit : 1, sizeof(*rows));
   while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     col_webhook(st, &rows[n]);
-    col_text(st, 9, rows[n].url, sizeof(rows[n].url));
-    col_text(st, 10, rows[n].secret, sizeof(rows[n].secret));
+    pz__db_col_text(st, 9, rows[n].url, sizeof(rows[n].url));
+    pz__db_col_text(st, 10, rows[n].secret, sizeof(rows[n].secret));
     n++;
   }
   if (n < limit && rc != SQLITE_DONE) {
@@ -372,7 +346,7 @@ int pz_store_merchant_webhook_set(pz_db_t *db, int64_t id, int status, int attem
   sqlite3_stmt *st = pz__db_stmt(db, SQL_WEBHOOK_SET, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, id);
-  if (rc == 0) rc = bind_text(db, st, 2, webhook_statuses[status], err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 2, webhook_statuses[status], err);
   if (rc == 0) rc = bind_i64_at(db, st, 3, (int64_t[]){attempts, next_at, last_status, now}, 4, err);
   if (rc == 0) rc = pz__db_step_done(db, st, err);
   if (rc == 0 && sqlite3_changes(db->sql) == 0) rc = pz_err_set(err, PZ_ENOTFOUND, NULL, NULL);
@@ -436,8 +410,8 @@ int pz_store_merchant_verify(pz_db_t *db, pz_store_wallet_violation_cb cb, void 
       pz_wallet_violation_t v = {.kind = checks[i].kind};
       v.id = sqlite3_column_int64(st, 0);
       v.user_id = sqlite3_column_int64(st, 1);
-      col_text(st, 2, v.currency, sizeof(v.currency));
-      col_text(st, 3, v.key, sizeof(v.key));
+      pz__db_col_text(st, 2, v.currency, sizeof(v.currency));
+      pz__db_col_text(st, 3, v.key, sizeof(v.key));
       v.a = sqlite3_column_int64(st, 4);
       v.b = sqlite3_column_int64(st, 5);
       int cb_rc = cb(arg, &v, err);

@@ -8,29 +8,6 @@ static const char *const statuses[] = {"active", "finished", "refunded"};
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* The index of column i's text in names; dflt when absent or unknown. */
-static int col_enum(sqlite3_stmt *st, int i, const char *const *names, int n, int dflt) {
-  const char *s = (const char *)sqlite3_column_text(st, i);
-  for (int k = 0; s && k < n; k++)
-    if (strcmp(s, names[k]) == 0) return k;
-  return dflt;
-}
-
-/* Copies a text column into a fixed buffer; the cut only keeps memory
- * safe should a row be edited by hand. */
-static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
-  const unsigned char *s = sqlite3_column_text(st, i);
-  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
-  if (n >= cap) n = cap - 1;
-  if (n) memcpy(dst, s, n);
-  dst[n] = '\0';
-}
-
-static int bind_text(pz_db_t *db, sqlite3_stmt *st, int idx, const char *s, pz_err_t *err) {
-  int rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
-  return rc == SQLITE_OK ? 0 : pz__db_fail(db, rc, err);
-}
-
 /* ---- packets ---- */
 
 #define PACKET_COLS                                                                                             \
@@ -45,13 +22,13 @@ static void col_packet(sqlite3_stmt *st, pz_wallet_red_packet_rec_t *p) {
   p->message_id = sqlite3_column_int64(st, 3);
   p->total = sqlite3_column_int64(st, 4);
   p->count = (unsigned)sqlite3_column_int(st, 5);
-  p->mode = col_enum(st, 6, modes, N_OF(modes), PZ_RED_PACKET_RANDOM);
-  col_text(st, 7, p->currency, sizeof(p->currency));
-  col_text(st, 8, p->greeting, sizeof(p->greeting));
-  p->status = col_enum(st, 9, statuses, N_OF(statuses), PZ_RED_PACKET_ACTIVE);
+  p->mode = pz__db_col_enum(st, 6, modes, N_OF(modes), PZ_RED_PACKET_RANDOM);
+  pz__db_col_text(st, 7, p->currency, sizeof(p->currency));
+  pz__db_col_text(st, 8, p->greeting, sizeof(p->greeting));
+  p->status = pz__db_col_enum(st, 9, statuses, N_OF(statuses), PZ_RED_PACKET_ACTIVE);
   p->claimed_count = (unsigned)sqlite3_column_int(st, 10);
   p->claimed_amount = sqlite3_column_int64(st, 11);
-  col_text(st, 12, p->idem_key, sizeof(p->idem_key));
+  pz__db_col_text(st, 12, p->idem_key, sizeof(p->idem_key));
   p->created_at = sqlite3_column_int64(st, 13);
   p->expires_at = sqlite3_column_int64(st, 14);
   p->updated_at = sqlite3_column_int64(st, 15);
@@ -66,11 +43,11 @@ int pz_store_wallet_red_packet_insert(pz_db_t *db, const pz_wallet_red_packet_re
   if (st == NULL) return err->code;
   int rc =
       PZ__DB_BIND(db, st, err, p->id, p->sender_id, p->conversation_id, p->message_id, p->total, (int64_t)p->count);
-  if (rc == 0) rc = bind_text(db, st, 7, modes[p->mode], err);
-  if (rc == 0) rc = bind_text(db, st, 8, p->currency, err);
-  if (rc == 0) rc = bind_text(db, st, 9, p->greeting, err);
-  if (rc == 0) rc = bind_text(db, st, 10, statuses[p->status], err);
-  if (rc == 0) rc = bind_text(db, st, 11, p->idem_key, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 7, modes[p->mode], err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 8, p->currency, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 9, p->greeting, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 10, statuses[p->status], err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 11, p->idem_key, err);
   if (rc == 0 && ((rc = sqlite3_bind_int64(st, 12, p->created_at)) != SQLITE_OK ||
                   (rc = sqlite3_bind_int64(st, 13, p->expires_at)) != SQLITE_OK ||
                   (rc = sqlite3_bind_int64(st, 14, p->updated_at)) != SQLITE_OK))

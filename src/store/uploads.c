@@ -33,16 +33,6 @@ int pz_store_upload_insert(pz_db_t *db, const pz_upload_rec_t *u, pz_err_t *err)
   return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
 }
 
-/* Copies a text column into a fixed buffer, cut to fit (rows were checked
- * on the way in; the cut only keeps memory safe). */
-static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
-  const unsigned char *s = sqlite3_column_text(st, i);
-  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
-  if (n >= cap) n = cap - 1;
-  if (n) memcpy(dst, s, n);
-  dst[n] = '\0';
-}
-
 static const char SQL_UPLOAD_GET[] =
     "SELECT id, user_id, content_type, size, name, width, height, thumb_type, thumb_size, created_at"
     " FROM uploads WHERE id = ?1";
@@ -57,12 +47,12 @@ int pz_store_upload_get(pz_db_t *db, int64_t id, pz_upload_rec_t *out, pz_err_t 
   if (rc != SQLITE_ROW) return pz__db_fail(db, rc, err);
   out->id = sqlite3_column_int64(st, 0);
   out->user_id = sqlite3_column_int64(st, 1);
-  col_text(st, 2, out->content_type, sizeof(out->content_type));
+  pz__db_col_text(st, 2, out->content_type, sizeof(out->content_type));
   out->size = sqlite3_column_int64(st, 3);
-  col_text(st, 4, out->name, sizeof(out->name));
+  pz__db_col_text(st, 4, out->name, sizeof(out->name));
   out->width = sqlite3_column_int(st, 5);
   out->height = sqlite3_column_int(st, 6);
-  col_text(st, 7, out->thumb_type, sizeof(out->thumb_type));
+  pz__db_col_text(st, 7, out->thumb_type, sizeof(out->thumb_type));
   out->thumb_size = sqlite3_column_int64(st, 8);
   out->created_at = sqlite3_column_int64(st, 9);
   return 0;

@@ -22,38 +22,6 @@ const char *pz_store_wallet_txn_name(int kind) {
   return kind >= 0 && kind < PZ_TXN__COUNT ? txn_kinds[kind] : "unknown";
 }
 
-/* The index of column i's text in names; dflt when absent or unknown. */
-static int col_enum(sqlite3_stmt *st, int i, const char *const *names, int n, int dflt) {
-  const char *s = (const char *)sqlite3_column_text(st, i);
-  for (int k = 0; s && k < n; k++)
-    if (strcmp(s, names[k]) == 0) return k;
-  return dflt;
-}
-
-/* ---- row helpers ---- */
-
-/* Copies a text column into a fixed buffer; the cut only keeps memory
- * safe should a row be edited by hand. */
-static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
-  const unsigned char *s = sqlite3_column_text(st, i);
-  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
-  if (n >= cap) n = cap - 1;
-  if (n) memcpy(dst, s, n);
-  dst[n] = '\0';
-}
-
-static void col_blob(sqlite3_stmt *st, int i, uint8_t *dst, size_t len) {
-  const void *b = sqlite3_column_blob(st, i);
-  size_t n = b ? (size_t)sqlite3_column_bytes(st, i) : 0;
-  memset(dst, 0, len);
-  if (b) memcpy(dst, b, n < len ? n : len);
-}
-
-static int bind_text(pz_db_t *db, sqlite3_stmt *st, int idx, const char *s, pz_err_t *err) {
-  int rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
-  return rc == SQLITE_OK ? 0 : pz__db_fail(db, rc, err);
-}
-
 /* ---- accounts and entries ---- */
 
 #define ACCOUNT_COLS "id, user_id, kind, currency, balance"
@@ -61,8 +29,8 @@ static int bind_text(pz_db_t *db, sqlite3_stmt *st, int idx, const char *s, pz_e
 static void col_account(sqlite3_stmt *st, pz_wallet_account_rec_t *a) {
   a->id = sqlite3_column_int64(st, 0);
   a->user_id = sqlite3_column_int64(st, 1);
-  a->kind = col_enum(st, 2, account_kinds, N_OF(account_kinds), PZ_ACCT_USER);
-  col_text(st, 3, a->currency, sizeof(a->currency));
+  a->kind = pz__db_col_enum(st, 2, account_kinds, N_OF(account_kinds), PZ_ACCT_USER);
+  pz__db_col_text(st, 3, a->currency, sizeof(a->currency));
   a->balance = sqlite3_column_int64(st, 4);
 }
 
@@ -82,7 +50,7 @@ int pz_store_wallet_account_get(pz_db_t *db, int64_t user_id, int kind, const ch
   sqlite3_stmt *st = pz__db_stmt(db, kind == PZ_ACCT_USER ? SQL_ACCOUNT_USER : SQL_ACCOUNT_SYSTEMS[kind], err);
   if (st == NULL) return err->code;
   int rc = kind == PZ_ACCT_USER ? PZ__DB_BIND(db, st, err, user_id) : 0;
-  if (rc == 0) rc = bind_text(db, st, 2, currency, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 2, currency, err);
   if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_account(st, out);
   return rc;
@@ -99,8 +67,8 @@ int pz_store_wallet_account_insert(pz_db_t *db, const pz_wallet_account_rec_t *a
     int src = a->user_id ? sqlite3_bind_int64(st, 2, a->user_id) : sqlite3_bind_null(st, 2);
     if (src != SQLITE_OK) rc = pz__db_fail(db, src, err);
   }
-  if (rc == 0) rc = bind_text(db, st, 3, account_kinds[a->kind], err);
-  if (rc == 0) rc = bind_text(db, st, 4, a->currency, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 3, account_kinds[a->kind], err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 4, a->currency, err);
   if (rc == 0 && (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
   return rc < 0 ? rc : pz__db_step_done(db, st, err);
 }
@@ -129,7 +97,7 @@ int pz_store_wallet_txn_insert(pz_db_t *db, int64_t txn_id, int kind, int64_t re
   sqlite3_stmt *st = pz__db_stmt(db, SQL_TXN_INSERT, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, txn_id);
-  if (rc == 0) rc = bind_text(db, st, 2, txn_kinds[kind], err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 2, txn_kinds[kind], err);
   if (rc == 0 &&
       ((rc = sqlite3_bind_int64(st, 3, ref_id)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, now)) != SQLITE_OK))
     rc = pz__db_fail(db, rc, err);
@@ -178,9 +146,9 @@ int pz_store_wallet_entries_list(pz_db_t *db, int64_t user_id, int64_t before, u
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     pz_wallet_entry_view_t e;
     e.txn_id = sqlite3_column_int64(st, 0);
-    e.kind = col_enum(st, 1, txn_kinds, PZ_TXN__COUNT, PZ_TXN_TOPUP);
+    e.kind = pz__db_col_enum(st, 1, txn_kinds, PZ_TXN__COUNT, PZ_TXN_TOPUP);
     e.ref_id = sqlite3_column_int64(st, 2);
-    col_text(st, 3, e.currency, sizeof(e.currency));
+    pz__db_col_text(st, 3, e.currency, sizeof(e.currency));
     e.amount = sqlite3_column_int64(st, 4);
     e.created_at = sqlite3_column_int64(st, 5);
     e.counterparty_id = sqlite3_column_int64(st, 6);
@@ -204,7 +172,7 @@ int pz_store_wallet_user_get(pz_db_t *db, int64_t user_id, pz_wallet_user_rec_t 
   if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc < 0) return rc;
   out->pin_set = sqlite3_column_type(st, 0) == SQLITE_BLOB;
-  if (out->pin_set) col_blob(st, 0, out->pin_hash, sizeof(out->pin_hash));
+  if (out->pin_set) pz__db_col_blob(st, 0, out->pin_hash, sizeof(out->pin_hash));
   out->pin_failures = sqlite3_column_int(st, 1);
   out->pin_locked_until = sqlite3_column_int64(st, 2);
   out->auto_accept = sqlite3_column_int(st, 3) != 0;
@@ -265,10 +233,10 @@ int pz_store_wallet_idem_get(pz_db_t *db, int64_t user_id, pz_str_t key, pz_wall
   if (rc == 0 && (rc = pz__db_bind_str(st, 2, key)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
   if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc < 0) return rc;
-  col_blob(st, 0, out->fingerprint, sizeof(out->fingerprint));
+  pz__db_col_blob(st, 0, out->fingerprint, sizeof(out->fingerprint));
   out->status = sqlite3_column_int(st, 1);
   out->ref_id = sqlite3_column_int64(st, 2);
-  col_text(st, 3, out->body, sizeof(out->body));
+  pz__db_col_text(st, 3, out->body, sizeof(out->body));
   out->body_len = strlen(out->body);
   return 0;
 }
@@ -305,11 +273,11 @@ static void col_transfer(sqlite3_stmt *st, pz_wallet_transfer_rec_t *t) {
   t->from_id = sqlite3_column_int64(st, 1);
   t->to_id = sqlite3_column_int64(st, 2);
   t->amount = sqlite3_column_int64(st, 3);
-  col_text(st, 4, t->currency, sizeof(t->currency));
-  col_text(st, 5, t->note, sizeof(t->note));
-  t->status = col_enum(st, 6, transfer_statuses, N_OF(transfer_statuses), PZ_TRANSFER_PENDING);
+  pz__db_col_text(st, 4, t->currency, sizeof(t->currency));
+  pz__db_col_text(st, 5, t->note, sizeof(t->note));
+  t->status = pz__db_col_enum(st, 6, transfer_statuses, N_OF(transfer_statuses), PZ_TRANSFER_PENDING);
   t->conversation_id = sqlite3_column_int64(st, 7);
-  col_text(st, 8, t->idem_key, sizeof(t->idem_key));
+  pz__db_col_text(st, 8, t->idem_key, sizeof(t->idem_key));
   t->created_at = sqlite3_column_int64(st, 9);
   t->expires_at = sqlite3_column_int64(st, 10);
   t->updated_at = sqlite3_column_int64(st, 11);
@@ -322,10 +290,10 @@ int pz_store_wallet_transfer_insert(pz_db_t *db, const pz_wallet_transfer_rec_t 
   sqlite3_stmt *st = pz__db_stmt(db, SQL_TRANSFER_INSERT, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, t->id, t->from_id, t->to_id, t->amount);
-  if (rc == 0) rc = bind_text(db, st, 5, t->currency, err);
-  if (rc == 0) rc = bind_text(db, st, 6, t->note, err);
-  if (rc == 0) rc = bind_text(db, st, 7, transfer_statuses[t->status], err);
-  if (rc == 0) rc = bind_text(db, st, 9, t->idem_key, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 5, t->currency, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 6, t->note, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 7, transfer_statuses[t->status], err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 9, t->idem_key, err);
   if (rc == 0 && ((rc = sqlite3_bind_int64(st, 8, t->conversation_id)) != SQLITE_OK ||
                   (rc = sqlite3_bind_int64(st, 10, t->created_at)) != SQLITE_OK ||
                   (rc = sqlite3_bind_int64(st, 11, t->expires_at)) != SQLITE_OK ||
@@ -353,7 +321,7 @@ int pz_store_wallet_transfer_settle(pz_db_t *db, int64_t id, int status, int64_t
   sqlite3_stmt *st = pz__db_stmt(db, SQL_TRANSFER_SETTLE, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, id);
-  if (rc == 0) rc = bind_text(db, st, 2, transfer_statuses[status], err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 2, transfer_statuses[status], err);
   if (rc == 0 && (rc = sqlite3_bind_int64(st, 3, now)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
   if (rc == 0) rc = pz__db_step_done(db, st, err);
   *changed = rc == 0 && sqlite3_changes(db->sql) > 0;
@@ -402,14 +370,14 @@ int pz_store_wallet_funding_insert(pz_db_t *db, const pz_wallet_funding_rec_t *f
   sqlite3_stmt *st = pz__db_stmt(db, SQL_FUNDING_INSERT, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, f->id, f->user_id);
-  if (rc == 0) rc = bind_text(db, st, 3, funding_kinds[f->kind], err);
-  if (rc == 0) rc = bind_text(db, st, 4, funding_statuses[f->status], err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 3, funding_kinds[f->kind], err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 4, funding_statuses[f->status], err);
   if (rc == 0 && (rc = sqlite3_bind_int64(st, 5, f->amount)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
-  if (rc == 0) rc = bind_text(db, st, 6, f->currency, err);
-  if (rc == 0) rc = bind_text(db, st, 7, f->provider, err);
-  if (rc == 0) rc = bind_text(db, st, 8, f->provider_ref, err);
-  if (rc == 0) rc = bind_text(db, st, 9, f->reason, err);
-  if (rc == 0) rc = bind_text(db, st, 10, f->idem_key, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 6, f->currency, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 7, f->provider, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 8, f->provider_ref, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 9, f->reason, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 10, f->idem_key, err);
   if (rc == 0 && ((rc = sqlite3_bind_int64(st, 11, f->created_at)) != SQLITE_OK ||
                   (rc = sqlite3_bind_int64(st, 12, f->updated_at)) != SQLITE_OK))
     rc = pz__db_fail(db, rc, err);
@@ -426,14 +394,14 @@ int pz_store_wallet_funding_get(pz_db_t *db, int64_t id, pz_wallet_funding_rec_t
   if (rc < 0) return rc;
   out->id = sqlite3_column_int64(st, 0);
   out->user_id = sqlite3_column_int64(st, 1);
-  out->kind = col_enum(st, 2, funding_kinds, N_OF(funding_kinds), PZ_FUNDING_TOPUP);
-  out->status = col_enum(st, 3, funding_statuses, N_OF(funding_statuses), PZ_FUNDING_PENDING);
+  out->kind = pz__db_col_enum(st, 2, funding_kinds, N_OF(funding_kinds), PZ_FUNDING_TOPUP);
+  out->status = pz__db_col_enum(st, 3, funding_statuses, N_OF(funding_statuses), PZ_FUNDING_PENDING);
   out->amount = sqlite3_column_int64(st, 4);
-  col_text(st, 5, out->currency, sizeof(out->currency));
-  col_text(st, 6, out->provider, sizeof(out->provider));
-  col_text(st, 7, out->provider_ref, sizeof(out->provider_ref));
-  col_text(st, 8, out->reason, sizeof(out->reason));
-  col_text(st, 9, out->idem_key, sizeof(out->idem_key));
+  pz__db_col_text(st, 5, out->currency, sizeof(out->currency));
+  pz__db_col_text(st, 6, out->provider, sizeof(out->provider));
+  pz__db_col_text(st, 7, out->provider_ref, sizeof(out->provider_ref));
+  pz__db_col_text(st, 8, out->reason, sizeof(out->reason));
+  pz__db_col_text(st, 9, out->idem_key, sizeof(out->idem_key));
   out->created_at = sqlite3_column_int64(st, 10);
   out->updated_at = sqlite3_column_int64(st, 11);
   return 0;
@@ -449,9 +417,9 @@ int pz_store_wallet_funding_settle(pz_db_t *db, int64_t id, int status, const ch
   sqlite3_stmt *st = pz__db_stmt(db, SQL_FUNDING_SETTLE, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, id);
-  if (rc == 0) rc = bind_text(db, st, 2, funding_statuses[status], err);
-  if (rc == 0) rc = bind_text(db, st, 3, provider_ref ? provider_ref : "", err);
-  if (rc == 0) rc = bind_text(db, st, 4, reason ? reason : "", err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 2, funding_statuses[status], err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 3, provider_ref ? provider_ref : "", err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 4, reason ? reason : "", err);
   if (rc == 0 && (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
   if (rc == 0) rc = pz__db_step_done(db, st, err);
   *changed = rc == 0 && sqlite3_changes(db->sql) > 0;

@@ -3,21 +3,6 @@
 #include "plaza/store_wallet.h"
 #include "store/db.h"
 
-/* Copies a text column into a fixed buffer; the cut only keeps memory
- * safe should a row be edited by hand. */
-static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap) {
-  const unsigned char *s = sqlite3_column_text(st, i);
-  size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
-  if (n >= cap) n = cap - 1;
-  if (n) memcpy(dst, s, n);
-  dst[n] = '\0';
-}
-
-static int bind_text(pz_db_t *db, sqlite3_stmt *st, int idx, const char *s, pz_err_t *err) {
-  int rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
-  return rc == SQLITE_OK ? 0 : pz__db_fail(db, rc, err);
-}
-
 /* ---- tiers ---- */
 
 static const char SQL_TIER_GET[] = "SELECT tier FROM wallet_users WHERE user_id = ?1";
@@ -57,7 +42,7 @@ int pz_store_wallet_daily_get(pz_db_t *db, int64_t user_id, const char *currency
   sqlite3_stmt *st = pz__db_stmt(db, SQL_DAILY_GET, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, user_id);
-  if (rc == 0) rc = bind_text(db, st, 2, currency, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 2, currency, err);
   if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == PZ_ENOTFOUND) {
     *err = (pz_err_t){0};
@@ -81,7 +66,7 @@ int pz_store_wallet_daily_add(pz_db_t *db, int64_t user_id, const char *currency
   sqlite3_stmt *st = pz__db_stmt(db, SQL_DAILY_ADD, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, user_id);
-  if (rc == 0) rc = bind_text(db, st, 2, currency, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 2, currency, err);
   if (rc == 0 &&
       ((rc = sqlite3_bind_int64(st, 3, day)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, amount)) != SQLITE_OK))
     rc = pz__db_fail(db, rc, err);
@@ -113,8 +98,8 @@ int pz_store_wallet_history(pz_db_t *db, const pz_wallet_history_q_t *q, pz_stor
   sqlite3_stmt *st = pz__db_stmt(db, SQL_HISTORY, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, q->user_id, q->before > 0 ? q->before : INT64_MAX);
-  if (rc == 0) rc = bind_text(db, st, 3, q->currency, err);
-  if (rc == 0) rc = bind_text(db, st, 4, q->kinds ? q->kinds : "", err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 3, q->currency, err);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 4, q->kinds ? q->kinds : "", err);
   if (rc == 0 && ((rc = sqlite3_bind_int64(st, 5, q->from_ms)) != SQLITE_OK ||
                   (rc = sqlite3_bind_int64(st, 6, q->to_ms)) != SQLITE_OK ||
                   (rc = sqlite3_bind_int64(st, 7, (int64_t)q->limit)) != SQLITE_OK))
@@ -130,13 +115,13 @@ int pz_store_wallet_history(pz_db_t *db, const pz_wallet_history_q_t *q, pz_stor
     for (int k = 0; kind && k < PZ_TXN__COUNT; k++)
       if (strcmp(kind, pz_store_wallet_txn_name(k)) == 0) r->e.kind = k;
     r->e.ref_id = sqlite3_column_int64(st, 2);
-    col_text(st, 3, r->e.currency, sizeof(r->e.currency));
+    pz__db_col_text(st, 3, r->e.currency, sizeof(r->e.currency));
     r->e.amount = sqlite3_column_int64(st, 4);
     r->e.created_at = sqlite3_column_int64(st, 5);
     r->e.counterparty_id = sqlite3_column_int64(st, 6);
-    col_text(st, 7, r->note, sizeof(r->note));
-    col_text(st, 8, r->counterparty_username, sizeof(r->counterparty_username));
-    col_text(st, 9, r->counterparty_name, sizeof(r->counterparty_name));
+    pz__db_col_text(st, 7, r->note, sizeof(r->note));
+    pz__db_col_text(st, 8, r->counterparty_username, sizeof(r->counterparty_username));
+    pz__db_col_text(st, 9, r->counterparty_name, sizeof(r->counterparty_name));
     if ((rc = cb(arg, r, err)) < 0) goto out;
   }
   rc = rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
@@ -167,7 +152,7 @@ int pz_store_wallet_statement(pz_db_t *db, int64_t user_id, int64_t start_ms, in
   if (rc < 0) return rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     pz_wallet_statement_row_t r;
-    col_text(st, 0, r.currency, sizeof(r.currency));
+    pz__db_col_text(st, 0, r.currency, sizeof(r.currency));
     r.opening = sqlite3_column_int64(st, 1);
     r.credits = sqlite3_column_int64(st, 2);
     r.debits = sqlite3_column_int64(st, 3);
