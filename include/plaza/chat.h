@@ -99,7 +99,8 @@ int pz_chat_group_create(pz_db_t *db, int64_t me, pz_str_t title, const int64_t 
  * message.new. When the sender used the client_id in that conversation
  * before, nothing changes and *stored is that first message (*created
  * false); otherwise *stored is msg, the message.new event is in every
- * member's stream and in fanout (*created true). Errors: 404 no such
+ * member's stream and in fanout (*created true). stored may be msg: a
+ * retry then reads the first message over it. Errors: 404 no such
  * conversation; 403 not_member; 403 blocked (in a direct chat, the other
  * user blocked the sender); 400 reply_to not a message of the
  * conversation. Writer. */

@@ -123,6 +123,8 @@ int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t event, pz
 /* Replaces the message.new payload kept with message_id (a recall), if it
  * has one. Writer. */
 int pz_store_msg_set_event(pz_db_t *db, int64_t message_id, pz_str_t event, pz_err_t *err);
+/* Whether id is a message of conversation conv_id. */
+int pz_store_msg_exists(pz_db_t *db, int64_t conv_id, int64_t id, bool *found, pz_err_t *err);
 /* Message id of conversation conv_id (another conversation's is PZ_ENOTFOUND). */
 int pz_store_msg_get(pz_db_t *db, int64_t conv_id, int64_t id, pz_msg_rec_t *out, pz_err_t *err);
 /* The message sender_id sent to conv_id with client_id. */

@@ -234,7 +234,7 @@ int pz__api_send_decode(pz__api_send_t *s, int64_t user_id, int64_t conv_id, jso
 int pz__api_send_run(pz_db_t *db, pz__api_send_t *s, pz_err_t *err) {
   int rc = s->upload_id ? pz__api_attach_prepare(db, s, err) : 0;
   if (rc == 0)
-    rc = pz_chat_send(db, &s->msg, pz_str_n(s->payload, s->payload_len), &s->stored, &s->created, &s->fanout, err);
+    rc = pz_chat_send(db, &s->msg, pz_str_n(s->payload, s->payload_len), &s->msg, &s->created, &s->fanout, err);
   /* The link makes the upload readable by the conversation's members, in
    * the same savepoint as the message that shows it. */
   if (rc == 0 && s->created && s->upload_id)
@@ -505,7 +505,7 @@ static void send_done(pz__api_ctx_t *base) {
   }
   pz__api_send_publish(base->api, &c->send);
   pz__api_json(base->req, c->send.created ? 201 : 200,
-               json_pack("{s:o}", "message", pz__api_message_json(&c->send.stored)));
+               json_pack("{s:o}", "message", pz__api_message_json(&c->send.msg)));
 }
 
 static void send_authed(pz_req_t *req) {

@@ -188,11 +188,13 @@ void pz__api_uploads_routes(pz_api_t *api, pz_router_t *r);
 /* One message send: decoded on the loop, run in a write job, its events
  * pushed on the loop once durable. Lives in the caller's memory. */
 typedef struct pz__api_send_s {
-  pz_msg_rec_t msg; /* what was asked */
-  char *payload;    /* the message.new event without seq (malloc'd by jansson) */
+  /* What was asked; once the job ran, the message that stands: the same,
+   * or on a retry the first one with its client_id, read over it (one
+   * record of 33 KiB per send in flight, not two). */
+  pz_msg_rec_t msg;
+  char *payload; /* the message.new event without seq (malloc'd by jansson) */
   size_t payload_len;
-  pz_msg_rec_t stored; /* the message that stands: msg, or the first one with its client_id */
-  bool created;        /* false: a retry of a stored message; no event */
+  bool created; /* false: a retry of a stored message; no event */
   pz_chat_fanout_t fanout;
   /* An image or file message (uploads.c): the upload it carries, 0 for
    * text, and its caption (malloc'd, NULL for none). Its body and payload

@@ -424,18 +424,16 @@ typedef struct {
   pz__api_send_t send;
 } ws_send_t;
 
-/* A send holds two message records of about 33 KiB each, nearly all of
- * it the room for the longest text and body. Clearing all of it for every
+/* A send holds a message record of about 33 KiB, nearly all of it the
+ * room for the longest text and body. Clearing all of it for every
  * message (calloc) cost more loop time than the rest of the frame's
- * decoding; so everything is zeroed but those four arrays, which are only
+ * decoding; so everything is zeroed but those two arrays, which are only
  * ever read within their lengths (text_len, body_len), and start empty. */
 static ws_send_t *send_new(void) {
   ws_send_t *s = pz_malloc(sizeof(*s));
   const size_t skip[][2] = {
       {offsetof(ws_send_t, send.msg.text), sizeof(s->send.msg.text)},
       {offsetof(ws_send_t, send.msg.body), sizeof(s->send.msg.body)},
-      {offsetof(ws_send_t, send.stored.text), sizeof(s->send.stored.text)},
-      {offsetof(ws_send_t, send.stored.body), sizeof(s->send.stored.body)},
   };
   char *base = (char *)s;
   size_t at = 0;
@@ -461,7 +459,7 @@ static void send_ack(ws_conn_t *c, ws_send_t *s) {
   if (!snd->created || snd->upload_id || snd->payload == NULL || snd->payload_len <= plen + 1 ||
       memcmp(snd->payload, prefix, plen) != 0 || snd->payload[snd->payload_len - 1] != '}') {
     send_json(c, json_pack("{s:s,s:s,s:o}", "type", "ack", "client_id", s->client_id, "message",
-                           pz__api_message_json(&snd->stored)));
+                           pz__api_message_json(&snd->msg)));
     return;
   }
   pz_buf_t b = {0};
@@ -474,7 +472,7 @@ static void send_ack(ws_conn_t *c, ws_send_t *s) {
 #ifndef NDEBUG
   /* Debug builds (the tests') check that the shortcut says what jansson would. */
   json_t *ack = json_pack("{s:s,s:s,s:o}", "type", "ack", "client_id", s->client_id, "message",
-                          pz__api_message_json(&snd->stored));
+                          pz__api_message_json(&snd->msg));
   char *text = ack ? json_dumps(ack, JSON_COMPACT) : NULL;
   json_decref(ack);
   PZ_ASSERT(text && strlen(text) == b.len && memcmp(text, b.data, b.len) == 0);

@@ -211,7 +211,7 @@ static void msg_copy(pz_msg_rec_t *dst, const pz_msg_rec_t *src) {
 
 /* What a new message must pass; stored is scratch. */
 static int send_rules(pz_db_t *db, const pz_conv_rec_t *conv, int64_t other, const pz_msg_rec_t *msg,
-                      pz_msg_rec_t *stored, pz_err_t *err) {
+                      pz_err_t *err) {
   int rc;
   if (conv->type == PZ_CONV_DIRECT && other) {
     bool flag = false;
@@ -219,9 +219,9 @@ static int send_rules(pz_db_t *db, const pz_conv_rec_t *conv, int64_t other, con
     if (flag) return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "this user does not accept your messages");
   }
   if (msg->reply_to) {
-    rc = pz_store_msg_get(db, conv->id, msg->reply_to, stored, err);
-    if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_EINVAL, NULL, "reply_to is not a message of this conversation");
-    if (rc < 0) return rc;
+    bool found = false;
+    if ((rc = pz_store_msg_exists(db, conv->id, msg->reply_to, &found, err)) < 0) return rc;
+    if (!found) return pz_err_set(err, PZ_EINVAL, NULL, "reply_to is not a message of this conversation");
   }
   return pz_chat_mentions_check(db, conv->id, msg->mentions, msg->n_mentions, err);
 }
@@ -242,7 +242,7 @@ static int send_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, 
       other = members->ids[i];
   }
   if (!member) return not_member(err);
-  rc = send_rules(db, &conv, other, msg, stored, err);
+  rc = send_rules(db, &conv, other, msg, err);
   if (rc == 0) rc = pz_store_msg_insert(db, msg, payload, err);
   if (rc < 0) {
     /* A retry is answered with the first message even if the rules changed

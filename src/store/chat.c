@@ -293,6 +293,22 @@ int pz_store_msg_insert(pz_db_t *db, const pz_msg_rec_t *m, pz_str_t event, pz_e
 
 static const char SQL_MSG_GET[] = "SELECT " MSG_COLS("g") " FROM messages g WHERE g.id = ?1 AND g.conversation_id = ?2";
 
+static const char SQL_MSG_EXISTS[] = "SELECT 1 FROM messages WHERE id = ?1 AND conversation_id = ?2";
+
+int pz_store_msg_exists(pz_db_t *db, int64_t conv_id, int64_t id, bool *found, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_EXISTS, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, id, conv_id);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
+  sqlite3_reset(st);
+  *found = rc == 0;
+  if (rc == PZ_ENOTFOUND) {
+    *err = (pz_err_t){0};
+    rc = 0;
+  }
+  return rc;
+}
+
 int pz_store_msg_get(pz_db_t *db, int64_t conv_id, int64_t id, pz_msg_rec_t *out, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_GET, err);
   if (st == NULL) return err->code;
