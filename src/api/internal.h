@@ -331,6 +331,60 @@ int pz__api_events_user(pz_db_t *db, pz__api_events_t *ev, int64_t user_id, cons
                         int64_t now, pz_err_t *err);
 void pz__api_events_push(pz_api_t *api, const pz__api_events_t *ev); /* Loop thread. */
 
+/* ---- requests that move money (money.c): wallet.c and red_packets.c ---- */
+
+/* What a money-moving request's context holds for the helpers below: who
+ * and when, the idempotency key and the request's fingerprint, a refusal
+ * that must commit, the answer, and the job's events. A context begins
+ * with it and is made by pz__api_money_new. */
+typedef struct pz__api_money_s {
+  pz__api_ctx_t base;
+  const pz_wallet_config_t *cfg;
+  int64_t me, now;
+  pz_str_t pin, key;
+  bool has_key; /* key was given: answers are kept under it */
+  uint8_t fp[PZ_WALLET_FP_LEN];
+  /* A refusal that must commit (a wrong PIN is counted): the job returns 0
+   * and the answer is this. */
+  bool failed;
+  pz_err_t fail;
+  unsigned retry_after_s;
+  /* The answer as kept under the idempotency key, or replayed from it. */
+  int answer_status;
+  char *answer; /* malloc'd */
+  size_t answer_len;
+  pz_wallet_idem_rec_t idem;
+  /* Events of the job, pushed once it is durable. */
+  pz__api_events_t events;
+} pz__api_money_t;
+
+/* A context of size bytes beginning with pz__api_money_t, for req; its
+ * answer and events are released with the request. Loop thread. */
+void *pz__api_money_new(pz_req_t *req, size_t size, pz_store_run_fn run);
+/* Takes text (malloc'd; NULL: out of memory) as the answer, and keeps it
+ * under the idempotency key, when there is one, in the job that moved the
+ * money. Writer. */
+int pz__api_money_keep(pz_db_t *db, pz__api_money_t *m, int status, char *text, int64_t ref_id, pz_err_t *err);
+/* pz__api_money_keep for body (stolen), serialized. Writer. */
+int pz__api_money_save(pz_db_t *db, pz__api_money_t *m, int status, json_t *body, int64_t ref_id, pz_err_t *err);
+/* The ending of a money rule that refused (wallet.h's *keep): when nothing
+ * but the PIN's state was written, the job commits and answers the error
+ * (PIN errors are not kept: a retry with the right PIN is the same
+ * request); a refusal on the merits (insufficient funds, a block, an
+ * unknown user) is kept as the key's answer, so that a late duplicate of a
+ * request the client saw fail cannot move money after all. Writer. */
+int pz__api_money_refused(pz_db_t *db, pz__api_money_t *m, int rc, bool keep, pz_err_t *err);
+/* Takes the answer kept under the key (m->idem) as this request's. Writer. */
+int pz__api_money_replay(pz__api_money_t *m, pz_err_t *err);
+/* The same for a context of its own shape (merchants.c): *answer (malloc'd),
+ * *len and *status from idem. Writer. */
+int pz__api_answer_replay(const pz_wallet_idem_rec_t *idem, char **answer, size_t *len, int *status, pz_err_t *err);
+/* Answers err, with Retry-After when the PIN is locked. Loop thread. */
+void pz__api_money_fail(pz_req_t *req, const pz_err_t *err, unsigned retry_after_s);
+/* The done of a money-moving job: its error, its kept refusal, or its
+ * answer byte for byte as kept, after the events it made. Loop thread. */
+void pz__api_money_done(pz__api_ctx_t *base);
+
 /* ---- sweeps (sweep.c): a periodic write job that settles what expired ---- */
 
 typedef struct pz__api_sweep_s pz__api_sweep_t;

@@ -192,16 +192,11 @@ static int url_get(json_t *body, char out[PZ_MERCHANT_URL_MAX + 1], bool *presen
   return rc;
 }
 
-/* ---- answers of money-moving calls (the pattern of wallet.c) ---- */
-
-static void fail_with(pz_req_t *req, const pz_err_t *err, unsigned retry_after_s) {
-  if (err->code == PZ_ELOCKED && retry_after_s) {
-    char secs[16];
-    snprintf(secs, sizeof(secs), "%u", retry_after_s);
-    pz_req_add_header(req, "Retry-After", secs);
-  }
-  pz__api_fail(req, err);
-}
+/* ---- answers of money-moving calls ----
+ *
+ * The pattern of money.c, with two differences that keep them apart: the
+ * idempotency scope is the merchant for API-key calls (the user for a
+ * payer's), and a 400 refusal is not kept as the key's answer. */
 
 /* Serializes body as the answer and stores it under (scope, key) in the job that moved the money. Writer. */
 static int answer_save(pz_db_t *db, mctx_t *c, int64_t scope, int status, json_t *body, int64_t ref_id, pz_err_t *err) {
@@ -214,12 +209,7 @@ static int answer_save(pz_db_t *db, mctx_t *c, int64_t scope, int status, json_t
 }
 
 static int answer_replay(mctx_t *c, pz_err_t *err) {
-  c->answer = malloc(c->idem.body_len + 1);
-  if (c->answer == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
-  memcpy(c->answer, c->idem.body, c->idem.body_len + 1);
-  c->answer_len = c->idem.body_len;
-  c->answer_status = c->idem.status;
-  return 0;
+  return pz__api_answer_replay(&c->idem, &c->answer, &c->answer_len, &c->answer_status, err);
 }
 
 /* PIN errors authenticate rather than decide, and a 400 is about the
@@ -257,7 +247,7 @@ static void answer_done(pz__api_ctx_t *base) {
   }
   if (c->hook_queued) hooks_kick(base->api);
   if (c->failed) {
-    fail_with(req, &c->fail, c->retry_after_s);
+    pz__api_money_fail(req, &c->fail, c->retry_after_s);
   } else {
     pz_req_add_header(req, "Cache-Control", "no-store");
     pz_req_respond(req, c->answer_status, "application/json", c->answer, c->answer_len);

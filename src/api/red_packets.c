@@ -179,122 +179,29 @@ static json_t *red_packet_json(const pz_wallet_red_packet_rec_t *p, int64_t now)
 /* ---- the request context ---- */
 
 typedef struct {
-  pz__api_ctx_t base;
-  const pz_wallet_config_t *cfg;
-  int64_t me, id, now, msg_id;
-  pz_str_t pin, key;
-  bool has_key;
-  uint8_t fp[PZ_WALLET_FP_LEN];
+  pz__api_money_t m; /* first: the helpers of money.c take it */
+  int64_t id, msg_id;
   pz_wallet_red_packet_rec_t packet;
-  /* A refusal that must commit (a wrong PIN is counted): the job returns 0 and the answer is this. */
-  bool failed;
-  pz_err_t fail;
-  unsigned retry_after_s;
-  /* The answer as stored under the idempotency key, or replayed from it. */
-  int answer_status;
-  char *answer;
-  size_t answer_len;
-  pz_wallet_idem_rec_t idem;
-  pz__api_events_t events;
   /* GET: the claims, and the luckiest so far */
   pz_db_t *db;
   json_t *claims;
   int64_t best_amount, best_user;
 } rp_ctx_t;
 
-static void rp_ctx_release(void *data) {
-  rp_ctx_t *c = data;
-  free(c->answer);
-  c->answer = NULL;
-  pz__api_events_release(&c->events);
-}
-
-static rp_ctx_t *rp_ctx_new(pz_req_t *req, pz_store_run_fn run) {
-  rp_ctx_t *c = pz__api_ctx_new(req, sizeof(*c), run);
-  c->cfg = c->base.api->wallet;
-  c->me = req->user_id;
-  c->now = pz_now_ms();
-  pz_arena_on_reset(req->arena, rp_ctx_release, c);
-  return c;
-}
-
-/* Serializes body (stolen) as the answer, stored under the idempotency
- * key (when there is one) in the job that moved the money. Writer. */
-static int answer_save(pz_db_t *db, rp_ctx_t *c, int status, json_t *body, int64_t ref_id, pz_err_t *err) {
-  c->answer = body ? json_dumps(body, JSON_COMPACT) : NULL;
-  json_decref(body);
-  if (c->answer == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
-  c->answer_len = strlen(c->answer);
-  c->answer_status = status;
-  if (!c->has_key) return 0;
-  return pz_wallet_idem_save(db, c->me, c->key, c->fp, ref_id, status, pz_str_n(c->answer, c->answer_len), c->now, err);
-}
-
-static int answer_replay(rp_ctx_t *c, pz_err_t *err) {
-  c->answer = malloc(c->idem.body_len + 1);
-  if (c->answer == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
-  memcpy(c->answer, c->idem.body, c->idem.body_len + 1);
-  c->answer_len = c->idem.body_len;
-  c->answer_status = c->idem.status;
-  return 0;
-}
-
-static bool pin_error(const pz_err_t *err) {
-  const char *code = pz_err_code_str(err);
-  return strcmp(code, "wrong_pin") == 0 || strcmp(code, "pin_locked") == 0 || strcmp(code, "pin_not_set") == 0;
-}
-
-/* A refusal of a money rule (wallet.h's *keep): the PIN errors commit
- * what they counted and are not stored, so that a retry with the right
- * PIN is the same request; a refusal on the merits is the key's answer,
- * so that a late duplicate cannot move money after all. Writer. */
-static int refused(pz_db_t *db, rp_ctx_t *c, int rc, bool keep, pz_err_t *err) {
-  if (!keep) return rc;
-  if (pin_error(err) || pz_err_http_status(err) >= 500 || !c->has_key) {
-    c->failed = true;
-    c->fail = *err;
-    *err = (pz_err_t){0};
-    return 0;
-  }
-  int status = pz_err_http_status(err);
-  json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", pz_err_code_str(err), "message", pz_err_message(err));
-  *err = (pz_err_t){0};
-  return answer_save(db, c, status, body, 0, err);
-}
-
-/* The ending of a money-moving job: its error, its kept error, or its
- * answer byte for byte as stored, after the events it made. */
-static void answer_done(pz__api_ctx_t *base) {
-  rp_ctx_t *c = (rp_ctx_t *)base;
-  pz_req_t *req = base->req;
-  if (base->job.rc < 0) {
-    pz__api_fail(req, &base->job.err);
-  } else if (c->failed) {
-    if (c->fail.code == PZ_ELOCKED && c->retry_after_s) {
-      char secs[16];
-      snprintf(secs, sizeof(secs), "%u", c->retry_after_s);
-      pz_req_add_header(req, "Retry-After", secs);
-    }
-    pz__api_fail(req, &c->fail);
-  } else {
-    pz__api_events_push(base->api, &c->events);
-    pz_req_add_header(req, "Cache-Control", "no-store");
-    pz_req_respond(req, c->answer_status, "application/json", c->answer, c->answer_len);
-  }
-}
+static rp_ctx_t *rp_ctx_new(pz_req_t *req, pz_store_run_fn run) { return pz__api_money_new(req, sizeof(rp_ctx_t), run); }
 
 /* ---- POST /v1/conversations/{id}/red-packets ---- */
 
 static int create_run(pz_db_t *db, pz_store_job_t *job) {
   rp_ctx_t *c = job->data;
   bool found = false, keep = false;
-  int rc = pz_wallet_idem_lookup(db, c->me, c->key, c->fp, &c->idem, &found, &job->err);
+  int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &c->m.idem, &found, &job->err);
   if (rc < 0) return rc;
-  if (found) return answer_replay(c, &job->err);
+  if (found) return pz__api_money_replay(&c->m, &job->err);
   pz_wallet_red_packet_rec_t stored;
-  rc = pz_wallet_red_packet_create(db, c->cfg, &c->packet, c->pin, c->now, c->base.api->red_packet_ttl_ms, &stored,
-                                   &c->retry_after_s, &keep, &job->err);
-  if (rc < 0) return refused(db, c, rc, keep, &job->err);
+  rc = pz_wallet_red_packet_create(db, c->m.cfg, &c->packet, c->m.pin, c->m.now, c->m.base.api->red_packet_ttl_ms, &stored,
+                                   &c->m.retry_after_s, &keep, &job->err);
+  if (rc < 0) return pz__api_money_refused(db, &c->m, rc, keep, &job->err);
   /* The card says what the packet is, never how much: the amounts are
    * for whoever opens it. */
   char client_id[48];
@@ -302,10 +209,10 @@ static int create_run(pz_db_t *db, pz_store_job_t *job) {
   json_t *body = json_pack("{s:s,s:o,s:o,s:I,s:s,s:s}", "type", "red_packet", "red_packet_id",
                            pz__api_id_json(stored.id), "greeting", pz__api_text(stored.greeting), "count",
                            (json_int_t)stored.count, "mode", mode_names[stored.mode], "currency", stored.currency);
-  if ((rc = card_send(db, &c->events, c->me, stored.conversation_id, stored.message_id, "red_packet", client_id, body,
-                      c->now, &job->err)) < 0)
+  if ((rc = card_send(db, &c->m.events, c->m.me, stored.conversation_id, stored.message_id, "red_packet", client_id, body,
+                      c->m.now, &job->err)) < 0)
     return rc;
-  return answer_save(db, c, 201, json_pack("{s:o}", "red_packet", red_packet_json(&stored, c->now)), stored.id,
+  return pz__api_money_save(db, &c->m, 201, json_pack("{s:o}", "red_packet", red_packet_json(&stored, c->m.now)), stored.id,
                      &job->err);
 }
 
@@ -331,9 +238,9 @@ static void create_authed(pz_req_t *req) {
       int_get(body, "count", &count, &err) < 0 || pz_wallet_red_packet_check(p->total, count, &err) < 0 ||
       pz__api_str(body, "mode", true, &mode, NULL, &err) < 0 ||
       pz__api_str(body, "currency", true, &currency, NULL, &err) < 0 ||
-      pz_wallet_currency_check(&c->cfg->currencies, currency, p->currency, &err) < 0 ||
-      pz__api_str(body, "pin", true, &c->pin, NULL, &err) < 0 || pz_wallet_pin_check(c->pin, &err) < 0 ||
-      pz__api_str(body, "idempotency_key", true, &c->key, NULL, &err) < 0 || pz_wallet_key_check(c->key, &err) < 0)
+      pz_wallet_currency_check(&c->m.cfg->currencies, currency, p->currency, &err) < 0 ||
+      pz__api_str(body, "pin", true, &c->m.pin, NULL, &err) < 0 || pz_wallet_pin_check(c->m.pin, &err) < 0 ||
+      pz__api_str(body, "idempotency_key", true, &c->m.key, NULL, &err) < 0 || pz_wallet_key_check(c->m.key, &err) < 0)
     goto fail;
   if (json_is_null(json_object_get(body, "greeting"))) {
     greeting = PZ_STR_NULL;
@@ -349,17 +256,17 @@ static void create_authed(pz_req_t *req) {
     pz_err_set(&err, PZ_EINVAL, NULL, "mode must be \"random\" or \"equal\"");
     goto fail;
   }
-  c->has_key = true;
+  c->m.has_key = true;
   p->id = pz_id_next();
   p->message_id = pz_id_next(); /* on the loop, as every message's: ids follow the order jobs reach the writer */
-  p->sender_id = c->me;
+  p->sender_id = c->m.me;
   p->count = (unsigned)count;
   /* An empty greeting is none: the card shows the usual wish. */
   if (greeting.len == 0) greeting = PZ_STR("Best wishes");
   memcpy(p->greeting, greeting.ptr, greeting.len);
   p->greeting[greeting.len] = '\0';
-  memcpy(p->idem_key, c->key.ptr, c->key.len);
-  p->idem_key[c->key.len] = '\0';
+  memcpy(p->idem_key, c->m.key.ptr, c->m.key.len);
+  p->idem_key[c->m.key.len] = '\0';
   pz_wallet_fp_t fp;
   pz_wallet_fp_init(&fp, "red_packet");
   pz_wallet_fp_int(&fp, p->conversation_id);
@@ -368,9 +275,9 @@ static void create_authed(pz_req_t *req) {
   pz_wallet_fp_int(&fp, p->mode);
   pz_wallet_fp_str(&fp, pz_str(p->currency));
   pz_wallet_fp_str(&fp, greeting);
-  pz_wallet_fp_final(&fp, c->fp);
-  c->base.done = answer_done;
-  pz__api_write(&c->base);
+  pz_wallet_fp_final(&fp, c->m.fp);
+  c->m.base.done = pz__api_money_done;
+  pz__api_write(&c->m.base);
   return;
 fail:
   pz__api_fail(req, &err);
@@ -380,27 +287,27 @@ fail:
 
 static int claim_run(pz_db_t *db, pz_store_job_t *job) {
   rp_ctx_t *c = job->data;
-  if (c->has_key) {
+  if (c->m.has_key) {
     bool found = false;
-    int rc = pz_wallet_idem_lookup(db, c->me, c->key, c->fp, &c->idem, &found, &job->err);
+    int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &c->m.idem, &found, &job->err);
     if (rc < 0) return rc;
-    if (found) return answer_replay(c, &job->err);
+    if (found) return pz__api_money_replay(&c->m, &job->err);
   }
   pz_wallet_claim_rec_t claim;
   bool keep = false;
-  int rc = pz_wallet_red_packet_claim(db, c->me, c->id, c->now, &c->packet, &claim, &keep, &job->err);
+  int rc = pz_wallet_red_packet_claim(db, c->m.me, c->id, c->m.now, &c->packet, &claim, &keep, &job->err);
   /* A refusal that wrote nothing is the key's answer, as a transfer's is. */
-  if (rc < 0) return refused(db, c, rc, keep, &job->err);
+  if (rc < 0) return pz__api_money_refused(db, &c->m, rc, keep, &job->err);
   json_t *ev =
       json_pack("{s:s,s:o,s:o,s:o,s:I,s:s}", "type", EVENT_RED_PACKET_CLAIMED, "red_packet_id", pz__api_id_json(c->id),
-                "conversation_id", pz__api_id_json(c->packet.conversation_id), "user_id", pz__api_id_json(c->me),
+                "conversation_id", pz__api_id_json(c->packet.conversation_id), "user_id", pz__api_id_json(c->m.me),
                 "amount", (json_int_t)claim.amount, "currency", c->packet.currency);
-  if ((rc = pz__api_events_user(db, &c->events, c->packet.sender_id, EVENT_RED_PACKET_CLAIMED, ev, c->now, &job->err)) <
+  if ((rc = pz__api_events_user(db, &c->m.events, c->packet.sender_id, EVENT_RED_PACKET_CLAIMED, ev, c->m.now, &job->err)) <
       0)
     return rc;
-  return answer_save(db, c, 200,
+  return pz__api_money_save(db, &c->m, 200,
                      json_pack("{s:I,s:s,s:o}", "amount", (json_int_t)claim.amount, "currency", c->packet.currency,
-                               "red_packet", red_packet_json(&c->packet, c->now)),
+                               "red_packet", red_packet_json(&c->packet, c->m.now)),
                      c->id, &job->err);
 }
 
@@ -413,18 +320,18 @@ static void claim_authed(pz_req_t *req) {
   if (req->body.len > 0) {
     json_t *body;
     if (pz__api_body(req, &body, &err) < 0 ||
-        pz__api_str(body, "idempotency_key", false, &c->key, &c->has_key, &err) < 0 ||
-        (c->has_key && pz_wallet_key_check(c->key, &err) < 0))
+        pz__api_str(body, "idempotency_key", false, &c->m.key, &c->m.has_key, &err) < 0 ||
+        (c->m.has_key && pz_wallet_key_check(c->m.key, &err) < 0))
       goto fail;
   }
-  if (c->has_key) {
+  if (c->m.has_key) {
     pz_wallet_fp_t fp;
     pz_wallet_fp_init(&fp, "red_packet_claim");
     pz_wallet_fp_int(&fp, c->id);
-    pz_wallet_fp_final(&fp, c->fp);
+    pz_wallet_fp_final(&fp, c->m.fp);
   }
-  c->base.done = answer_done;
-  pz__api_write(&c->base);
+  c->m.base.done = pz__api_money_done;
+  pz__api_write(&c->m.base);
   return;
 fail:
   pz__api_fail(req, &err);
@@ -459,10 +366,10 @@ static int claim_row(void *arg, const pz_wallet_claim_rec_t *cl, pz_err_t *err) 
 
 static int get_run(pz_db_t *db, pz_store_job_t *job) {
   rp_ctx_t *c = job->data;
-  int rc = pz_wallet_red_packet_get(db, c->me, c->id, &c->packet, &job->err);
+  int rc = pz_wallet_red_packet_get(db, c->m.me, c->id, &c->packet, &job->err);
   if (rc < 0) return rc;
-  json_t *o = red_packet_json(&c->packet, c->now);
-  c->base.out = json_pack("{s:o}", "red_packet", o);
+  json_t *o = red_packet_json(&c->packet, c->m.now);
+  c->m.base.out = json_pack("{s:o}", "red_packet", o);
   c->claims = json_array();
   json_object_set_new(o, "claims", c->claims);
   c->db = db;
@@ -480,7 +387,7 @@ static void get_authed(pz_req_t *req) {
     pz__api_fail(req, &err);
     return;
   }
-  pz__api_read(&c->base);
+  pz__api_read(&c->m.base);
 }
 
 /* ---- the refund sweep ---- */

@@ -109,21 +109,9 @@ static int amount_get(json_t *body, int64_t *out, pz_err_t *err) {
 /* ---- the request context ---- */
 
 typedef struct {
-  pz__api_ctx_t base;
-  const pz_wallet_config_t *cfg;
-  int64_t me, id, now;
-  pz_str_t pin, key;
-  uint8_t fp[PZ_WALLET_FP_LEN];
-  /* An operation's outcome that is an error but must commit (a wrong PIN
-   * is counted): the job returns 0 and the answer is this. */
-  bool failed;
-  pz_err_t fail;
-  unsigned retry_after_s;
-  /* The answer as stored for the idempotency key, or replayed from it. */
-  int answer_status;
-  char *answer; /* malloc'd by jansson, or copied from a stored record */
-  size_t answer_len;
-  pz_wallet_idem_rec_t idem;
+  pz__api_money_t m; /* first: the helpers of money.c take it (its events:
+                      * transfer.updated and a transfer's card, red_packets.c) */
+  int64_t id;
   pz_wallet_transfer_rec_t transfer;
   pz_wallet_funding_rec_t funding;
   pz_wallet_funding_req_t provider_req;
@@ -131,111 +119,18 @@ typedef struct {
   pz_user_rec_t user;
   char hash[PZ_PASSWORD_HASH_MAX + 1];
   bool auto_accept;
-  /* Events of the job (red_packets.c: transfer.updated, a transfer's
-   * card), pushed once durable; the card's message id, made on the loop. */
-  pz__api_events_t events;
-  int64_t card_msg_id;
+  int64_t card_msg_id; /* a transfer's card message, its id made on the loop */
 } wallet_ctx_t;
 
-static void wallet_ctx_release(void *data) {
-  wallet_ctx_t *c = data;
-  free(c->answer);
-  c->answer = NULL;
-  pz__api_events_release(&c->events);
-}
-
 static wallet_ctx_t *wallet_ctx_new(pz_req_t *req, pz_store_run_fn run) {
-  wallet_ctx_t *c = pz__api_ctx_new(req, sizeof(*c), run);
-  c->cfg = c->base.api->wallet;
-  c->me = req->user_id;
-  c->now = pz_now_ms();
-  pz_arena_on_reset(req->arena, wallet_ctx_release, c);
-  return c;
-}
-
-static void fail_with(pz_req_t *req, const pz_err_t *err, unsigned retry_after_s) {
-  if (err->code == PZ_ELOCKED && retry_after_s) {
-    char secs[16];
-    snprintf(secs, sizeof(secs), "%u", retry_after_s);
-    pz_req_add_header(req, "Retry-After", secs);
-  }
-  pz__api_fail(req, err);
-}
-
-/* Keeps text (malloc'd, taken; NULL: out of memory) as this request's
- * answer, and stores it under the idempotency key in the job that moved
- * the money. Writer. */
-static int answer_keep(pz_db_t *db, wallet_ctx_t *c, int status, char *text, int64_t ref_id, pz_err_t *err) {
-  if (text == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
-  c->answer = text;
-  c->answer_len = strlen(text);
-  c->answer_status = status;
-  return pz_wallet_idem_save(db, c->me, c->key, c->fp, ref_id, status, pz_str_n(text, c->answer_len), c->now, err);
-}
-
-/* answer_keep for body (stolen), serialized. Writer. */
-static int answer_save(pz_db_t *db, wallet_ctx_t *c, int status, json_t *body, int64_t ref_id, pz_err_t *err) {
-  char *text = json_dumps(body, JSON_COMPACT);
-  json_decref(body);
-  return answer_keep(db, c, status, text, ref_id, err);
-}
-
-/* The PIN errors authenticate the request rather than decide it: a retry
- * with the right PIN is the same request, so they are not stored. */
-static bool pin_error(const pz_err_t *err) {
-  const char *code = pz_err_code_str(err);
-  return strcmp(code, "wrong_pin") == 0 || strcmp(code, "pin_locked") == 0 || strcmp(code, "pin_not_set") == 0;
-}
-
-/* The ending of a money rule that refused (see wallet.h's *keep): when
- * nothing but the PIN's state was written, the job commits; a refusal on
- * the merits (insufficient funds, a block, an unknown user) is stored as
- * the key's answer, so that a late duplicate of a request the client saw
- * fail cannot move money after all. Writer. */
-static int refused(pz_db_t *db, wallet_ctx_t *c, int rc, bool keep, pz_err_t *err) {
-  if (!keep) return rc;
-  if (pin_error(err) || pz_err_http_status(err) >= 500) {
-    c->failed = true;
-    c->fail = *err;
-    *err = (pz_err_t){0};
-    return 0;
-  }
-  int status = pz_err_http_status(err);
-  json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", pz_err_code_str(err), "message", pz_err_message(err));
-  *err = (pz_err_t){0};
-  return answer_save(db, c, status, body, 0, err);
-}
-
-/* Takes a stored answer as this request's. Writer. */
-static int answer_replay(wallet_ctx_t *c, pz_err_t *err) {
-  c->answer = malloc(c->idem.body_len + 1);
-  if (c->answer == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
-  memcpy(c->answer, c->idem.body, c->idem.body_len + 1);
-  c->answer_len = c->idem.body_len;
-  c->answer_status = c->idem.status;
-  return 0;
-}
-
-/* The ending of a money-moving job: its error, its kept error, or its answer, byte for byte as stored. */
-static void answer_done(pz__api_ctx_t *base) {
-  wallet_ctx_t *c = (wallet_ctx_t *)base;
-  pz_req_t *req = base->req;
-  if (base->job.rc < 0) {
-    pz__api_fail(req, &base->job.err);
-  } else if (c->failed) {
-    fail_with(req, &c->fail, c->retry_after_s);
-  } else {
-    pz__api_events_push(base->api, &c->events);
-    pz_req_add_header(req, "Cache-Control", "no-store");
-    pz_req_respond(req, c->answer_status, "application/json", c->answer, c->answer_len);
-  }
+  return pz__api_money_new(req, sizeof(wallet_ctx_t), run);
 }
 
 /* ---- PUT /v1/wallet/pin ---- */
 
 static int pin_set_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
-  return pz_wallet_pin_set(db, c->cfg, c->me, c->pin, c->now, &job->err);
+  return pz_wallet_pin_set(db, c->m.cfg, c->m.me, c->m.pin, c->m.now, &job->err);
 }
 
 static void pin_verified(pz__api_ctx_t *base) {
@@ -261,7 +156,7 @@ static void pin_verified(pz__api_ctx_t *base) {
 
 static int pin_user_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
-  int rc = pz_store_user_get(db, c->me, &c->user, &job->err);
+  int rc = pz_store_user_get(db, c->m.me, &c->user, &job->err);
   if (rc == 0) rc = pz_store_user_find(db, pz_str(c->user.username), &c->user, c->hash, &job->err);
   return rc;
 }
@@ -297,8 +192,8 @@ static void pin_put_authed(pz_req_t *req) {
   json_t *body;
   pz_str_t password;
   wallet_ctx_t *c = wallet_ctx_new(req, pin_user_run);
-  if (pz__api_body(req, &body, &err) < 0 || pz__api_str(body, "pin", true, &c->pin, NULL, &err) < 0 ||
-      pz_wallet_pin_check(c->pin, &err) < 0 || pz__api_str(body, "password", true, &password, NULL, &err) < 0) {
+  if (pz__api_body(req, &body, &err) < 0 || pz__api_str(body, "pin", true, &c->m.pin, NULL, &err) < 0 ||
+      pz_wallet_pin_check(c->m.pin, &err) < 0 || pz__api_str(body, "password", true, &password, NULL, &err) < 0) {
     pz__api_fail(req, &err);
     return;
   }
@@ -307,9 +202,9 @@ static void pin_put_authed(pz_req_t *req) {
     pz__api_fail(req, &err);
     return;
   }
-  c->base.pw.password = password;
-  c->base.done = pin_user_done;
-  pz__api_read(&c->base);
+  c->m.base.pw.password = password;
+  c->m.base.done = pin_user_done;
+  pz__api_read(&c->m.base);
 }
 
 /* ---- GET /v1/wallet ---- */
@@ -317,30 +212,30 @@ static void pin_put_authed(pz_req_t *req) {
 static int balances_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
   int64_t bal[PZ_WALLET_CURRENCIES_MAX];
-  int rc = pz_wallet_balances(db, c->cfg, c->me, bal, &job->err);
+  int rc = pz_wallet_balances(db, c->m.cfg, c->m.me, bal, &job->err);
   if (rc < 0) return rc;
   json_t *list = json_array();
-  for (unsigned i = 0; i < c->cfg->currencies.n; i++)
+  for (unsigned i = 0; i < c->m.cfg->currencies.n; i++)
     json_array_append_new(
-        list, json_pack("{s:s,s:I}", "currency", c->cfg->currencies.codes[i], "available", (json_int_t)bal[i]));
+        list, json_pack("{s:s,s:I}", "currency", c->m.cfg->currencies.codes[i], "available", (json_int_t)bal[i]));
   pz_wallet_user_rec_t u;
-  rc = pz_store_wallet_user_get(db, c->me, &u, &job->err);
+  rc = pz_store_wallet_user_get(db, c->m.me, &u, &job->err);
   if (rc < 0 && rc != PZ_ENOTFOUND) return rc;
   job->err = (pz_err_t){0};
-  c->base.out = json_pack("{s:o,s:b}", "balances", list, "pin_set", u.pin_set);
+  c->m.base.out = json_pack("{s:o,s:b}", "balances", list, "pin_set", u.pin_set);
   return 0;
 }
 
-static void balances_authed(pz_req_t *req) { pz__api_read(&wallet_ctx_new(req, balances_run)->base); }
+static void balances_authed(pz_req_t *req) { pz__api_read(&wallet_ctx_new(req, balances_run)->m.base); }
 
 /* ---- GET and PATCH /v1/wallet/settings ---- */
 
 static int settings_json(pz_db_t *db, wallet_ctx_t *c, pz_err_t *err) {
   pz_wallet_user_rec_t u;
-  int rc = pz_store_wallet_user_get(db, c->me, &u, err);
+  int rc = pz_store_wallet_user_get(db, c->m.me, &u, err);
   if (rc < 0 && rc != PZ_ENOTFOUND) return rc;
   *err = (pz_err_t){0};
-  c->base.out = json_pack("{s:b}", "auto_accept_transfers", u.auto_accept);
+  c->m.base.out = json_pack("{s:b}", "auto_accept_transfers", u.auto_accept);
   return 0;
 }
 
@@ -348,11 +243,11 @@ static int settings_get_run(pz_db_t *db, pz_store_job_t *job) { return settings_
 
 static int settings_set_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
-  int rc = pz_store_wallet_user_set_auto_accept(db, c->me, c->auto_accept, c->now, &job->err);
+  int rc = pz_store_wallet_user_set_auto_accept(db, c->m.me, c->auto_accept, c->m.now, &job->err);
   return rc < 0 ? rc : settings_json(db, c, &job->err);
 }
 
-static void settings_get_authed(pz_req_t *req) { pz__api_read(&wallet_ctx_new(req, settings_get_run)->base); }
+static void settings_get_authed(pz_req_t *req) { pz__api_read(&wallet_ctx_new(req, settings_get_run)->m.base); }
 
 static void settings_patch_authed(pz_req_t *req) {
   pz_err_t err = {0};
@@ -365,7 +260,7 @@ static void settings_patch_authed(pz_req_t *req) {
     goto fail;
   }
   c->auto_accept = json_is_true(v);
-  pz__api_write(&c->base);
+  pz__api_write(&c->m.base);
   return;
 fail:
   pz__api_fail(req, &err);
@@ -377,44 +272,44 @@ static int settle_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
   pz_wallet_funding_req_t *p = &c->provider_req;
   bool changed = false;
-  c->now = pz_now_ms();
-  int rc = pz_wallet_funding_settle(db, p->id, p->rc == 0, p->provider_ref, p->reason, c->now, &c->funding, &changed,
+  c->m.now = pz_now_ms();
+  int rc = pz_wallet_funding_settle(db, p->id, p->rc == 0, p->provider_ref, p->reason, c->m.now, &c->funding, &changed,
                                     &job->err);
   if (rc < 0) return rc;
   if (!changed) {
     /* A retry of the same request settled it first: its answer stands. */
     bool found = false;
-    if ((rc = pz_wallet_idem_lookup(db, c->me, c->key, c->fp, &c->idem, &found, &job->err)) < 0) return rc;
-    PZ_ASSERT(found && c->idem.status != 0); /* settled and saved in one job */
-    return answer_replay(c, &job->err);
+    if ((rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &c->m.idem, &found, &job->err)) < 0) return rc;
+    PZ_ASSERT(found && c->m.idem.status != 0); /* settled and saved in one job */
+    return pz__api_money_replay(&c->m, &job->err);
   }
   const char *name = c->funding.kind == PZ_FUNDING_TOPUP ? "topup" : "withdrawal";
-  return answer_save(db, c, 201, json_pack("{s:o}", name, funding_json(&c->funding)), c->funding.id, &job->err);
+  return pz__api_money_save(db, &c->m, 201, json_pack("{s:o}", name, funding_json(&c->funding)), c->funding.id, &job->err);
 }
 
 static void provider_done(pz_wallet_funding_req_t *p) {
   wallet_ctx_t *c = p->data;
-  pz_api_t *api = c->base.api;
+  pz_api_t *api = c->m.base.api;
   if (p->rc < 0)
-    PZ_LOG(PZ_LOG_WARN, c->base.req->id, "funding failed at the provider", "funding=%lld reason=%s", (long long)p->id,
+    PZ_LOG(PZ_LOG_WARN, c->m.base.req->id, "funding failed at the provider", "funding=%lld reason=%s", (long long)p->id,
            p->reason);
-  c->base.job.run = settle_run;
-  c->base.done = answer_done;
-  pz__api_write(&c->base);
+  c->m.base.job.run = settle_run;
+  c->m.base.done = pz__api_money_done;
+  pz__api_write(&c->m.base);
   pz__api_unbusy(api); /* the provider's call is over; the job holds the api now */
 }
 
 static void begun(pz__api_ctx_t *base) {
   wallet_ctx_t *c = (wallet_ctx_t *)base;
-  if (base->job.rc < 0 || c->failed || c->answer) {
-    answer_done(base);
+  if (base->job.rc < 0 || c->m.failed || c->m.answer) {
+    pz__api_money_done(base);
     return;
   }
-  const pz_wallet_provider_t *prov = c->cfg->provider;
+  const pz_wallet_provider_t *prov = c->m.cfg->provider;
   pz_wallet_funding_req_t *p = &c->provider_req;
   memset(p, 0, sizeof(*p));
   p->id = c->funding.id;
-  p->user_id = c->me;
+  p->user_id = c->m.me;
   p->kind = c->funding.kind;
   p->amount = c->funding.amount;
   memcpy(p->currency, c->funding.currency, sizeof(p->currency));
@@ -433,19 +328,19 @@ static void begun(pz__api_ctx_t *base) {
 static int begin_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
   bool found = false, keep = false;
-  int rc = pz_wallet_idem_lookup(db, c->me, c->key, c->fp, &c->idem, &found, &job->err);
+  int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &c->m.idem, &found, &job->err);
   if (rc < 0) return rc;
-  if (found && c->idem.status != 0) return answer_replay(c, &job->err);
+  if (found && c->m.idem.status != 0) return pz__api_money_replay(&c->m, &job->err);
   if (found) {
     /* The first attempt never heard from the provider (a crash, or it is
      * still waiting): ask again with the same id, which the provider
      * answers once. */
     c->resume = true;
-    return pz_store_wallet_funding_get(db, c->idem.ref_id, &c->funding, &job->err);
+    return pz_store_wallet_funding_get(db, c->m.idem.ref_id, &c->funding, &job->err);
   }
-  rc = pz_wallet_funding_begin(db, c->cfg, &c->funding, c->pin, c->now, &c->retry_after_s, &keep, &job->err);
-  if (rc < 0) return refused(db, c, rc, keep, &job->err);
-  return pz_wallet_idem_save(db, c->me, c->key, c->fp, c->funding.id, 0, PZ_STR(""), c->now, &job->err);
+  rc = pz_wallet_funding_begin(db, c->m.cfg, &c->funding, c->m.pin, c->m.now, &c->m.retry_after_s, &keep, &job->err);
+  if (rc < 0) return pz__api_money_refused(db, &c->m, rc, keep, &job->err);
+  return pz_wallet_idem_save(db, c->m.me, c->m.key, c->m.fp, c->funding.id, 0, PZ_STR(""), c->m.now, &job->err);
 }
 
 static void funding_post(pz_req_t *req, int kind) {
@@ -456,27 +351,27 @@ static void funding_post(pz_req_t *req, int kind) {
   pz_wallet_funding_rec_t *f = &c->funding;
   if (pz__api_body(req, &body, &err) < 0 || amount_get(body, &f->amount, &err) < 0 ||
       pz__api_str(body, "currency", true, &currency, NULL, &err) < 0 ||
-      pz_wallet_currency_check(&c->cfg->currencies, currency, f->currency, &err) < 0 ||
-      pz__api_str(body, "idempotency_key", true, &c->key, NULL, &err) < 0 || pz_wallet_key_check(c->key, &err) < 0)
+      pz_wallet_currency_check(&c->m.cfg->currencies, currency, f->currency, &err) < 0 ||
+      pz__api_str(body, "idempotency_key", true, &c->m.key, &c->m.has_key, &err) < 0 || pz_wallet_key_check(c->m.key, &err) < 0)
     goto fail;
   if (kind == PZ_FUNDING_WITHDRAWAL &&
-      (pz__api_str(body, "pin", true, &c->pin, NULL, &err) < 0 || pz_wallet_pin_check(c->pin, &err) < 0))
+      (pz__api_str(body, "pin", true, &c->m.pin, NULL, &err) < 0 || pz_wallet_pin_check(c->m.pin, &err) < 0))
     goto fail;
   f->id = pz_id_next();
-  f->user_id = c->me;
+  f->user_id = c->m.me;
   f->kind = kind;
-  snprintf(f->provider, sizeof(f->provider), "%s", c->cfg->provider->name);
-  memcpy(f->idem_key, c->key.ptr, c->key.len);
-  f->idem_key[c->key.len] = '\0';
+  snprintf(f->provider, sizeof(f->provider), "%s", c->m.cfg->provider->name);
+  memcpy(f->idem_key, c->m.key.ptr, c->m.key.len);
+  f->idem_key[c->m.key.len] = '\0';
   /* The PIN is no part of the request's identity: a retry with a PIN
    * typed again is the same request. */
   pz_wallet_fp_t fp;
   pz_wallet_fp_init(&fp, kind == PZ_FUNDING_TOPUP ? "topup" : "withdrawal");
   pz_wallet_fp_int(&fp, f->amount);
   pz_wallet_fp_str(&fp, pz_str(f->currency));
-  pz_wallet_fp_final(&fp, c->fp);
-  c->base.done = begun;
-  pz__api_write(&c->base);
+  pz_wallet_fp_final(&fp, c->m.fp);
+  c->m.base.done = begun;
+  pz__api_write(&c->m.base);
   return;
 fail:
   pz__api_fail(req, &err);
@@ -490,25 +385,25 @@ static void withdraw_authed(pz_req_t *req) { funding_post(req, PZ_FUNDING_WITHDR
 static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
   bool found = false, keep = false;
-  int rc = pz_wallet_idem_lookup(db, c->me, c->key, c->fp, &c->idem, &found, &job->err);
+  int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &c->m.idem, &found, &job->err);
   if (rc < 0) return rc;
-  if (found) return answer_replay(c, &job->err);
+  if (found) return pz__api_money_replay(&c->m, &job->err);
   pz_wallet_transfer_rec_t stored;
   if (c->transfer.conversation_id &&
-      (rc = pz_wallet_transfer_chat_check(db, c->me, c->transfer.to_id, c->transfer.conversation_id, &job->err)) < 0)
+      (rc = pz_wallet_transfer_chat_check(db, c->m.me, c->transfer.to_id, c->transfer.conversation_id, &job->err)) < 0)
     return rc;
   rc =
-      pz_wallet_transfer_create(db, c->cfg, &c->transfer, c->pin, c->now, &stored, &c->retry_after_s, &keep, &job->err);
-  if (rc < 0) return refused(db, c, rc, keep, &job->err);
+      pz_wallet_transfer_create(db, c->m.cfg, &c->transfer, c->m.pin, c->m.now, &stored, &c->m.retry_after_s, &keep, &job->err);
+  if (rc < 0) return pz__api_money_refused(db, &c->m, rc, keep, &job->err);
   /* The card in the chat and the events go in the job that moved the
    * money; the transfer's JSON is written once for them and the answer. */
   char *tj = pz__api_transfer_text(&stored);
   if (tj == NULL) return pz_err_set(&job->err, PZ_ENOMEM, NULL, NULL);
-  if ((rc = pz__api_transfer_made(db, &c->events, &stored, tj, c->card_msg_id, c->now, &job->err)) == 0) {
+  if ((rc = pz__api_transfer_made(db, &c->m.events, &stored, tj, c->card_msg_id, c->m.now, &job->err)) == 0) {
     size_t n = strlen(tj) + sizeof("{\"transfer\":}");
     char *answer = malloc(n);
     if (answer) snprintf(answer, n, "{\"transfer\":%s}", tj);
-    rc = answer_keep(db, c, 201, answer, stored.id, &job->err);
+    rc = pz__api_money_keep(db, &c->m, 201, answer, stored.id, &job->err);
   }
   free(tj);
   return rc;
@@ -522,12 +417,12 @@ static void transfer_authed(pz_req_t *req) {
   pz_wallet_transfer_rec_t *t = &c->transfer;
   if (pz__api_body(req, &body, &err) < 0 || pz__api_id(body, "to_user_id", &t->to_id, &err) < 0 ||
       amount_get(body, &t->amount, &err) < 0 || pz__api_str(body, "currency", true, &currency, NULL, &err) < 0 ||
-      pz_wallet_currency_check(&c->cfg->currencies, currency, t->currency, &err) < 0 ||
-      pz__api_str(body, "pin", true, &c->pin, NULL, &err) < 0 || pz_wallet_pin_check(c->pin, &err) < 0 ||
-      pz__api_str(body, "idempotency_key", true, &c->key, NULL, &err) < 0 || pz_wallet_key_check(c->key, &err) < 0 ||
+      pz_wallet_currency_check(&c->m.cfg->currencies, currency, t->currency, &err) < 0 ||
+      pz__api_str(body, "pin", true, &c->m.pin, NULL, &err) < 0 || pz_wallet_pin_check(c->m.pin, &err) < 0 ||
+      pz__api_str(body, "idempotency_key", true, &c->m.key, &c->m.has_key, &err) < 0 || pz_wallet_key_check(c->m.key, &err) < 0 ||
       pz__api_str(body, "note", false, &note, NULL, &err) < 0 || pz_wallet_note_check(note, &err) < 0)
     goto fail;
-  if (t->to_id == c->me) {
+  if (t->to_id == c->m.me) {
     pz_err_set(&err, PZ_EINVAL, NULL, "you cannot send money to yourself");
     goto fail;
   }
@@ -536,11 +431,11 @@ static void transfer_authed(pz_req_t *req) {
     goto fail;
   if (t->conversation_id) c->card_msg_id = pz_id_next(); /* on the loop, as every message's */
   t->id = pz_id_next();
-  t->from_id = c->me;
+  t->from_id = c->m.me;
   if (note.len) memcpy(t->note, note.ptr, note.len);
   t->note[note.len] = '\0';
-  memcpy(t->idem_key, c->key.ptr, c->key.len);
-  t->idem_key[c->key.len] = '\0';
+  memcpy(t->idem_key, c->m.key.ptr, c->m.key.len);
+  t->idem_key[c->m.key.len] = '\0';
   pz_wallet_fp_t fp;
   pz_wallet_fp_init(&fp, "transfer");
   pz_wallet_fp_int(&fp, t->to_id);
@@ -549,9 +444,9 @@ static void transfer_authed(pz_req_t *req) {
   pz_wallet_fp_str(&fp, note);
   /* Only when given, so that a request without it keeps its fingerprint. */
   if (t->conversation_id) pz_wallet_fp_int(&fp, t->conversation_id);
-  pz_wallet_fp_final(&fp, c->fp);
-  c->base.done = answer_done;
-  pz__api_write(&c->base);
+  pz_wallet_fp_final(&fp, c->m.fp);
+  c->m.base.done = pz__api_money_done;
+  pz__api_write(&c->m.base);
   return;
 fail:
   pz__api_fail(req, &err);
@@ -560,45 +455,45 @@ fail:
 /* ---- accept, return, get ---- */
 
 static int transfer_out(wallet_ctx_t *c, int rc) {
-  if (rc == 0) c->base.out = json_pack("{s:o}", "transfer", transfer_json(&c->transfer));
+  if (rc == 0) c->m.base.out = json_pack("{s:o}", "transfer", transfer_json(&c->transfer));
   return rc;
 }
 
 /* transfer.updated to both parties when the status moved from before. Writer. */
 static int transfer_changed(pz_db_t *db, wallet_ctx_t *c, int before, int rc, pz_err_t *err) {
-  if (rc == 0 && c->transfer.status != before) rc = pz__api_transfer_updated(db, &c->events, &c->transfer, c->now, err);
+  if (rc == 0 && c->transfer.status != before) rc = pz__api_transfer_updated(db, &c->m.events, &c->transfer, c->m.now, err);
   return transfer_out(c, rc);
 }
 
 /* The status before the change; -1 when it cannot be read (the change then reports why). */
 static int status_before(pz_db_t *db, wallet_ctx_t *c) {
   pz_err_t ignored = {0};
-  return pz_wallet_transfer_get(db, c->me, c->id, &c->transfer, &ignored) == 0 ? c->transfer.status : -1;
+  return pz_wallet_transfer_get(db, c->m.me, c->id, &c->transfer, &ignored) == 0 ? c->transfer.status : -1;
 }
 
 static int accept_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
   int before = status_before(db, c);
   return transfer_changed(db, c, before,
-                          pz_wallet_transfer_accept(db, c->me, c->id, c->now, &c->transfer, &job->err), &job->err);
+                          pz_wallet_transfer_accept(db, c->m.me, c->id, c->m.now, &c->transfer, &job->err), &job->err);
 }
 
 static int return_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
   int before = status_before(db, c);
   return transfer_changed(db, c, before,
-                          pz_wallet_transfer_return(db, c->me, c->id, c->now, &c->transfer, &job->err), &job->err);
+                          pz_wallet_transfer_return(db, c->m.me, c->id, c->m.now, &c->transfer, &job->err), &job->err);
 }
 
 static void transfer_op_done(pz__api_ctx_t *base) {
   wallet_ctx_t *c = (wallet_ctx_t *)base;
-  if (base->job.rc == 0) pz__api_events_push(base->api, &c->events);
+  if (base->job.rc == 0) pz__api_events_push(base->api, &c->m.events);
   pz__api_finish(base);
 }
 
 static int transfer_get_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
-  return transfer_out(c, pz_wallet_transfer_get(db, c->me, c->id, &c->transfer, &job->err));
+  return transfer_out(c, pz_wallet_transfer_get(db, c->m.me, c->id, &c->transfer, &job->err));
 }
 
 static void transfer_op(pz_req_t *req, pz_store_run_fn run, bool write) {
@@ -608,11 +503,11 @@ static void transfer_op(pz_req_t *req, pz_store_run_fn run, bool write) {
     pz__api_fail(req, &err);
     return;
   }
-  c->base.done = transfer_op_done;
+  c->m.base.done = transfer_op_done;
   if (write)
-    pz__api_write(&c->base);
+    pz__api_write(&c->m.base);
   else
-    pz__api_read(&c->base);
+    pz__api_read(&c->m.base);
 }
 
 static void accept_authed(pz_req_t *req) { transfer_op(req, accept_run, true); }
