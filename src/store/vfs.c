@@ -25,7 +25,9 @@
  * A write that fails there cannot be reported (xShmBarrier returns
  * nothing), and the header would count frames the file does not hold:
  * plazad stops, as for a failed fsync, and recovery reads the WAL as it
- * is on disk. Frames held when the process dies were never committed. */
+ * is on disk. Frames held when the process dies were never committed.
+ * (With locking_mode=EXCLUSIVE SQLite keeps the WAL index in heap memory
+ * and calls no barrier: plazad never sets it, and must not.) */
 
 #define WAL_BUF_CAP (1024 * 1024)
 
