@@ -7,16 +7,13 @@
 #include "plaza/auth.h"
 #include "plaza/chat_groups.h"
 #include "plaza/id.h"
-#include "test.h"
+#include "store_fixture.h"
 
 static pz_store_t *st;
 static const int64_t now_ms = 1750000000000LL;
 
 /* Inputs and outputs of the step being run; each step is one committed write job. */
 static struct {
-  pz_user_rec_t user;
-  pz_session_rec_t session;
-  char token[PZ_TOKEN_LEN + 1];
   int64_t me, other, conv_id, now;
   int64_t ids[16];
   unsigned n_ids, max, count;
@@ -31,28 +28,15 @@ static struct {
 } T;
 
 static int step(pz_store_run_fn run, pz_err_t *err) {
-  pz_store_job_t job = {0};
-  job.run = run;
   pz_group_change_free(&T.ch);
   memset(&T.ch, 0, sizeof(T.ch));
-  int rc = pz_store_run_sync(st, &job);
-  if (err) *err = job.err;
-  return rc;
-}
-
-static int run_register(pz_db_t *db, pz_store_job_t *job) {
-  return pz_auth_register(db, &T.user, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA", &T.session, &job->err);
+  return pz_fix_run(st, run, NULL, err);
 }
 
 static int64_t make_user(const char *name) {
-  memset(&T.user, 0, sizeof(T.user));
-  T.user.id = pz_id_next();
-  snprintf(T.user.username, sizeof(T.user.username), "%s", name);
-  snprintf(T.user.display_name, sizeof(T.user.display_name), "%c%s", name[0] - 32, name + 1);
-  T.user.created_at = now_ms;
-  pz_auth_session_init(&T.session, T.token, T.user.id, PZ_STR("test"), "127.0.0.1", now_ms);
-  CHECK_EQ_INT(step(run_register, NULL), 0);
-  return T.user.id;
+  char display[64];
+  snprintf(display, sizeof(display), "%c%s", name[0] - 32, name + 1);
+  return pz_fix_user(st, name, display, now_ms);
 }
 
 static int run_befriend(pz_db_t *db, pz_store_job_t *job) {
@@ -405,22 +389,14 @@ static void test_invites(void) {
 
 int main(void) {
   if (sodium_init() < 0) return 1;
-  char *dir = pz_test_tmpdir("chat-groups");
-  pz_err_t err = {0};
-  if (dir == NULL || pz_store_open_sync(&st, dir, &err) < 0) {
-    fprintf(stderr, "cannot open a store: %s\n", pz_err_message(&err));
-    return 1;
-  }
+  char *dir = pz_fix_open(&st, "chat-groups");
+  if (dir == NULL) return 1;
   RUN(test_roles_and_removal);
   RUN(test_succession_and_end);
   RUN(test_add_and_cap);
   RUN(test_invites);
   pz_group_change_free(&T.ch);
   pz_chat_fanout_free(&T.fanout);
-  pz_store_close(st);
-  char cmd[600];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-  free(dir);
+  pz_fix_close(st, dir);
   TEST_EXIT();
 }

@@ -8,7 +8,7 @@
 #include "plaza/chat.h"
 #include "plaza/id.h"
 #include "plaza/store_groups.h"
-#include "test.h"
+#include "store_fixture.h"
 
 static pz_store_t *st;
 static const int64_t t0 = 1750000000000LL;
@@ -23,14 +23,10 @@ typedef struct {
 
 /* Inputs and outputs of the step being run; each step is one committed write job. */
 static struct {
-  pz_user_rec_t user;
-  pz_session_rec_t session;
-  char token[PZ_TOKEN_LEN + 1];
   int64_t a, b, conv_id, msg_id, list_user;
   const char *text, *type, *payload, *new_payload, *edited_payload;
   bool created;
   unsigned n_changed;
-  pz_conv_rec_t conv;
   pz_msg_rec_t msg, stored;
   pz_chat_fanout_t fanout;
   ev_t events[MAX_EVENTS];
@@ -38,32 +34,16 @@ static struct {
 } T;
 
 static int step(pz_store_run_fn run) {
-  pz_store_job_t job = {0};
-  job.run = run;
-  int rc = pz_store_run_sync(st, &job);
-  if (rc < 0) fprintf(stderr, "step: %s\n", pz_err_message(&job.err));
+  pz_err_t err = {0};
+  int rc = pz_fix_run(st, run, NULL, &err);
+  if (rc < 0) fprintf(stderr, "step: %s\n", pz_err_message(&err));
   return rc;
 }
 
-static int run_register(pz_db_t *db, pz_store_job_t *job) {
-  return pz_auth_register(db, &T.user, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA", &T.session, &job->err);
-}
-
 static int64_t make_user(const char *name) {
-  memset(&T.user, 0, sizeof(T.user));
-  T.user.id = pz_id_next();
-  snprintf(T.user.username, sizeof(T.user.username), "%s", name);
-  snprintf(T.user.display_name, sizeof(T.user.display_name), "%s", name);
-  T.user.created_at = t0;
-  pz_auth_session_init(&T.session, T.token, T.user.id, PZ_STR("test"), "127.0.0.1", t0);
-  CHECK_EQ_INT(step(run_register), 0);
-  return T.user.id;
+  return pz_fix_user(st, name, NULL, t0);
 }
 
-static int run_befriend(pz_db_t *db, pz_store_job_t *job) { return pz_store_contact_add(db, T.a, T.b, t0, &job->err); }
-static int run_direct(pz_db_t *db, pz_store_job_t *job) {
-  return pz_chat_direct_open(db, T.a, T.b, pz_id_next(), t0, &T.conv, &T.created, &job->err);
-}
 
 static int run_send(pz_db_t *db, pz_store_job_t *job) {
   memset(&T.msg, 0, sizeof(T.msg));
@@ -128,9 +108,7 @@ static void list_events(int64_t user_id) {
 static void test_rewrite(void) {
   T.a = make_user("ann");
   T.b = make_user("bob");
-  CHECK_EQ_INT(step(run_befriend), 0);
-  CHECK_EQ_INT(step(run_direct), 0);
-  T.conv_id = T.conv.id;
+  T.conv_id = pz_fix_direct_chat(st, T.a, T.b, t0);
   int64_t gone = send_text("take this back", "new:gone");
   int64_t kept = send_text("keep this", "new:kept");
   /* A message.new with a copy of the payload of its own, as every one
@@ -206,18 +184,10 @@ static void test_rewrite(void) {
 
 int main(void) {
   if (sodium_init() < 0) return 1;
-  char *dir = pz_test_tmpdir("chat-recall");
-  pz_err_t err = {0};
-  if (dir == NULL || pz_store_open_sync(&st, dir, &err) < 0) {
-    fprintf(stderr, "cannot open a store: %s\n", pz_err_message(&err));
-    return 1;
-  }
+  char *dir = pz_fix_open(&st, "chat-recall");
+  if (dir == NULL) return 1;
   RUN(test_rewrite);
   pz_chat_fanout_free(&T.fanout);
-  pz_store_close(st);
-  char cmd[600];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-  free(dir);
+  pz_fix_close(st, dir);
   TEST_EXIT();
 }

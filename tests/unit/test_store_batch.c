@@ -8,20 +8,16 @@
 #include "plaza/chat.h"
 #include "plaza/id.h"
 #include "store/db.h"
-#include "test.h"
+#include "store_fixture.h"
 
 static pz_store_t *st;
 static const int64_t now_ms = 1750000000000LL;
 
 /* Inputs and outputs of the step being run; each step is one write job, in a batch of its own. */
 static struct {
-  pz_user_rec_t user;
-  pz_session_rec_t session;
-  char token[PZ_TOKEN_LEN + 1];
   int64_t a, b, conv_id, msg_id, id;
   const char *text, *text2, *query;
   bool created, changed;
-  pz_conv_rec_t conv;
   pz_msg_rec_t msg, stored, out;
   pz_chat_fanout_t fanout;
   unsigned n_found;
@@ -31,34 +27,13 @@ static struct {
 } T;
 
 static int step(pz_store_run_fn run, pz_err_t *err) {
-  pz_store_job_t job = {0};
-  job.run = run;
-  int rc = pz_store_run_sync(st, &job);
-  if (err) *err = job.err;
-  return rc;
-}
-
-static int run_register(pz_db_t *db, pz_store_job_t *job) {
-  return pz_auth_register(db, &T.user, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA", &T.session, &job->err);
+  return pz_fix_run(st, run, NULL, err);
 }
 
 static int64_t make_user(const char *name) {
-  memset(&T.user, 0, sizeof(T.user));
-  T.user.id = pz_id_next();
-  snprintf(T.user.username, sizeof(T.user.username), "%s", name);
-  snprintf(T.user.display_name, sizeof(T.user.display_name), "%s", name);
-  T.user.created_at = now_ms;
-  pz_auth_session_init(&T.session, T.token, T.user.id, PZ_STR("test"), "127.0.0.1", now_ms);
-  CHECK_EQ_INT(step(run_register, NULL), 0);
-  return T.user.id;
+  return pz_fix_user(st, name, NULL, now_ms);
 }
 
-static int run_befriend(pz_db_t *db, pz_store_job_t *job) {
-  return pz_store_contact_add(db, T.a, T.b, now_ms, &job->err);
-}
-static int run_direct(pz_db_t *db, pz_store_job_t *job) {
-  return pz_chat_direct_open(db, T.a, T.b, pz_id_next(), now_ms, &T.conv, &T.created, &job->err);
-}
 static int run_block(pz_db_t *db, pz_store_job_t *job) {
   bool created;
   int64_t since;
@@ -165,9 +140,7 @@ static void setup_chat(void) {
   ann = make_user("ann");
   bob = make_user("bob");
   T.a = ann, T.b = bob;
-  CHECK_EQ_INT(step(run_befriend, NULL), 0);
-  CHECK_EQ_INT(step(run_direct, NULL), 0);
-  T.conv_id = T.conv.id;
+  T.conv_id = pz_fix_direct_chat(st, ann, bob, now_ms);
 }
 
 static void test_sent_and_found(void) {
@@ -242,10 +215,7 @@ static void test_retry_after_block(void) {
   /* A retry gets the first message back even when the rules would now
    * refuse a new one; a new message is refused. */
   int64_t cat = make_user("cat"), dan = make_user("dan");
-  T.a = cat, T.b = dan;
-  CHECK_EQ_INT(step(run_befriend, NULL), 0);
-  CHECK_EQ_INT(step(run_direct, NULL), 0);
-  int64_t conv = T.conv.id, keep = T.conv_id;
+  int64_t conv = pz_fix_direct_chat(st, cat, dan, now_ms), keep = T.conv_id;
   T.conv_id = conv, T.a = cat, T.id = 0, T.text = "iceberg";
   CHECK_EQ_INT(step(run_send, NULL), 0);
   int64_t first = T.msg.id;
@@ -267,12 +237,8 @@ static void test_retry_after_block(void) {
 
 int main(void) {
   if (sodium_init() < 0) return 1;
-  char *dir = pz_test_tmpdir("store-batch");
-  pz_err_t err = {0};
-  if (dir == NULL || pz_store_open_sync(&st, dir, &err) < 0) {
-    fprintf(stderr, "cannot open a store: %s\n", pz_err_message(&err));
-    return 1;
-  }
+  char *dir = pz_fix_open(&st, "store-batch");
+  if (dir == NULL) return 1;
   setup_chat();
   RUN(test_sent_and_found);
   RUN(test_edited_in_its_batch);
@@ -281,10 +247,6 @@ int main(void) {
   RUN(test_late_id);
   RUN(test_retry_after_block);
   pz_chat_fanout_free(&T.fanout);
-  pz_store_close(st);
-  char cmd[600];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-  free(dir);
+  pz_fix_close(st, dir);
   TEST_EXIT();
 }

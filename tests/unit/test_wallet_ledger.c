@@ -8,7 +8,7 @@
 #include "plaza/auth.h"
 #include "plaza/id.h"
 #include "plaza/wallet.h"
-#include "test.h"
+#include "store_fixture.h"
 
 static pz_store_t *st;
 static char *dir;
@@ -17,9 +17,6 @@ static int64_t now_ms = 1750000000000LL;
 
 /* Inputs and outputs of the step being run; each step is one committed write job. */
 static struct {
-  pz_user_rec_t user;
-  pz_session_rec_t session;
-  char token[PZ_TOKEN_LEN + 1];
   int64_t a, b, id;
   pz_str_t pin;
   unsigned retry, n;
@@ -35,26 +32,11 @@ static struct {
 } T;
 
 static int step(pz_store_run_fn run, pz_err_t *err) {
-  pz_store_job_t job = {0};
-  job.run = run;
-  int rc = pz_store_run_sync(st, &job);
-  if (err) *err = job.err;
-  return rc;
-}
-
-static int run_register(pz_db_t *db, pz_store_job_t *job) {
-  return pz_auth_register(db, &T.user, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA", &T.session, &job->err);
+  return pz_fix_run(st, run, NULL, err);
 }
 
 static int64_t make_user(const char *name) {
-  memset(&T.user, 0, sizeof(T.user));
-  T.user.id = pz_id_next();
-  snprintf(T.user.username, sizeof(T.user.username), "%s", name);
-  snprintf(T.user.display_name, sizeof(T.user.display_name), "%s", name);
-  T.user.created_at = now_ms;
-  pz_auth_session_init(&T.session, T.token, T.user.id, PZ_STR("test"), "127.0.0.1", now_ms);
-  CHECK_EQ_INT(step(run_register, NULL), 0);
-  return T.user.id;
+  return pz_fix_user(st, name, NULL, now_ms);
 }
 
 static int run_pin_set(pz_db_t *db, pz_store_job_t *job) {
@@ -420,15 +402,9 @@ static void test_verify_finds_damage(void) {
 
 int main(void) {
   if (sodium_init() < 0) return 1;
-  dir = pz_test_tmpdir("wallet-ledger");
-  pz_err_t err = {0};
-  if (dir == NULL || pz_store_open_sync(&st, dir, &err) < 0) {
-    fprintf(stderr, "cannot open store: %s\n", pz_err_message(&err));
-    return 1;
-  }
-  CHECK_EQ_INT(pz_wallet_currencies_parse("USD,EUR", &cfg.currencies, &err), 0);
-  randombytes_buf(cfg.pin_secret, sizeof(cfg.pin_secret));
-  cfg.transfer_ttl_ms = PZ_WALLET_TRANSFER_TTL_MS;
+  dir = pz_fix_open(&st, "wallet-ledger");
+  if (dir == NULL) return 1;
+  pz_fix_wallet_config(&cfg);
   RUN(test_topup_and_failure);
   RUN(test_pin_lockout);
   RUN(test_transfer_accept_return_expire);
@@ -436,10 +412,6 @@ int main(void) {
   RUN(test_auto_accept_and_withdrawal);
   RUN(test_idempotency);
   RUN(test_verify_finds_damage);
-  pz_store_close(st);
-  char cmd[700];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-  free(dir);
+  pz_fix_close(st, dir);
   TEST_EXIT();
 }

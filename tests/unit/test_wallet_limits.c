@@ -9,7 +9,7 @@
 #include "plaza/auth.h"
 #include "plaza/id.h"
 #include "plaza/wallet.h"
-#include "test.h"
+#include "store_fixture.h"
 
 static pz_store_t *st;
 static char *dir;
@@ -140,9 +140,6 @@ static void test_csv_fields(void) {
 /* ---- against a database ---- */
 
 static struct {
-  pz_user_rec_t user;
-  pz_session_rec_t session;
-  char token[PZ_TOKEN_LEN + 1];
   int64_t a;
   int tier;
   bool keep, changed;
@@ -155,16 +152,9 @@ static struct {
 } T;
 
 static int step(pz_store_run_fn run, pz_err_t *err) {
-  pz_store_job_t job = {0};
-  job.run = run;
-  int rc = pz_store_run_sync(st, &job);
-  if (err) *err = job.err;
-  return rc;
+  return pz_fix_run(st, run, NULL, err);
 }
 
-static int run_register(pz_db_t *db, pz_store_job_t *job) {
-  return pz_auth_register(db, &T.user, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA", &T.session, &job->err);
-}
 static int run_pin(pz_db_t *db, pz_store_job_t *job) {
   return pz_wallet_pin_set(db, &cfg, T.a, PZ_STR("123456"), now_ms, &job->err);
 }
@@ -208,16 +198,10 @@ static int run_verify(pz_db_t *db, pz_store_job_t *job) {
 }
 
 static int64_t make_user(const char *name) {
-  memset(&T.user, 0, sizeof(T.user));
-  T.user.id = pz_id_next();
-  snprintf(T.user.username, sizeof(T.user.username), "%s", name);
-  snprintf(T.user.display_name, sizeof(T.user.display_name), "%s", name);
-  T.user.created_at = now_ms;
-  pz_auth_session_init(&T.session, T.token, T.user.id, PZ_STR("test"), "127.0.0.1", now_ms);
-  CHECK_EQ_INT(step(run_register, NULL), 0);
-  T.a = T.user.id;
+  int64_t id = pz_fix_user(st, name, NULL, now_ms);
+  T.a = id;
   CHECK_EQ_INT(step(run_pin, NULL), 0);
-  return T.user.id;
+  return id;
 }
 
 static void topup(int64_t user, int64_t amount) {
@@ -345,21 +329,11 @@ int main(void) {
   RUN(test_amount_format);
   RUN(test_dates);
   RUN(test_csv_fields);
-  dir = pz_test_tmpdir("wallet-limits");
-  pz_err_t err = {0};
-  if (dir == NULL || pz_store_open_sync(&st, dir, &err) < 0) {
-    fprintf(stderr, "cannot open store: %s\n", pz_err_message(&err));
-    return 1;
-  }
-  CHECK_EQ_INT(pz_wallet_currencies_parse("USD,EUR", &cfg.currencies, &err), 0);
-  randombytes_buf(cfg.pin_secret, sizeof(cfg.pin_secret));
-  cfg.transfer_ttl_ms = PZ_WALLET_TRANSFER_TTL_MS;
+  dir = pz_fix_open(&st, "wallet-limits");
+  if (dir == NULL) return 1;
+  pz_fix_wallet_config(&cfg);
   RUN(test_limits_in_movements);
   RUN(test_verify_counters);
-  pz_store_close(st);
-  char cmd[700];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-  free(dir);
+  pz_fix_close(st, dir);
   TEST_EXIT();
 }

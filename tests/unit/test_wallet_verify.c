@@ -10,7 +10,7 @@
 #include "plaza/id.h"
 #include "plaza/wallet.h"
 #include "store/db.h" /* a bare read connection, as a reader job has */
-#include "test.h"
+#include "store_fixture.h"
 
 static pz_store_t *st;
 static char *dir;
@@ -19,9 +19,6 @@ static pz_wallet_config_t cfg;
 static int64_t now_ms = 1750000000000LL;
 
 static struct {
-  pz_user_rec_t user;
-  pz_session_rec_t session;
-  char token[PZ_TOKEN_LEN + 1];
   int64_t a;
   pz_str_t pin;
   unsigned retry;
@@ -40,16 +37,12 @@ static struct {
 } V;
 
 static int step(pz_store_run_fn run) {
-  pz_store_job_t job = {0};
-  job.run = run;
-  int rc = pz_store_run_sync(st, &job);
-  if (rc < 0) fprintf(stderr, "step failed: %s\n", pz_err_message(&job.err));
+  pz_err_t err = {0};
+  int rc = pz_fix_run(st, run, NULL, &err);
+  if (rc < 0) fprintf(stderr, "step failed: %s\n", pz_err_message(&err));
   return rc;
 }
 
-static int run_register(pz_db_t *db, pz_store_job_t *job) {
-  return pz_auth_register(db, &T.user, "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA", &T.session, &job->err);
-}
 static int run_pin_set(pz_db_t *db, pz_store_job_t *job) {
   return pz_wallet_pin_set(db, &cfg, T.a, T.pin, now_ms, &job->err);
 }
@@ -76,18 +69,12 @@ static void record_key(int64_t user, const char *key, int64_t ref) {
 }
 
 static int64_t make_user(const char *name, const char *pin, bool auto_accept) {
-  memset(&T.user, 0, sizeof(T.user));
-  T.user.id = pz_id_next();
-  snprintf(T.user.username, sizeof(T.user.username), "%s", name);
-  snprintf(T.user.display_name, sizeof(T.user.display_name), "%s", name);
-  T.user.created_at = now_ms;
-  pz_auth_session_init(&T.session, T.token, T.user.id, PZ_STR("test"), "127.0.0.1", now_ms);
-  CHECK_EQ_INT(step(run_register), 0);
-  T.a = T.user.id;
+  int64_t id = pz_fix_user(st, name, NULL, now_ms);
+  T.a = id;
   T.pin = pz_str(pin);
   CHECK_EQ_INT(step(run_pin_set), 0);
   if (auto_accept) CHECK_EQ_INT(step(run_auto), 0);
-  return T.user.id;
+  return id;
 }
 
 static void topup(int64_t user, int64_t amount, const char *currency, const char *key) {
@@ -397,15 +384,9 @@ static void test_many_violations(void) {
 
 int main(void) {
   if (sodium_init() < 0) return 1;
-  dir = pz_test_tmpdir("wallet-verify");
-  pz_err_t err = {0};
-  if (dir == NULL || pz_store_open_sync(&st, dir, &err) < 0) {
-    fprintf(stderr, "cannot open store: %s\n", pz_err_message(&err));
-    return 1;
-  }
-  CHECK_EQ_INT(pz_wallet_currencies_parse("USD,EUR", &cfg.currencies, &err), 0);
-  randombytes_buf(cfg.pin_secret, sizeof(cfg.pin_secret));
-  cfg.transfer_ttl_ms = PZ_WALLET_TRANSFER_TTL_MS;
+  dir = pz_fix_open(&st, "wallet-verify");
+  if (dir == NULL) return 1;
+  pz_fix_wallet_config(&cfg);
   char path[600];
   snprintf(path, sizeof(path), "%s/plaza.db", dir);
   CHECK(sqlite3_open(path, &raw) == SQLITE_OK);
@@ -420,11 +401,7 @@ int main(void) {
   RUN(test_entries_out_of_order);
   RUN(test_many_violations);
   sqlite3_close(raw);
-  pz_store_close(st);
   free(V.text);
-  char cmd[700];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-  free(dir);
+  pz_fix_close(st, dir);
   TEST_EXIT();
 }
