@@ -50,6 +50,37 @@ static void on_done(pz_store_job_t *job) {
   n_done++;
 }
 
+/* An async store on a loop of its own, in a fresh directory: one test's. */
+typedef struct {
+  char *dir;
+  uv_loop_t loop;
+  pz_store_t *st;
+} env_t;
+
+static bool env_open(env_t *e, const char *name, unsigned sync_delay_ms) {
+  e->dir = pz_test_tmpdir(name);
+  uv_loop_init(&e->loop);
+  e->st = NULL;
+  pz_err_t err = {0};
+  pz_store_config_t cfg = {.data_dir = e->dir, .test_sync_delay_ms = sync_delay_ms};
+  CHECK_EQ_INT(pz_store_open(&e->st, &e->loop, &cfg, &err), 0);
+  return e->st != NULL;
+}
+
+static void env_close(env_t *e) {
+  pz_store_close(e->st);
+  uv_run(&e->loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&e->loop), 0);
+  free(e->dir);
+}
+
+/* Runs job it (its run and done set) as a write or a read, and waits for its answer. */
+static void env_run(env_t *e, item_t *it, bool write) {
+  it->job.data = it;
+  CHECK_EQ_INT(write ? pz_store_write(e->st, &it->job) : pz_store_read(e->st, &it->job), 0);
+  while (!it->done) uv_run(&e->loop, UV_RUN_ONCE);
+}
+
 static item_t *items;
 
 static void test_group_commit(void) {
@@ -170,32 +201,19 @@ static int count_changed(pz_db_t *db, pz_store_job_t *job) {
 }
 
 static void test_big_job(void) {
-  char *dir = pz_test_tmpdir("store-big");
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  pz_store_t *st = NULL;
-  pz_err_t err = {0};
-  pz_store_config_t cfg = {.data_dir = dir};
-  CHECK_EQ_INT(pz_store_open(&st, &loop, &cfg, &err), 0);
-  if (st == NULL) return;
+  env_t e;
+  if (!env_open(&e, "store-big", 0)) return;
   item_t fill = {.job = {.run = fill_big, .done = on_done}}, big = {.job = {.run = rewrite_big, .done = on_done}},
          count = {.job = {.run = count_changed, .done = on_done}};
   fill.job.data = &fill;
-  big.job.data = &big;
-  count.job.data = &count;
-  CHECK_EQ_INT(pz_store_write(st, &fill.job), 0);
-  CHECK_EQ_INT(pz_store_write(st, &big.job), 0);
-  while (!big.done) uv_run(&loop, UV_RUN_ONCE);
+  CHECK_EQ_INT(pz_store_write(e.st, &fill.job), 0); /* queued together: likely one batch */
+  env_run(&e, &big, true);
   CHECK_EQ_INT(fill.job.rc, 0);
   CHECK_EQ_INT(big.job.rc, 0);
   if (big.job.rc) fprintf(stderr, "big job: %s\n", pz_err_message(&big.job.err));
-  CHECK_EQ_INT(pz_store_read(st, &count.job), 0);
-  while (!count.done) uv_run(&loop, UV_RUN_ONCE);
+  env_run(&e, &count, false);
   CHECK_EQ_INT(count.read_count, 40000);
-  pz_store_close(st);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK_EQ_INT(uv_loop_close(&loop), 0);
-  free(dir);
+  env_close(&e);
 }
 
 /* Some errors make SQLite roll back the whole transaction (a full disk,
@@ -222,42 +240,29 @@ static int has_value(pz_db_t *db, pz_store_job_t *job) {
 }
 
 static void test_rolled_back_batch(void) {
-  char *dir = pz_test_tmpdir("store-full");
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  pz_store_t *st = NULL;
-  pz_err_t err = {0};
-  pz_store_config_t cfg = {.data_dir = dir};
-  CHECK_EQ_INT(pz_store_open(&st, &loop, &cfg, &err), 0);
-  if (st == NULL) return;
+  env_t e;
+  if (!env_open(&e, "store-full", 0)) return;
   item_t create = {.job = {.run = create_table, .done = on_done}}, full = {.job = {.run = fill_to_limit, .done = on_done}};
-  create.job.data = &create;
+  env_run(&e, &create, true);
   full.job.data = &full;
-  CHECK_EQ_INT(pz_store_write(st, &create.job), 0);
-  while (!create.done) uv_run(&loop, UV_RUN_ONCE);
   enum { N = 40 };
   item_t jobs[N];
   for (int i = 0; i < N; i++) {
     jobs[i] = (item_t){.value = 2 * (i + 1), .job = {.run = insert_value, .done = on_done}};
     jobs[i].job.data = &jobs[i];
-    CHECK_EQ_INT(pz_store_write(st, &jobs[i].job), 0);
-    if (i == N / 2) CHECK_EQ_INT(pz_store_write(st, &full.job), 0);
+    CHECK_EQ_INT(pz_store_write(e.st, &jobs[i].job), 0);
+    if (i == N / 2) CHECK_EQ_INT(pz_store_write(e.st, &full.job), 0);
   }
   for (int i = 0; i < N; i++)
-    while (!jobs[i].done) uv_run(&loop, UV_RUN_ONCE);
-  while (!full.done) uv_run(&loop, UV_RUN_ONCE);
+    while (!jobs[i].done) uv_run(&e.loop, UV_RUN_ONCE);
+  while (!full.done) uv_run(&e.loop, UV_RUN_ONCE);
   CHECK(full.job.rc < 0); /* it cannot fit */
   for (int i = 0; i < N; i++) {
     item_t q = {.value = jobs[i].value, .job = {.run = has_value, .done = on_done}};
-    q.job.data = &q;
-    CHECK_EQ_INT(pz_store_read(st, &q.job), 0);
-    while (!q.done) uv_run(&loop, UV_RUN_ONCE);
+    env_run(&e, &q, false);
     CHECK_EQ_INT(q.read_count, jobs[i].job.rc == 0 ? 1 : 0);
   }
-  pz_store_close(st);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK_EQ_INT(uv_loop_close(&loop), 0);
-  free(dir);
+  env_close(&e);
 }
 
 /* A read whose snapshot holds a commit that is not yet on disk waits for
@@ -275,39 +280,26 @@ static void on_read_done(pz_store_job_t *job) {
 }
 
 static void test_read_waits_for_fsync(void) {
-  char *dir = pz_test_tmpdir("store-durable");
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  pz_store_t *st = NULL;
-  pz_err_t err = {0};
-  pz_store_config_t cfg = {.data_dir = dir, .test_sync_delay_ms = 300};
-  CHECK_EQ_INT(pz_store_open(&st, &loop, &cfg, &err), 0);
-  if (st == NULL) return;
+  env_t e;
+  if (!env_open(&e, "store-durable", 300)) return;
   item_t create = {.job = {.run = create_table, .done = on_done}};
-  create.job.data = &create;
-  CHECK_EQ_INT(pz_store_write(st, &create.job), 0);
-  while (!create.done) uv_run(&loop, UV_RUN_ONCE);
+  env_run(&e, &create, true);
   item_t w = {.value = 42, .job = {.run = insert_value, .done = on_write_done}};
   w.job.data = &w;
-  CHECK_EQ_INT(pz_store_write(st, &w.job), 0);
+  CHECK_EQ_INT(pz_store_write(e.st, &w.job), 0);
   /* Reads until one sees the row: reads from before the commit may be
    * answered at once; the first that sees it must come after the write. */
   item_t r;
   do {
     uv_sleep(20);
     r = (item_t){.job = {.run = count_rows, .done = on_read_done}};
-    r.job.data = &r;
-    CHECK_EQ_INT(pz_store_read(st, &r.job), 0);
-    while (!r.done) uv_run(&loop, UV_RUN_ONCE);
+    env_run(&e, &r, false);
   } while (r.read_count == 0);
-  while (!w.done) uv_run(&loop, UV_RUN_ONCE);
+  while (!w.done) uv_run(&e.loop, UV_RUN_ONCE);
   CHECK_EQ_INT(w.job.rc, 0);
   CHECK_EQ_INT(r.read_count, 1);
   CHECK(write_at < read_at);
-  pz_store_close(st);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK_EQ_INT(uv_loop_close(&loop), 0);
-  free(dir);
+  env_close(&e);
 }
 
 static void test_bad_data_dir(void) {
@@ -366,34 +358,21 @@ static void check_from_outside(const char *dir, long long rows) {
  * large commits (several buffers' worth) and small ones alike, without
  * closing the store. */
 static void test_vfs_commits_reach_the_file(void) {
-  char *dir = pz_test_tmpdir("store-vfs");
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  pz_store_t *st = NULL;
-  pz_err_t err = {0};
-  pz_store_config_t cfg = {.data_dir = dir};
-  CHECK_EQ_INT(pz_store_open(&st, &loop, &cfg, &err), 0);
-  if (st == NULL) return;
+  env_t e;
+  if (!env_open(&e, "store-vfs", 0)) return;
   item_t big = {.job = {.run = insert_blobs, .done = on_done}, .value = 600};
-  big.job.data = &big;
-  CHECK_EQ_INT(pz_store_write(st, &big.job), 0);
-  while (!big.done) uv_run(&loop, UV_RUN_ONCE);
+  env_run(&e, &big, true);
   CHECK_EQ_INT(big.job.rc, 0);
   CHECK(strncmp(vfs_name, "plaza/", 6) == 0);
-  check_from_outside(dir, 600);
+  check_from_outside(e.dir, 600);
   /* Many small commits, one at a time. */
   for (int i = 0; i < 50; i++) {
     item_t one = {.job = {.run = insert_blobs, .done = on_done}, .value = 3};
-    one.job.data = &one;
-    CHECK_EQ_INT(pz_store_write(st, &one.job), 0);
-    while (!one.done) uv_run(&loop, UV_RUN_ONCE);
+    env_run(&e, &one, true);
     CHECK_EQ_INT(one.job.rc, 0);
   }
-  check_from_outside(dir, 750);
-  pz_store_close(st);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK_EQ_INT(uv_loop_close(&loop), 0);
-  free(dir);
+  check_from_outside(e.dir, 750);
+  env_close(&e);
 }
 
 int main(void) {
