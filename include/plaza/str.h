@@ -54,11 +54,9 @@ void pz_buf_printf(pz_buf_t *b, const char *fmt, ...) __attribute__((format(prin
 /* Removes the first n bytes. */
 void pz_buf_consume(pz_buf_t *b, size_t n);
 void pz_buf_free(pz_buf_t *b);
-/* Writes s JSON-escaped, without the surrounding quotes, to out (room for
- * 6 * len bytes) as jansson does: \" \\ \b \f \n \r \t, other control bytes
- * as \u00XX (upper-case hex), everything else as it is. Returns the end. */
-char *pz_json_escape(char *out, const char *s, size_t len);
-/* Appends s JSON-escaped (pz_json_escape), without the surrounding quotes. */
+/* Appends s JSON-escaped, without the surrounding quotes, as jansson
+ * does: \" \\ \b \f \n \r \t, other control bytes as \u00XX (upper-case
+ * hex), everything else as it is. */
 void pz_buf_append_json_escaped(pz_buf_t *b, const char *s, size_t len);
 
 /* An arena for the temporary memory of one request or one WebSocket

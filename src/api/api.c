@@ -277,6 +277,34 @@ json_t *pz__api_time_json(int64_t ms) {
   return json_string(buf);
 }
 
+void pz__api_put_text(pz_buf_t *b, const char *name, const char *s, size_t len) {
+  pz_buf_append_c(b, name);
+  pz_buf_append_c(b, "\"");
+  pz_buf_append_json_escaped(b, s, len);
+  pz_buf_append_c(b, "\"");
+}
+
+void pz__api_put_id(pz_buf_t *b, const char *name, int64_t id) {
+  char s[24];
+  pz__api_put_text(b, name, s, pz_id_format(id, s));
+}
+
+void pz__api_put_time(pz_buf_t *b, const char *name, int64_t ms) {
+  char s[32];
+  pz_time_format(ms, s);
+  pz__api_put_text(b, name, s, strlen(s));
+}
+
+char *pz__api_buf_take(pz_buf_t *b) {
+  char *out = malloc(b->len + 1);
+  if (out) {
+    if (b->len) memcpy(out, b->data, b->len);
+    out[b->len] = '\0';
+  }
+  pz_buf_free(b);
+  return out;
+}
+
 json_t *pz__api_text(const char *s) {
   /* Stored text was checked to be UTF-8 on the way in; should a row be
    * damaged, the field reads empty rather than vanishing. */

@@ -150,6 +150,17 @@ int pz__api_param_id(pz_req_t *req, int i, const char *name, int64_t *out, pz_er
 json_t *pz__api_id_json(int64_t id);
 json_t *pz__api_time_json(int64_t ms);
 json_t *pz__api_text(const char *s);
+/* JSON written by hand where building and dumping a jansson tree costs a
+ * hot path too much (a message.new event, a transfer), byte for byte as
+ * json_dumps(JSON_COMPACT) writes it. Each appends what comes before the
+ * value (name: "{\"id\":", ",\"note\":", "" or ","), then the value as a
+ * JSON string. */
+void pz__api_put_text(pz_buf_t *b, const char *name, const char *s, size_t len);
+void pz__api_put_id(pz_buf_t *b, const char *name, int64_t id);
+void pz__api_put_time(pz_buf_t *b, const char *name, int64_t ms);
+/* b's bytes as a NUL-terminated string from malloc (free() it, as
+ * jansson's text), or NULL; b is freed either way. */
+char *pz__api_buf_take(pz_buf_t *b);
 /* {"id","username","display_name","bio"} */
 json_t *pz__api_user_json(const pz_user_rec_t *u);
 

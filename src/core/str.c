@@ -195,7 +195,8 @@ void pz_buf_free(pz_buf_t *b) {
   b->len = b->cap = 0;
 }
 
-char *pz_json_escape(char *out, const char *s, size_t len) {
+/* Writes s escaped to out (room for 6 * len bytes); returns the end. */
+static char *json_escape(char *out, const char *s, size_t len) {
   static const char hex[] = "0123456789ABCDEF";
   char *p = out;
   for (size_t i = 0; i < len; i++) {
@@ -225,7 +226,7 @@ char *pz_json_escape(char *out, const char *s, size_t len) {
 
 void pz_buf_append_json_escaped(pz_buf_t *b, const char *s, size_t len) {
   pz_buf_reserve(b, len > SIZE_MAX / 6 ? SIZE_MAX : 6 * len); /* the latter aborts as out of memory */
-  b->len = (size_t)(pz_json_escape(b->data + b->len, s, len) - b->data);
+  b->len = (size_t)(json_escape(b->data + b->len, s, len) - b->data);
 }
 
 /* ---- arenas ---- */
