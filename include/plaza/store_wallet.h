@@ -50,6 +50,8 @@ enum {
 };
 /* The stored (and API) name of a PZ_TXN_* kind. */
 const char *pz_store_wallet_txn_name(int kind);
+/* The stored (and API) name of a PZ_TRANSFER_* status. */
+const char *pz_store_wallet_transfer_status_name(int status);
 
 /* One entry of a user's account, as their transaction list shows it. */
 typedef struct pz_wallet_entry_view_s {

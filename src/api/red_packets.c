@@ -131,7 +131,6 @@ int pz__api_transfer_updated(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_
   return rc;
 }
 
-static const char *const transfer_status_names[] = {"pending", "completed", "returned", "expired"};
 
 int pz__api_transfer_made(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, const char *tj,
                           int64_t msg_id, int64_t now, pz_err_t *err) {
@@ -140,7 +139,7 @@ int pz__api_transfer_made(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_tra
     snprintf(client_id, sizeof(client_id), "transfer:%lld", (long long)t->id);
     json_t *body = json_pack("{s:s,s:o,s:I,s:s,s:o,s:s}", "type", "transfer", "transfer_id", pz__api_id_json(t->id),
                              "amount", (json_int_t)t->amount, "currency", t->currency, "note", pz__api_text(t->note),
-                             "status", transfer_status_names[t->status]);
+                             "status", pz_store_wallet_transfer_status_name(t->status));
     int rc = card_send(db, ev, t->from_id, t->conversation_id, msg_id, "transfer", client_id, body, now, err);
     if (rc < 0) return rc;
   }

@@ -8,7 +8,6 @@
 
 /* ---- encoding ---- */
 
-static const char *const transfer_status_names[] = {"pending", "completed", "returned", "expired"};
 static const char *const funding_status_names[] = {"pending", "completed", "failed"};
 
 static json_t *transfer_json(const pz_wallet_transfer_rec_t *t) {
@@ -19,7 +18,7 @@ static json_t *transfer_json(const pz_wallet_transfer_rec_t *t) {
   json_object_set_new(o, "amount", json_integer(t->amount));
   json_object_set_new(o, "currency", json_string(t->currency));
   json_object_set_new(o, "note", pz__api_text(t->note));
-  json_object_set_new(o, "status", json_string(transfer_status_names[t->status]));
+  json_object_set_new(o, "status", json_string(pz_store_wallet_transfer_status_name(t->status)));
   json_object_set_new(o, "created_at", pz__api_time_json(t->created_at));
   json_object_set_new(o, "expires_at", pz__api_time_json(t->expires_at));
   json_object_set_new(o, "updated_at", pz__api_time_json(t->updated_at));
@@ -42,7 +41,7 @@ char *pz__api_transfer_text(const pz_wallet_transfer_rec_t *t) {
   pz_buf_printf(&b, ",\"amount\":%lld", (long long)t->amount);
   pz__api_put_text(&b, ",\"currency\":", t->currency, strlen(t->currency));
   pz__api_put_text(&b, ",\"note\":", t->note, strlen(t->note));
-  const char *status = transfer_status_names[t->status];
+  const char *status = pz_store_wallet_transfer_status_name(t->status);
   pz__api_put_text(&b, ",\"status\":", status, strlen(status));
   pz__api_put_time(&b, ",\"created_at\":", t->created_at);
   pz__api_put_time(&b, ",\"expires_at\":", t->expires_at);

@@ -22,6 +22,10 @@ const char *pz_store_wallet_txn_name(int kind) {
   return kind >= 0 && kind < PZ_TXN__COUNT ? txn_kinds[kind] : "unknown";
 }
 
+const char *pz_store_wallet_transfer_status_name(int status) {
+  return status >= 0 && status < N_OF(transfer_statuses) ? transfer_statuses[status] : "unknown";
+}
+
 /* ---- accounts and entries ---- */
 
 #define ACCOUNT_COLS "id, user_id, kind, currency, balance"
