@@ -103,4 +103,18 @@ static inline void pz_fix_wallet_config(pz_wallet_config_t *cfg) {
   cfg->transfer_ttl_ms = PZ_WALLET_TRANSFER_TTL_MS;
 }
 
+/* *f: a new top-up of amount currency for user through the sandbox
+ * provider, under key (NULL: none). */
+static inline void pz_fix_topup_rec(pz_wallet_funding_rec_t *f, int64_t user, int64_t amount, const char *currency,
+                                    const char *key) {
+  memset(f, 0, sizeof(*f));
+  f->id = pz_id_next();
+  f->user_id = user;
+  f->kind = PZ_FUNDING_TOPUP;
+  f->amount = amount;
+  snprintf(f->currency, sizeof(f->currency), "%s", currency);
+  snprintf(f->provider, sizeof(f->provider), "sandbox");
+  if (key) snprintf(f->idem_key, sizeof(f->idem_key), "%s", key);
+}
+
 #endif

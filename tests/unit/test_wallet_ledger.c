@@ -114,13 +114,7 @@ static int64_t balance(int64_t user, int i) {
 }
 
 static void topup(int64_t user, int64_t amount, const char *currency, bool ok) {
-  memset(&T.f, 0, sizeof(T.f));
-  T.f.id = pz_id_next();
-  T.f.user_id = user;
-  T.f.kind = PZ_FUNDING_TOPUP;
-  T.f.amount = amount;
-  snprintf(T.f.currency, sizeof(T.f.currency), "%s", currency);
-  snprintf(T.f.provider, sizeof(T.f.provider), "sandbox");
+  pz_fix_topup_rec(&T.f, user, amount, currency, NULL);
   snprintf(T.f.idem_key, sizeof(T.f.idem_key), "k%lld", (long long)T.f.id);
   T.ok = ok;
   CHECK_EQ_INT(step(run_topup, NULL), 0);

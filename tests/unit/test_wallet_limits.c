@@ -205,13 +205,7 @@ static int64_t make_user(const char *name) {
 }
 
 static void topup(int64_t user, int64_t amount) {
-  memset(&T.f, 0, sizeof(T.f));
-  T.f.id = pz_id_next();
-  T.f.user_id = user;
-  T.f.kind = PZ_FUNDING_TOPUP;
-  T.f.amount = amount;
-  snprintf(T.f.currency, sizeof(T.f.currency), "USD");
-  snprintf(T.f.provider, sizeof(T.f.provider), "sandbox");
+  pz_fix_topup_rec(&T.f, user, amount, "USD", NULL);
   T.when = now_ms;
   CHECK_EQ_INT(step(run_topup, NULL), 0);
 }

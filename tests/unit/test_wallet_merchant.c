@@ -176,13 +176,7 @@ static int64_t make_user(const char *name, int64_t usd) {
   T.who = id;
   CHECK_EQ_INT(step(run_pin, NULL), 0);
   if (usd) {
-    memset(&T.f, 0, sizeof(T.f));
-    T.f.id = pz_id_next();
-    T.f.user_id = id;
-    T.f.kind = PZ_FUNDING_TOPUP;
-    T.f.amount = usd;
-    snprintf(T.f.currency, sizeof(T.f.currency), "USD");
-    snprintf(T.f.provider, sizeof(T.f.provider), "test");
+    pz_fix_topup_rec(&T.f, id, usd, "USD", NULL);
     snprintf(T.f.idem_key, sizeof(T.f.idem_key), "topup-%lld", (long long)T.f.id);
     CHECK_EQ_INT(step(run_topup, NULL), 0);
   }

@@ -78,14 +78,7 @@ static int64_t make_user(const char *name, const char *pin, bool auto_accept) {
 }
 
 static void topup(int64_t user, int64_t amount, const char *currency, const char *key) {
-  memset(&T.f, 0, sizeof(T.f));
-  T.f.id = pz_id_next();
-  T.f.user_id = user;
-  T.f.kind = PZ_FUNDING_TOPUP;
-  T.f.amount = amount;
-  snprintf(T.f.currency, sizeof(T.f.currency), "%s", currency);
-  snprintf(T.f.provider, sizeof(T.f.provider), "sandbox");
-  snprintf(T.f.idem_key, sizeof(T.f.idem_key), "%s", key);
+  pz_fix_topup_rec(&T.f, user, amount, currency, key);
   CHECK_EQ_INT(step(run_topup), 0);
   record_key(user, key, T.f.id);
 }
