@@ -349,9 +349,20 @@ export function conversationView({ id }) {
   }
 
   let topSig = null;
+  let wasLoading = false;
+  let observer = null; /* the top's IntersectionObserver, made below */
 
   function renderTop() {
     const p = page(cid);
+    // The observer below reports the top only when it comes into view or
+    // leaves it: reaching it while a page was loading (the newest one read
+    // again on reconnect, say) would be lost, and the reader stuck at the
+    // top with more to load. Once a load is over, ask where the top is now.
+    if (wasLoading && !p.loading && observer) {
+      observer.unobserve(top);
+      observer.observe(top);
+    }
+    wasLoading = p.loading;
     const sig = JSON.stringify([!!p.error, p.loading, p.loaded, p.hasMore, convTitle(conv), conv.members.length,
       conv.members.slice(0, 4).map((x) => x.user?.id)]);
     if (sig === topSig) return;
@@ -728,7 +739,6 @@ export function conversationView({ id }) {
 
   // ---------- paging, scrolling, reading ----------
 
-  let observer = null;
   if ('IntersectionObserver' in window) {
     observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) {
