@@ -33,6 +33,7 @@ typedef struct {
   unsigned msg_rate;
   int msg_unlimited;
   int access_log;
+  int private_webhooks;
   const char *currencies;
   const char *secret_file; /* NULL: DATA_DIR/pin.key, created at first start */
   const char *admin_token_file; /* NULL: no /v1/admin */
@@ -84,6 +85,9 @@ static void usage(FILE *out) {
           "  --admin-token-file PATH  a file holding the operator's token (32 to 256 printable\n"
           "                         characters) for /v1/admin, e.g. GET /v1/admin/ledger/verify;\n"
           "                         without it those routes answer 404 [PLAZA_ADMIN_TOKEN_FILE]\n"
+          "  --private-webhooks     let merchants' webhooks go to loopback and private addresses\n"
+          "                         (a shop on this host or its network); without it they go to\n"
+          "                         public addresses only [PLAZA_PRIVATE_WEBHOOKS=1]\n"
           "  --daily-limits LIST    what a user may send out per currency per UTC day, in minor\n"
           "                         units, by verification tier: tier:amount,... (0: no limit)\n"
           "                         [PLAZA_DAILY_LIMITS] (default " PZ_WALLET_DAILY_LIMITS_DEFAULT ")\n"
@@ -129,6 +133,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
   o->web_dir = env_or("PLAZA_WEB_DIR", "./web");
   o->log_level = env_or("PLAZA_LOG_LEVEL", "info");
   o->access_log = strcmp(env_or("PLAZA_ACCESS_LOG", "0"), "1") == 0;
+  o->private_webhooks = strcmp(env_or("PLAZA_PRIVATE_WEBHOOKS", "0"), "1") == 0;
   o->currencies = env_or("PLAZA_CURRENCIES", "USD,EUR");
   o->secret_file = env_or("PLAZA_SECRET_FILE", NULL);
   o->admin_token_file = env_or("PLAZA_ADMIN_TOKEN_FILE", NULL);
@@ -137,7 +142,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
                          env_or("PLAZA_NODE", NULL), env_or("PLAZA_SHUTDOWN_TIMEOUT", NULL),
                          env_or("PLAZA_MSG_RATE", NULL)};
   enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_RATE, O_VER, O_HELP,
-         O_CURRENCIES, O_SECRET, O_LIMITS, O_ADMIN };
+         O_CURRENCIES, O_SECRET, O_LIMITS, O_ADMIN, O_PRIVATE_HOOKS };
   static const struct option longopts[] = {
       {"listen", required_argument, 0, O_LISTEN},     {"data-dir", required_argument, 0, O_DATA},
       {"db", required_argument, 0, O_DB},             {"web-dir", required_argument, 0, O_WEB},
@@ -148,6 +153,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       {"currencies", required_argument, 0, O_CURRENCIES}, {"secret-file", required_argument, 0, O_SECRET},
       {"admin-token-file", required_argument, 0, O_ADMIN},
       {"daily-limits", required_argument, 0, O_LIMITS},
+      {"private-webhooks", no_argument, 0, O_PRIVATE_HOOKS},
       {"version", no_argument, 0, O_VER},             {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
   int c;
@@ -168,6 +174,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       case O_SECRET: o->secret_file = optarg; break;
       case O_ADMIN: o->admin_token_file = optarg; break;
       case O_LIMITS: o->daily_limits = optarg; break;
+      case O_PRIVATE_HOOKS: o->private_webhooks = 1; break;
       case O_VER: printf("plazad %s\n", PZ_VERSION); exit(0);
       case 'h':
       case O_HELP: usage(stdout); exit(0);
@@ -522,7 +529,8 @@ int main(int argc, char **argv) {
                        &(pz_api_config_t){.msg_rate = opt.msg_rate,
                                           .msg_unlimited = opt.msg_unlimited != 0,
                                           .wallet = &d.wallet,
-                                          .admin_token = admin_token},
+                                          .admin_token = admin_token,
+                                          .private_webhooks = opt.private_webhooks != 0},
                        &err)) < 0) {
     PZ_LOG(PZ_LOG_ERROR, NULL, "cannot set up server", "error=%s", pz_err_message(&err));
     return 1;

@@ -25,6 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   err = (pz_err_t){0};
   if (pz_httpc_url_parse(s, &u, &err) == 0) {
     if (u.host[0] == '\0' || u.port == 0 || u.path[0] != '/' || strlen(u.path) > PZ_HTTPC_URL_MAX) abort();
+    /* A bracketed host is an IPv6 address, never a name. */
+    int pub = pz_httpc_host_public(&u);
+    if (pub < -1 || pub > 1 || (u.ipv6 && pub == -1)) abort();
   } else if (err.code != PZ_EINVAL) {
     abort();
   }

@@ -27,6 +27,11 @@ typedef struct pz_api_config_s {
   /* The wallet's configuration (borrowed; outlives the api), or NULL to
    * serve no /v1/wallet routes. */
   const struct pz_wallet_config_s *wallet;
+  /* Lets merchants' webhooks go to loopback and private addresses (a shop
+   * on the same host or network). Off, those are refused: a webhook URL
+   * is a user's input, and must not make the server call the services of
+   * its own network. */
+  bool private_webhooks;
 } pz_api_config_t;
 
 /* Registers the routes on srv's router. loop, srv and st are borrowed and

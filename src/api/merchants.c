@@ -177,8 +177,11 @@ static void copy_str(char *dst, size_t cap, pz_str_t s) {
   dst[n] = '\0';
 }
 
-/* An optional webhook_url: a string (empty clears it) or null. */
-static int url_get(json_t *body, char out[PZ_MERCHANT_URL_MAX + 1], bool *present, pz_err_t *err) {
+/* An optional webhook_url: a string (empty clears it) or null. A literal
+ * address that is not public is refused here, where the merchant sees why;
+ * a name is checked at each delivery, on the addresses it resolves to
+ * then. */
+static int url_get(pz_api_t *api, json_t *body, char out[PZ_MERCHANT_URL_MAX + 1], bool *present, pz_err_t *err) {
   json_t *v = json_object_get(body, "webhook_url");
   *present = v != NULL;
   out[0] = '\0';
@@ -188,8 +191,12 @@ static int url_get(json_t *body, char out[PZ_MERCHANT_URL_MAX + 1], bool *presen
   if (s.len == 0) return 0;
   pz_httpc_url_t u;
   int rc = pz_httpc_url_parse(s, &u, err);
-  if (rc == 0) copy_str(out, PZ_MERCHANT_URL_MAX + 1, s);
-  return rc;
+  if (rc < 0) return rc;
+  if (!api->cfg.private_webhooks && pz_httpc_host_public(&u) == 0)
+    return pz_err_set(err, PZ_EINVAL, "webhook_url_private",
+                      "webhook_url points at a private or local address; webhooks go to public addresses only");
+  copy_str(out, PZ_MERCHANT_URL_MAX + 1, s);
+  return 0;
 }
 
 /* ---- answers of money-moving calls ----
@@ -337,7 +344,7 @@ static void create_authed(pz_req_t *req) {
   mctx_t *c = mctx_new(req, create_run);
   pz_merchant_rec_t *m = &c->merchant;
   if (pz__api_body(req, &body, &err) < 0 || pz__api_str(body, "name", true, &name, NULL, &err) < 0 ||
-      pz_merchant_name_check(name, &err) < 0 || url_get(body, m->webhook_url, &present, &err) < 0) {
+      pz_merchant_name_check(name, &err) < 0 || url_get(c->base.api, body, m->webhook_url, &present, &err) < 0) {
     pz__api_fail(req, &err);
     return;
   }
@@ -400,7 +407,8 @@ static void me_patch_authed(pz_req_t *req) {
   pz_str_t name;
   mctx_t *c = mctx_new(req, me_patch_run);
   if (pz__api_body(req, &body, &err) < 0 || pz__api_str(body, "name", false, &name, &c->set_name, &err) < 0 ||
-      (c->set_name && pz_merchant_name_check(name, &err) < 0) || url_get(body, c->new_url, &c->set_url, &err) < 0) {
+      (c->set_name && pz_merchant_name_check(name, &err) < 0) ||
+      url_get(c->base.api, body, c->new_url, &c->set_url, &err) < 0) {
     pz__api_fail(req, &err);
     return;
   }
@@ -757,7 +765,9 @@ static void delivery_record(delivery_t *d) {
   if (!ok)
     PZ_LOG(PZ_LOG_WARN, NULL, "webhook delivery failed", "webhook=%lld merchant=%lld attempt=%d status=%d error=%s",
            (long long)d->w.id, (long long)d->w.merchant_id, d->w.attempts, d->rc == 0 ? d->status : 0,
-           d->rc == 0 ? "non-2xx answer" : pz_strerror(d->rc));
+           d->rc == 0                ? "non-2xx answer"
+           : d->rc == PZ_EFORBIDDEN ? "the URL's host resolves to private or local addresses only"
+                                    : pz_strerror(d->rc));
   if (h->closing) {
     /* The lease runs out and a later start sends it again. */
     delivery_end(d);
@@ -789,8 +799,9 @@ static void delivery_start(hooks_t *h, delivery_t *d) {
   pz_id_format(d->w.id, id);
   const pz_httpc_header_t headers[] = {{"Plaza-Signature", sig}, {"Plaza-Webhook-Id", id}, {"Plaza-Event", d->w.type}};
   pz_err_t err = {0};
-  int rc = d->w.url[0] ? pz_httpc_post(h->api->loop, pz_str(d->w.url), headers, 3, body, PZ_WEBHOOK_TIMEOUT_MS, posted,
-                                       d, &d->http, &err)
+  unsigned flags = h->api->cfg.private_webhooks ? 0 : PZ_HTTPC_PUBLIC_ONLY;
+  int rc = d->w.url[0] ? pz_httpc_post(h->api->loop, pz_str(d->w.url), headers, 3, body, PZ_WEBHOOK_TIMEOUT_MS, flags,
+                                       posted, d, &d->http, &err)
                        : PZ_EINVAL; /* the merchant removed its URL: counted as a failed attempt */
   sodium_memzero(d->w.secret, sizeof(d->w.secret));
   if (rc < 0) {

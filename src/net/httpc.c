@@ -1,6 +1,7 @@
 /* A small HTTP/1.1 client on the loop for webhooks: resolve off the loop, connect, POST, read the status with
  * http-parser. */
 #include "plaza/httpc.h"
+#include <arpa/inet.h>
 #include <http_parser.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -54,6 +55,8 @@ int pz_httpc_url_parse(pz_str_t url, pz_httpc_url_t *out, pz_err_t *err) {
   if (hlen == 0 || hlen > PZ_HTTPC_HOST_MAX) goto bad_host;
   memcpy(out->host, host, hlen);
   out->host[hlen] = '\0';
+  unsigned char addr[16];
+  if (out->ipv6 && inet_pton(AF_INET6, out->host, addr) != 1) goto bad_host;
   out->port = 80;
   if (p < auth_end) {
     if (*p != ':') goto bad_host;
@@ -78,6 +81,79 @@ bad_port:
   return pz_err_set(err, PZ_EINVAL, NULL, "webhook_url has a port that is not 1 to 65535");
 }
 
+/* ---- which addresses are public ---- */
+
+/* a.b.c.d as one number, a in the high byte. */
+static bool v4_public(uint32_t a) {
+  static const struct {
+    uint32_t net, mask;
+  } closed[] = {
+      {0x00000000, 0xff000000}, /* 0/8: "this" network */
+      {0x0a000000, 0xff000000}, /* 10/8: private */
+      {0x64400000, 0xffc00000}, /* 100.64/10: shared (carrier NAT) */
+      {0x7f000000, 0xff000000}, /* 127/8: loopback */
+      {0xa9fe0000, 0xffff0000}, /* 169.254/16: link-local, cloud metadata */
+      {0xac100000, 0xfff00000}, /* 172.16/12: private */
+      {0xc0000000, 0xffffff00}, /* 192.0.0/24: protocol assignments */
+      {0xc0000200, 0xffffff00}, /* 192.0.2/24: documentation */
+      {0xc0586300, 0xffffff00}, /* 192.88.99/24: 6to4 relays */
+      {0xc0a80000, 0xffff0000}, /* 192.168/16: private */
+      {0xc6120000, 0xfffe0000}, /* 198.18/15: benchmarking */
+      {0xc6336400, 0xffffff00}, /* 198.51.100/24: documentation */
+      {0xcb007100, 0xffffff00}, /* 203.0.113/24: documentation */
+      {0xe0000000, 0xe0000000}, /* 224/3: multicast, reserved, broadcast */
+  };
+  for (size_t i = 0; i < sizeof(closed) / sizeof(closed[0]); i++)
+    if ((a & closed[i].mask) == closed[i].net) return false;
+  return true;
+}
+
+static uint32_t v4_at(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static bool v6_public(const uint8_t b[16]) {
+  static const uint8_t zero[10] = {0};
+  /* ::/96 (unspecified, loopback, IPv4-compatible) and ::ffff:0:0/96
+   * (IPv4-mapped: the IPv4 address decides). */
+  if (memcmp(b, zero, 10) == 0) {
+    if (b[10] == 0xff && b[11] == 0xff) return v4_public(v4_at(b + 12));
+    return false;
+  }
+  /* 64:ff9b::/96, NAT64: the IPv4 address it reaches decides. */
+  static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b};
+  if (memcmp(b, nat64, 12) == 0) return v4_public(v4_at(b + 12));
+  /* 2002::/16, 6to4: likewise, from bits 16..47. */
+  if (b[0] == 0x20 && b[1] == 0x02) return v4_public(v4_at(b + 2));
+  if ((b[0] & 0xfe) == 0xfc) return false;                      /* fc00::/7: unique local */
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false;      /* fe80::/10: link-local */
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return false;      /* fec0::/10: site-local */
+  if (b[0] == 0xff) return false;                               /* ff00::/8: multicast */
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return false; /* 2001:db8::/32 */
+  if (b[0] == 0x20 && b[1] == 0x01 && (b[2] & 0xfe) == 0) return false; /* 2001::/23: Teredo, protocols */
+  if (b[0] == 0x01 && b[1] == 0 && memcmp(b + 2, zero, 6) == 0) return false; /* 100::/64: discard */
+  return true;
+}
+
+bool pz_httpc_addr_public(const struct sockaddr *addr) {
+  if (addr == NULL) return false;
+  if (addr->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+    return v4_public(ntohl(in->sin_addr.s_addr));
+  }
+  if (addr->sa_family == AF_INET6) return v6_public(((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr);
+  return false;
+}
+
+int pz_httpc_host_public(const pz_httpc_url_t *u) {
+  struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+  struct sockaddr_in in = {.sin_family = AF_INET};
+  if (u->ipv6)
+    return inet_pton(AF_INET6, u->host, &in6.sin6_addr) == 1 ? pz_httpc_addr_public((struct sockaddr *)&in6) : -1;
+  if (inet_pton(AF_INET, u->host, &in.sin_addr) == 1) return pz_httpc_addr_public((struct sockaddr *)&in);
+  return -1;
+}
+
 /* ---- requests ---- */
 
 struct pz_httpc_s {
@@ -96,6 +172,8 @@ struct pz_httpc_s {
   size_t n_read;
   int status;
   int fail_rc; /* a failure found before the loop ran: reported by the timer */
+  unsigned flags;
+  bool skipped; /* an address was passed over as not public */
   /* Handles open and requests under way; c is freed when none is left. */
   unsigned pending;
   bool gai_pending, tcp_open, head_done, finished;
@@ -204,6 +282,12 @@ static void try_connect(pz_httpc_t *c) {
   while (c->next_addr) {
     struct addrinfo *ai = c->next_addr;
     c->next_addr = ai->ai_next;
+    /* Checked on the address connected to, not on the name: a name can
+     * resolve to anything, and to something else the next time. */
+    if ((c->flags & PZ_HTTPC_PUBLIC_ONLY) && !pz_httpc_addr_public(ai->ai_addr)) {
+      c->skipped = true;
+      continue;
+    }
     if (uv_tcp_init(c->loop, &c->tcp) < 0) break;
     c->tcp.data = c;
     c->tcp_open = true;
@@ -213,7 +297,7 @@ static void try_connect(pz_httpc_t *c) {
     uv_close((uv_handle_t *)&c->tcp, on_closed); /* and the next address from there */
     return;
   }
-  finish(c, PZ_EUNAVAIL);
+  finish(c, c->skipped ? PZ_EFORBIDDEN : PZ_EUNAVAIL);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
@@ -236,7 +320,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static bool header_ok(const char *s) { return s && strpbrk(s, "\r\n") == NULL; }
 
 int pz_httpc_post(uv_loop_t *loop, pz_str_t url, const pz_httpc_header_t *headers, unsigned n_headers, pz_str_t body,
-                  unsigned timeout_ms, pz_httpc_done_cb done, void *data, pz_httpc_t **out, pz_err_t *err) {
+                  unsigned timeout_ms, unsigned flags, pz_httpc_done_cb done, void *data, pz_httpc_t **out,
+                  pz_err_t *err) {
   if (out) *out = NULL;
   pz_httpc_url_t u;
   int rc = pz_httpc_url_parse(url, &u, err);
@@ -248,6 +333,7 @@ int pz_httpc_post(uv_loop_t *loop, pz_str_t url, const pz_httpc_header_t *header
   pz_httpc_t *c = pz_calloc(1, sizeof(*c));
   c->loop = loop;
   c->url = u;
+  c->flags = flags;
   c->done = done;
   c->data = data;
   pz_buf_t *b = &c->request;

@@ -9,7 +9,10 @@ import { PASSWORD, PLAZAD, expectError, register, startServer } from './lib.mjs'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let srv;
-before(async () => { srv = await startServer(); });
+// The shops' back ends below listen on 127.0.0.1: webhooks to private
+// addresses are allowed on this server (not by default: see the last test).
+const PRIVATE_OK = { PLAZA_PRIVATE_WEBHOOKS: '1' };
+before(async () => { srv = await startServer({ env: PRIVATE_OK }); });
 after(async () => { await srv?.stop(); });
 
 let keyCounter = 0;
@@ -397,7 +400,7 @@ describe('refunds and webhooks', () => {
 
   test('a webhook pending across kill -9 is delivered after the restart; the ledger verifies', { timeout: 90000 }, async () => {
     const hooks = await receiver();
-    const s = await startServer();
+    const s = await startServer({ env: PRIVATE_OK });
     let s2;
     try {
       hooks.statuses.push(...Array(100).fill(503));
@@ -410,7 +413,7 @@ describe('refunds and webhooks', () => {
       await s.kill9();
       hooks.statuses.length = 0; // from now on: 200
       const before = hooks.got.length;
-      s2 = await startServer({ dataDir: s.dir });
+      s2 = await startServer({ dataDir: s.dir, env: PRIVATE_OK });
       await hooks.until((g) => g.slice(before).some((x) => x.status === 200), 60000);
       const delivered = hooks.got.slice(before).find((x) => x.status === 200);
       assert.equal(delivered.body.type, 'order.paid');
@@ -431,6 +434,47 @@ describe('refunds and webhooks', () => {
       await s2?.stop();
       await s.stop();
       await hooks.close();
+    }
+  });
+});
+
+describe('webhooks go to public addresses only', () => {
+  test('a URL naming a private or local address is refused; a name resolving to one gets nothing sent', { timeout: 60000 }, async () => {
+    const hooks = await receiver();
+    const s = await startServer(); // the default: public addresses only
+    try {
+      const owner = await funded(s);
+      // A merchant must not make Plaza call its own host or network: loopback, private
+      // ranges, the cloud metadata service, IPv6 loopback and link-local, mapped forms.
+      for (const url of [hooks.url, 'http://10.1.2.3/hook', 'http://192.168.0.10/', 'http://172.20.0.1:8080/',
+        'http://169.254.169.254/latest/meta-data/', 'http://0.0.0.0:8080/', 'http://100.64.0.1/',
+        'http://[::1]:8080/', 'http://[fe80::1]/', 'http://[fd00::5]/', 'http://[::ffff:127.0.0.1]/']) {
+        const res = await s.call('POST', '/v1/merchants', { token: owner.token, body: { name: 'Corner Café', webhook_url: url } });
+        expectError(assert, res, 400, 'webhook_url_private');
+        assert.match(res.json.error.message, /private or local address/, url);
+      }
+      // A public address is fine (nothing is sent until a payment).
+      const ok = await s.call('POST', '/v1/merchants', { token: owner.token, body: { name: 'Corner Café', webhook_url: 'http://203.0.114.7/hooks' } });
+      assert.equal(ok.status, 201, ok.text);
+      expectError(assert, await s.call('PATCH', '/v1/merchants/me', { token: owner.token, body: { webhook_url: 'http://127.0.0.1:80/' } }),
+        400, 'webhook_url_private');
+
+      // A name is checked on the addresses it resolves to when sending: "localhost" reaches
+      // the shop's back end on 127.0.0.1 only if private addresses were allowed.
+      const m = await openMerchant(s, { webhookUrl: `http://localhost:${hooks.port}/hooks/plaza` });
+      const payer = await funded(s, 1000);
+      const paid = await pay(s, payer, { code: m.merchant.payment_code, amount: 300 });
+      assert.equal(paid.status, 201, paid.text);
+      const deadline = Date.now() + 15000;
+      while (!/resolves to private or local addresses only/.test(s.logs()) && Date.now() < deadline) await sleep(100);
+      assert.match(s.logs(), /webhook delivery failed.*resolves to private or local addresses only/);
+      await sleep(1500); // the first retry comes after 1 s: refused as well
+      assert.equal(hooks.got.length, 0, 'nothing reached the address behind the name');
+      // The payment itself stands.
+      assert.equal(await balance(s, m.owner), 300);
+    } finally {
+      await hooks.close();
+      await s.stop();
     }
   });
 });

@@ -80,7 +80,8 @@ static void test_url(void) {
   static const char *const bad[] = {
       "https://x/",    "ftp://x/",     "http://",         "http:///p",     "http://a b/",      "http://x/#frag",
       "http://u:p@x/", "http://x:0/",  "http://x:65536/", "http://x:/",    "http://x:12ab/",   "http://[::1/",
-      "http://[]/",    "http://[zz]/", "http://x_y/",     "http://x/\x7f", "http://\xc3\xa9/", "x",
+      "http://[]/",    "http://[zz]/",   "http://[1:::2]/", "http://[::1.2.3]/", "http://x_y/",   "http://x/\x7f",
+      "http://\xc3\xa9/", "x",
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     err = (pz_err_t){0};
@@ -94,6 +95,50 @@ static void test_url(void) {
   CHECK_EQ_INT(pz_httpc_url_parse(pz_str(longer), &u, &err), PZ_EINVAL);
   longer[PZ_HTTPC_URL_MAX] = '\0';
   CHECK_EQ_INT(pz_httpc_url_parse(pz_str(longer), &u, &err), 0);
+}
+
+/* Whether the numeric host of "http://HOST/" is public: 1, 0, or -1 for a name. */
+static int host_public(const char *url) {
+  pz_httpc_url_t u;
+  pz_err_t err = {0};
+  CHECK_EQ_INT(pz_httpc_url_parse(pz_str(url), &u, &err), 0);
+  return pz_httpc_host_public(&u);
+}
+
+static void test_public_addresses(void) {
+  static const char *const closed[] = {
+      "http://127.0.0.1/",        "http://127.255.1.2/",     "http://10.0.0.1/",          "http://172.16.0.1/",
+      "http://172.31.255.255/",   "http://192.168.1.1/",     "http://169.254.169.254/",   "http://100.64.0.1/",
+      "http://100.127.255.254/",  "http://0.0.0.0/",         "http://0.1.2.3/",           "http://224.0.0.1/",
+      "http://239.255.255.250/",  "http://240.0.0.1/",       "http://255.255.255.255/",   "http://192.0.2.10/",
+      "http://198.18.0.1/",       "http://198.51.100.1/",    "http://203.0.113.9/",       "http://192.0.0.8/",
+      "http://[::]/",             "http://[::1]/",           "http://[::ffff:127.0.0.1]/", "http://[::ffff:10.0.0.1]/",
+      "http://[::127.0.0.1]/",    "http://[fe80::1]/",       "http://[febf::1]/",         "http://[fc00::1]/",
+      "http://[fdff:ffff::1]/",   "http://[ff02::1]/",       "http://[2001:db8::1]/",     "http://[64:ff9b::a00:1]/",
+      "http://[2002:7f00:1::]/",  "http://[2002:c0a8:101::]/", "http://[2001::1]/",       "http://[fec0::1]/",
+      "http://[100::1]/",
+  };
+  for (size_t i = 0; i < sizeof(closed) / sizeof(closed[0]); i++) {
+    if (host_public(closed[i]) != 0) fprintf(stderr, "public: %s\n", closed[i]);
+    CHECK_EQ_INT(host_public(closed[i]), 0);
+  }
+  static const char *const open[] = {
+      "http://1.1.1.1/",          "http://8.8.8.8/",         "http://172.15.255.255/",    "http://172.32.0.1/",
+      "http://100.63.255.255/",   "http://100.128.0.1/",     "http://169.253.0.1/",       "http://192.169.0.1/",
+      "http://203.0.114.7/",      "http://223.255.255.255/", "http://[2606:4700::1111]/", "http://[2a00:1450::1]/",
+      "http://[::ffff:8.8.8.8]/", "http://[64:ff9b::808:808]/", "http://[2002:808:808::]/",
+  };
+  for (size_t i = 0; i < sizeof(open) / sizeof(open[0]); i++) {
+    if (host_public(open[i]) != 1) fprintf(stderr, "not public: %s\n", open[i]);
+    CHECK_EQ_INT(host_public(open[i]), 1);
+  }
+  CHECK_EQ_INT(host_public("http://localhost:8080/"), -1);
+  CHECK_EQ_INT(host_public("http://shop.example.com/"), -1);
+  CHECK(!pz_httpc_addr_public(NULL));
+  struct sockaddr_un_like {
+    sa_family_t family;
+  } other = {AF_UNIX};
+  CHECK(!pz_httpc_addr_public((const struct sockaddr *)&other));
 }
 
 static void test_sign_backoff_keys(void) {
@@ -310,6 +355,7 @@ int main(void) {
   if (sodium_init() < 0) return 1;
   RUN(test_paycode);
   RUN(test_url);
+  RUN(test_public_addresses);
   RUN(test_sign_backoff_keys);
   dir = pz_fix_open(&st, "wallet-merchant");
   if (dir == NULL) return 1;
