@@ -44,7 +44,9 @@ typedef struct pz_store_config_s {
   unsigned test_sync_delay_ms; /* tests only: the syncer waits this long before each fsync */
 } pz_store_config_t;
 
-/* Opens (creating if needed) the database, applies pending migrations, and
+/* Claims the data directory (an exclusive lock on DATA_DIR/plazad.lock:
+ * PZ_ECONFLICT, saying which pid has it, while another process holds it),
+ * opens (creating if needed) the database, applies pending migrations, and
  * starts the writer thread. Loop thread. Caller frees with pz_store_close. */
 int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cfg, pz_err_t *err);
 /* Queues a write job; returns 0, or PZ_ESHUTDOWN once pz_store_close began
@@ -68,5 +70,13 @@ const char *pz_store_path(const pz_store_t *st);
 int pz_store_open_sync(pz_store_t **out, const char *data_dir, pz_err_t *err);
 /* Runs job->run as a write (in a transaction, committed) on the calling thread. */
 int pz_store_run_sync(pz_store_t *st, pz_store_job_t *job);
+/* Runs job->run as a read, on one snapshot, on the calling thread: it
+ * holds up no writer, a running server's included. */
+int pz_store_run_sync_read(pz_store_t *st, pz_store_job_t *job);
+/* Claims the data directory for st, as pz_store_open does (a store opened
+ * with pz_store_open_sync does not): 0, or PZ_ECONFLICT when a process
+ * holds it, with *holder (may be NULL) its pid as it wrote it (0 if
+ * unknown). Kept until pz_store_close. */
+int pz_store_claim(pz_store_t *st, const char *data_dir, long *holder, pz_err_t *err);
 
 #endif

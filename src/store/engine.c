@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "plaza/id.h"
@@ -71,6 +72,10 @@ struct pz_store_s {
   pz_db_t *readers;
   pz_db_t **free_readers;
   unsigned n_readers, n_free;
+
+  /* DATA_DIR/plazad.lock, held (flock) while this store serves the
+   * directory; -1 when not claimed. */
+  int lock_fd;
 
   /* Loop thread only. */
   unsigned pending_writes, pending_reads;
@@ -557,12 +562,54 @@ static void sync_dir(const char *dir) {
   }
 }
 
-static int open_common(pz_store_t **out, const char *data_dir, pz_err_t *err) {
+/* Two servers on one data directory would both write: each with its own
+ * idea of every stream's last seq and of who is connected, and a second
+ * `make run` would look as if it worked. The first to start holds an
+ * exclusive flock on DATA_DIR/plazad.lock, with its pid inside for the
+ * operator; the kernel lets go of it when the process ends, kill -9
+ * included, so nothing stale is left to clean up. */
+static int dir_lock(const char *data_dir, int *fd_out, long *holder, pz_err_t *err) {
+  *fd_out = -1;
+  if (holder) *holder = 0;
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/plazad.lock", data_dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return pz_err_set(err, PZ_EIO, NULL, "cannot open %s: %s", path, strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    char buf[24] = "";
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    if (e != EWOULDBLOCK) return pz_err_set(err, PZ_EIO, NULL, "cannot lock %s: %s", path, strerror(e));
+    long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+    if (holder) *holder = pid;
+    return pz_err_set(err, PZ_ECONFLICT, NULL, "data directory %s is in use by another plazad (pid %ld)", data_dir,
+                      pid);
+  }
+  char pid[24];
+  int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+    /* The lock holds all the same; only the pid shown to others is lost. */
+    PZ_LOG(PZ_LOG_WARN, NULL, "cannot write the pid into the data directory's lock", "error=%s", strerror(errno));
+  }
+  *fd_out = fd;
+  return 0;
+}
+
+int pz_store_claim(pz_store_t *st, const char *data_dir, long *holder, pz_err_t *err) {
+  if (st->lock_fd >= 0) return 0;
+  return dir_lock(data_dir, &st->lock_fd, holder, err);
+}
+
+static int open_common(pz_store_t **out, const char *data_dir, bool claim, pz_err_t *err) {
   pz__store_sqlite_setup();
   pz_store_t *st = pz_calloc(1, sizeof(*st));
   st->wal_fd = -1;
+  st->lock_fd = -1;
   int rc = make_dir(data_dir, err);
   if (rc < 0) goto out;
+  /* Before the migrations: they are writes too. */
+  if (claim && (rc = dir_lock(data_dir, &st->lock_fd, NULL, err)) < 0) goto out;
   size_t n = strlen(data_dir) + sizeof("/plaza.db");
   st->path = pz_malloc(n);
   snprintf(st->path, n, "%s/plaza.db", data_dir);
@@ -572,6 +619,7 @@ static int open_common(pz_store_t **out, const char *data_dir, pz_err_t *err) {
 out:
   if (rc < 0) {
     db_close(&st->writer);
+    if (st->lock_fd >= 0) close(st->lock_fd);
     pz_free(st->path);
     pz_free(st);
     st = NULL;
@@ -603,7 +651,7 @@ static int open_wal(pz_store_t *st) {
 
 int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cfg, pz_err_t *err) {
   pz_store_t *st;
-  int rc = open_common(&st, cfg->data_dir, err);
+  int rc = open_common(&st, cfg->data_dir, true, err);
   if (rc < 0) return rc;
   st->loop = loop;
   st->max_batch = cfg->max_batch ? cfg->max_batch : 1024;
@@ -655,6 +703,7 @@ static void free_store(uv_handle_t *h) {
   uv_cond_destroy(&st->ckpt_wake);
   uv_cond_destroy(&st->sync_wake);
   if (st->wal_fd >= 0) close(st->wal_fd);
+  if (st->lock_fd >= 0) close(st->lock_fd); /* last: the directory is free once everything is closed */
   uv_mutex_destroy(&st->rlock);
   uv_cond_destroy(&st->rfree);
   pz_free(st->readers);
@@ -669,6 +718,7 @@ void pz_store_close(pz_store_t *st) {
   if (st == NULL) return;
   if (st->sync_only) {
     db_close(&st->writer);
+    if (st->lock_fd >= 0) close(st->lock_fd);
     pz_free(st->path);
     pz_free(st);
     return;
@@ -694,9 +744,23 @@ void pz_store_close(pz_store_t *st) {
 const char *pz_store_path(const pz_store_t *st) { return st->path; }
 
 int pz_store_open_sync(pz_store_t **out, const char *data_dir, pz_err_t *err) {
-  int rc = open_common(out, data_dir, err);
+  int rc = open_common(out, data_dir, false, err);
   if (rc == 0) (*out)->sync_only = true;
   return rc;
+}
+
+int pz_store_run_sync_read(pz_store_t *st, pz_store_job_t *job) {
+  pz_db_t *db = &st->writer;
+  memset(&job->err, 0, sizeof(job->err));
+  job->store = st;
+  job->rc = step_once(db, SQL_BEGIN_READ, &job->err);
+  if (job->rc == 0) {
+    job->rc = job->run(db, job);
+    if (job->rc < 0 && job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
+    reset_busy(db);
+    step_once(db, SQL_COMMIT, NULL);
+  }
+  return job->rc;
 }
 
 int pz_store_run_sync(pz_store_t *st, pz_store_job_t *job) {

@@ -1,7 +1,9 @@
 // Durability: whatever plazad acknowledged survives kill -9 of the process at any moment.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { test } from 'node:test';
-import { PASSWORD, login, register, startServer, uniqueName } from './lib.mjs';
+import { PASSWORD, PLAZAD, ROOT, freePort, login, register, startServer, uniqueName } from './lib.mjs';
 
 test('an account acknowledged with 201 logs in after kill -9 and restart', async () => {
   const srv = await startServer();
@@ -65,6 +67,46 @@ test('a log-out acknowledged with 204 stays done after kill -9', async () => {
     assert.equal((await srv2.call('GET', '/v1/me', { token: keep })).status, 200);
   } finally {
     await srv2?.stop(); // first: srv.stop() removes the shared data directory
+    await srv.stop();
+  }
+});
+
+test('one plazad per data directory: a second one refuses to start and says which pid has it', async () => {
+  const srv = await startServer();
+  let srv2;
+  try {
+    const { username } = await register(srv);
+    // A second server on the same directory (a second `make run`, say) would
+    // write beside the first: it must stop at once, naming the first.
+    const port = await freePort();
+    const second = spawnSync(PLAZAD, ['--listen', `127.0.0.1:${port}`, '--data-dir', srv.dir, '--web-dir', path.join(ROOT, 'web')],
+      { encoding: 'utf8', timeout: 20000 });
+    assert.equal(second.status, 1, second.stdout + second.stderr);
+    assert.match(second.stdout + second.stderr, new RegExp(`in use by another plazad \\(pid ${srv.child.pid}\\)`));
+    // The first one never noticed.
+    assert.equal((await login(srv, username)).status, 201);
+    assert.equal((await register(srv)).user.username.length > 0, true);
+
+    // The ledger check beside a running server reads a snapshot instead of
+    // taking the write lock, and says so.
+    const v = spawnSync(PLAZAD, ['ledger', 'verify', '--data-dir', srv.dir], { encoding: 'utf8', timeout: 60000 });
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    assert.match(v.stderr, new RegExp(`a plazad \\(pid ${srv.child.pid}\\) is running on .*: checking a snapshot`));
+    assert.match(v.stdout, /ledger verify: ok/);
+    assert.equal((await register(srv)).user.username.length > 0, true);
+
+    // kill -9 leaves no stale lock behind: the next start takes the directory.
+    await srv.kill9();
+    srv2 = await startServer({ dataDir: srv.dir });
+    assert.equal((await login(srv2, username)).status, 201);
+    await srv2.stop({ keepData: true });
+    srv2 = null;
+    // With the directory free, the check runs alone (and without the message).
+    const alone = spawnSync(PLAZAD, ['ledger', 'verify', '--data-dir', srv.dir], { encoding: 'utf8', timeout: 60000 });
+    assert.equal(alone.status, 0, alone.stdout + alone.stderr);
+    assert.doesNotMatch(alone.stderr, /checking a snapshot/);
+  } finally {
+    await srv2?.stop();
     await srv.stop();
   }
 });
