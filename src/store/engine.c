@@ -491,12 +491,9 @@ static void reader_give(pz_store_t *st, pz_db_t *db) {
   uv_mutex_unlock(&st->rlock);
 }
 
-static void read_work(uv_work_t *w) {
-  pz_store_job_t *job = w->data;
-  pz_store_t *st = job->store;
-  pz_db_t *db = reader_take(st);
+/* One read transaction per job: every statement of it sees one snapshot. */
+static int run_read(pz_db_t *db, pz_store_job_t *job) {
   memset(&job->err, 0, sizeof(job->err));
-  /* One read transaction per job: every statement of it sees one snapshot. */
   job->rc = step_once(db, SQL_BEGIN_READ, &job->err);
   if (job->rc == 0) {
     job->rc = job->run(db, job);
@@ -504,6 +501,14 @@ static void read_work(uv_work_t *w) {
     reset_busy(db);
     step_once(db, SQL_COMMIT, NULL);
   }
+  return job->rc;
+}
+
+static void read_work(uv_work_t *w) {
+  pz_store_job_t *job = w->data;
+  pz_store_t *st = job->store;
+  pz_db_t *db = reader_take(st);
+  run_read(db, job);
   job->horizon = atomic_load(&st->committed);
   reader_give(st, db);
 }
@@ -750,17 +755,8 @@ int pz_store_open_sync(pz_store_t **out, const char *data_dir, pz_err_t *err) {
 }
 
 int pz_store_run_sync_read(pz_store_t *st, pz_store_job_t *job) {
-  pz_db_t *db = &st->writer;
-  memset(&job->err, 0, sizeof(job->err));
   job->store = st;
-  job->rc = step_once(db, SQL_BEGIN_READ, &job->err);
-  if (job->rc == 0) {
-    job->rc = job->run(db, job);
-    if (job->rc < 0 && job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
-    reset_busy(db);
-    step_once(db, SQL_COMMIT, NULL);
-  }
-  return job->rc;
+  return run_read(&st->writer, job);
 }
 
 int pz_store_run_sync(pz_store_t *st, pz_store_job_t *job) {
