@@ -54,7 +54,7 @@ int pz_chat_caption_check(pz_str_t caption, pz_err_t *err);
 
 /* ---- media: libmagic and libvips, CPU work for the thread pool ---- */
 
-/* What pz_media_probe found. thumb is owned: release with pz_media_release. */
+/* What pz_media_probe found. thumb and stripped are owned: release with pz_media_release. */
 typedef struct pz_media_s {
   const char *content_type; /* static: the detected, allowed type */
   int kind;                 /* PZ_UPLOAD_IMAGE / PZ_UPLOAD_FILE */
@@ -62,6 +62,7 @@ typedef struct pz_media_s {
   void *thumb;              /* images: the thumbnail's bytes */
   size_t thumb_len;
   const char *thumb_type; /* "image/jpeg", or "image/webp" for images with transparency */
+  pz_buf_t stripped;      /* images: the bytes to store, without metadata; empty when the original has none */
 } pz_media_t;
 
 /* Starts libvips (one thread per operation, no operation cache) once per
@@ -70,11 +71,34 @@ int pz_media_init(pz_err_t *err);
 /* Detects the type of data[0..len) from its bytes with libmagic and checks
  * it: PZ_EMEDIA (415) when it is not an allowed type or not the declared
  * one (an allowed type from pz_chat_upload_declared), or for text that is
- * not UTF-8 or an image that does not decode; PZ_EUNPROCESSABLE (422) for
- * an image over PZ_UPLOAD_MAX_PIXELS. Images get their size and a
- * thumbnail. Thread-safe; call it off the loop. */
+ * not UTF-8 or an image that does not decode or whose structure
+ * pz_media_strip cannot read; PZ_EUNPROCESSABLE (422) for an image over
+ * PZ_UPLOAD_MAX_PIXELS. Images get their size, a thumbnail and, when they
+ * carry metadata, the bytes to store without it (stripped). Thread-safe;
+ * call it off the loop. */
 int pz_media_probe(const void *data, size_t len, const char *declared, pz_media_t *out, pz_err_t *err);
 void pz_media_release(pz_media_t *m);
+
+/* pz_media_strip adds at most this many bytes: the orientation tag, in
+ * its own segment or chunk, and a padding byte. */
+#define PZ_MEDIA_STRIP_MAX_GROWTH 38
+
+/* Removes the metadata of an image of type content_type without decoding
+ * it, so that a download shows nothing of where or with what a photo was
+ * taken: EXIF (GPS position, camera serials), XMP, IPTC, comments, PNG
+ * text chunks, and whatever follows the image's end. Pixels, colour
+ * profiles and what decoding needs stay byte for byte. orientation is the
+ * EXIF orientation that libvips read (vips_image_get_orientation): 2 to 8
+ * is written back alone in a minimal EXIF for JPEG, PNG and WebP with
+ * VP8X; other values add nothing. GIF, and types that are not images,
+ * are left as they are.
+ * out must be empty. 0 with out->len == 0: there is nothing to remove,
+ * keep the original; 0 with bytes in out: the image to store instead.
+ * PZ_EMEDIA with err when the structure cannot be read (a length past the
+ * end, a segment where none can be); out is then left empty. Reads
+ * nothing outside data[0..len). Pure: any thread. */
+int pz_media_strip(const uint8_t *data, size_t len, const char *content_type, int orientation, pz_buf_t *out,
+                   pz_err_t *err);
 
 /* ---- the files: DATA_DIR/uploads/xx/yy/<id> and <id>.thumb ---- */
 

@@ -105,7 +105,13 @@ static void store_work(uv_work_t *w) {
   pz_req_t *req = c->base.req;
   c->work_rc = pz_media_probe(req->body.ptr, req->body.len, c->declared, &c->media, &c->work_err);
   if (c->work_rc < 0) return;
-  c->work_rc = pz_store_blob_write(c->db_path, c->rec.id, false, req->body.ptr, req->body.len, &c->work_err);
+  /* An image with metadata is stored without it; anything else as
+   * uploaded. The size is what is stored: what a download serves. */
+  pz_buf_t *stripped = &c->media.stripped;
+  const void *bytes = stripped->len > 0 ? stripped->data : req->body.ptr;
+  size_t len = stripped->len > 0 ? stripped->len : req->body.len;
+  c->rec.size = (int64_t)len;
+  c->work_rc = pz_store_blob_write(c->db_path, c->rec.id, false, bytes, len, &c->work_err);
   if (c->work_rc < 0 || c->media.thumb == NULL) return;
   c->work_rc = pz_store_blob_write(c->db_path, c->rec.id, true, c->media.thumb, c->media.thumb_len, &c->work_err);
   if (c->work_rc < 0) pz_store_blob_remove(c->db_path, c->rec.id);
@@ -162,7 +168,6 @@ static void upload_authed(pz_req_t *req) {
   }
   c->rec.id = pz_id_next();
   c->rec.user_id = req->user_id;
-  c->rec.size = (int64_t)req->body.len;
   c->rec.created_at = pz_now_ms();
   if (uv_queue_work(api->loop, &c->work, store_work, store_after) != 0) {
     pz_err_set(&err, PZ_EIO, NULL, NULL);

@@ -135,6 +135,24 @@ static int probe_image(const void *data, size_t len, pz_media_t *out, pz_err_t *
     goto out;
   }
   out->thumb_type = alpha ? "image/webp" : "image/jpeg";
+  /* libvips 8.14 writes the EXIF into a WebP whatever "strip" says
+   * (libvips issue 3340), so the thumbnail's bytes are stripped here too.
+   * It is upright already: nothing is added, and it only shrinks. */
+  pz_buf_t clean = {0};
+  if (pz_media_strip(out->thumb, out->thumb_len, out->thumb_type, 1, &clean, NULL) < 0) {
+    rc = pz_err_set(err, PZ_EIO, NULL, "the thumbnail cannot be made");
+    goto out;
+  }
+  PZ_ASSERT(clean.len <= out->thumb_len);
+  if (clean.len > 0) {
+    memcpy(out->thumb, clean.data, clean.len);
+    out->thumb_len = clean.len;
+  }
+  pz_buf_free(&clean);
+  /* Every member of the conversation downloads the original: it goes
+   * without its metadata, and keeps the orientation libvips read so that
+   * it shows as the size above says. */
+  rc = pz_media_strip(data, len, out->content_type, vips_image_get_orientation(img), &out->stripped, err);
 out:
   if (thumb) g_object_unref(thumb);
   if (img) g_object_unref(img);
@@ -173,4 +191,5 @@ void pz_media_release(pz_media_t *m) {
   if (m->thumb) g_free(m->thumb);
   m->thumb = NULL;
   m->thumb_len = 0;
+  pz_buf_free(&m->stripped);
 }

@@ -22,33 +22,40 @@ function crc32(buf) {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-/** A w x h RGB PNG with a gradient (so that it does not compress to nothing). */
-function png(w, h) {
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
+/** A PNG chunk: length, type, data and CRC. */
+function pngChunk(type, data) {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+
+/**
+ * A w x h RGB PNG with a gradient (so that it does not compress to nothing);
+ * with `alpha`, RGBA and half transparent; `chunks` go after IHDR.
+ */
+function png(w, h, { alpha = false, chunks = [] } = {}) {
+  const px = alpha ? 4 : 3;
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(w, 0);
   ihdr.writeUInt32BE(h, 4);
   ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  const raw = Buffer.alloc(h * (1 + w * 3));
+  ihdr[9] = alpha ? 6 : 2; // RGBA or RGB
+  const raw = Buffer.alloc(h * (1 + w * px));
   for (let y = 0; y < h; y++) {
-    const row = y * (1 + w * 3);
+    const row = y * (1 + w * px);
     for (let x = 0; x < w; x++) {
-      raw[row + 1 + x * 3] = (x * 7) & 0xff;
-      raw[row + 2 + x * 3] = (y * 5) & 0xff;
-      raw[row + 3 + x * 3] = ((x ^ y) * 3) & 0xff;
+      raw[row + 1 + x * px] = (x * 7) & 0xff;
+      raw[row + 2 + x * px] = (y * 5) & 0xff;
+      raw[row + 3 + x * px] = ((x ^ y) * 3) & 0xff;
+      if (alpha) raw[row + 4 + x * px] = 128;
     }
   }
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
+    pngChunk('IHDR', ihdr), ...chunks, pngChunk('IDAT', zlib.deflateSync(raw)), pngChunk('IEND', Buffer.alloc(0)),
   ]);
 }
 
@@ -92,6 +99,81 @@ const TEXT = Buffer.from('Shopping list\n- caf\u00e9 beans\n- \u7c73 (rice)\n');
 // The start of an x86-64 ELF executable.
 const ELF = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), Buffer.alloc(8),
   Buffer.from([2, 0, 0x3e, 0, 1, 0, 0, 0]), Buffer.alloc(40)]);
+
+// A 16x8 baseline JPEG (wider than tall, to see a rotation), as libvips writes it.
+const JPEG_16X8 = Buffer.from('/9j/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAAIABADASIAAhEBAxEB/8QAFgABAQEAAAAAAAAAAAAAAAAAAAUG/8QAFxAAAwEAAAAAAAAAAAAAAAAAAAQhMf/EABQBAQAAAAAAAAAAAAAAAAAAAAP/xAAYEQADAQEAAAAAAAAAAAAAAAAAAgQBA//aAAwDAQACEQMRAD8Ayi6mQqLqZABZ30aXox//2Q==', 'base64');
+
+/**
+ * The TIFF inside a phone's EXIF, big-endian: IFD0 with Make "SecretCam",
+ * Orientation and a GPS IFD with latitude 48 51' 24.23" N.
+ */
+function cameraTiff(orientation) {
+  const t = Buffer.alloc(114);
+  t.write('MM\0\x2a', 0, 'latin1');
+  t.writeUInt32BE(8, 4);
+  t.writeUInt16BE(3, 8);
+  const entry = (at, tag, type, count, value) => {
+    t.writeUInt16BE(tag, at);
+    t.writeUInt16BE(type, at + 2);
+    t.writeUInt32BE(count, at + 4);
+    if (type === 3) t.writeUInt16BE(value, at + 8); else t.writeUInt32BE(value, at + 8);
+  };
+  entry(10, 0x010f, 2, 10, 50); // Make
+  entry(22, 0x0112, 3, 1, orientation);
+  entry(34, 0x8825, 4, 1, 60); // GPSInfo
+  t.write('SecretCam\0', 50, 'latin1');
+  t.writeUInt16BE(2, 60);
+  entry(62, 0x0001, 2, 2, 0x4e000000); // GPSLatitudeRef "N"
+  entry(74, 0x0002, 5, 3, 90); // GPSLatitude
+  [48, 1, 51, 1, 2423, 100].forEach((v, i) => t.writeUInt32BE(v, 90 + 4 * i));
+  return t;
+}
+
+function jpegSegment(marker, payload) {
+  const head = Buffer.from([0xff, marker, 0, 0]);
+  head.writeUInt16BE(payload.length + 2, 2);
+  return Buffer.concat([head, payload]);
+}
+
+/** jpeg with what a phone writes after its SOI: EXIF (with GPS), XMP and a comment. */
+function phonePhoto(jpeg, orientation) {
+  return Buffer.concat([
+    jpeg.subarray(0, 2),
+    jpegSegment(0xe1, Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), cameraTiff(orientation)])),
+    jpegSegment(0xe1, Buffer.from('http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><exif:GPSLatitude>48,51.40N</exif:GPSLatitude></x:xmpmeta>', 'latin1')),
+    jpegSegment(0xfe, Buffer.from('taken at home')),
+    jpeg.subarray(2),
+  ]);
+}
+
+/** The segments of a JPEG up to its first scan: marker and payload. */
+function jpegSegments(buf) {
+  const segs = [];
+  let i = 2;
+  while (i + 4 <= buf.length && buf[i] === 0xff) {
+    const marker = buf[i + 1];
+    const len = buf.readUInt16BE(i + 2);
+    segs.push({ marker, at: i, payload: buf.subarray(i + 4, i + 2 + len) });
+    if (marker === 0xda) break;
+    i += 2 + len;
+  }
+  return segs;
+}
+
+/** The tags of IFD0 of an EXIF payload ("Exif\0\0" and a TIFF): tag -> first value. */
+function exifTags(payload) {
+  const t = payload.subarray(6);
+  const le = t.toString('latin1', 0, 2) === 'II';
+  const u16 = (o) => (le ? t.readUInt16LE(o) : t.readUInt16BE(o));
+  const u32 = (o) => (le ? t.readUInt32LE(o) : t.readUInt32BE(o));
+  const ifd = u32(4);
+  const tags = new Map();
+  for (let k = 0; k < u16(ifd); k++) {
+    const e = ifd + 2 + 12 * k;
+    tags.set(u16(e), u16(e + 2) === 3 ? u16(e + 8) : u32(e + 8));
+  }
+  return tags;
+}
 
 /** Width and height from a JPEG's start-of-frame marker. */
 function jpegSize(buf) {
@@ -280,6 +362,75 @@ describe('thumbnails', () => {
     assert.equal(head.headers.get('content-length'), String(JPEG.length));
     assert.equal(head.headers.get('etag'), first.headers.get('etag'));
     assert.equal((await head.arrayBuffer()).byteLength, 0);
+  });
+});
+
+describe('metadata', () => {
+  test('a photo reaches the other members without its GPS position, camera, XMP or comment, pixels untouched', async () => {
+    const { a, b, conv } = await trio();
+    const photo = phonePhoto(JPEG, 1);
+    const u = await upload(a, photo, 'image/jpeg', 'holiday.jpg');
+    assert.equal(u.width, 8);
+    assert.equal(u.height, 8);
+    const res = await send(a, conv.id, { type: 'image', upload_id: u.id }, 'photo-1');
+    assert.equal(res.status, 201, res.text);
+
+    const got = await download(b, `/v1/uploads/${u.id}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.headers.get('content-type'), 'image/jpeg');
+    for (const secret of ['Exif\0\0', 'SecretCam', 'GPSLatitude', 'ns.adobe.com/xap', 'taken at home'])
+      assert.ok(!got.bytes.includes(Buffer.from(secret, 'latin1')), `the download holds ${JSON.stringify(secret)}`);
+    assert.deepEqual(jpegSegments(got.bytes).filter((seg) => seg.marker === 0xe1 || seg.marker === 0xfe), []);
+    // What is left is the uploaded JPEG itself, byte for byte: nothing was re-encoded.
+    assert.ok(got.bytes.equals(JPEG));
+    assert.deepEqual(jpegSize(got.bytes), { width: 8, height: 8 });
+    // The size is the stored one, the one a download serves.
+    assert.equal(u.size, JPEG.length);
+    assert.equal(Number(got.headers.get('content-length')), JPEG.length);
+    assert.equal(res.json.message.body.upload.size, JPEG.length);
+    const thumb = await download(b, `/v1/uploads/${u.id}/thumbnail`);
+    assert.equal(thumb.status, 200);
+    assert.ok(!thumb.bytes.includes(Buffer.from('SecretCam')));
+  });
+
+  test('a photo taken upright keeps its orientation 6, alone, and is measured as shown', async () => {
+    const { a, b, conv } = await trio();
+    const u = await upload(a, phonePhoto(JPEG_16X8, 6), 'image/jpeg', 'portrait.jpg');
+    // Stored 16 wide and 8 high, shown turned: 8 x 16.
+    assert.equal(u.width, 8);
+    assert.equal(u.height, 16);
+    assert.equal((await send(a, conv.id, { type: 'image', upload_id: u.id }, 'photo-6')).status, 201);
+
+    const got = await download(b, `/v1/uploads/${u.id}`);
+    assert.equal(got.status, 200);
+    assert.equal(u.size, got.bytes.length);
+    assert.deepEqual(jpegSize(got.bytes), { width: 16, height: 8 });
+    const app1 = jpegSegments(got.bytes).filter((seg) => seg.marker === 0xe1);
+    assert.equal(app1.length, 1);
+    assert.equal(app1[0].payload.toString('latin1', 0, 6), 'Exif\0\0');
+    assert.deepEqual([...exifTags(app1[0].payload)], [[0x0112, 6]]);
+    assert.ok(!got.bytes.includes(Buffer.from('SecretCam')) && !got.bytes.includes(Buffer.from('GPSLatitude')));
+    // From the first scan on, the bytes are the original's.
+    const scan = (buf) => buf.subarray(jpegSegments(buf).at(-1).at);
+    assert.ok(scan(got.bytes).equals(scan(JPEG_16X8)));
+  });
+
+  test('a PNG loses its EXIF and text chunks, and its transparent thumbnail has none either', async () => {
+    const me = await register(srv);
+    const chunks = [
+      pngChunk('eXIf', cameraTiff(1)),
+      pngChunk('tEXt', Buffer.from('Comment\0taken at home', 'latin1')),
+      pngChunk('iTXt', Buffer.from('XML:com.adobe.xmp\0\0\0\0\0<x:xmpmeta>GPSLatitude</x:xmpmeta>', 'latin1')),
+    ];
+    const clean = png(64, 48, { alpha: true });
+    const u = await upload(me, png(64, 48, { alpha: true, chunks }), 'image/png');
+    assert.equal(u.size, clean.length);
+    const got = await download(me, `/v1/uploads/${u.id}`);
+    assert.ok(got.bytes.equals(clean));
+    const thumb = await download(me, `/v1/uploads/${u.id}/thumbnail`);
+    assert.equal(thumb.headers.get('content-type'), 'image/webp');
+    assert.ok(!thumb.bytes.includes(Buffer.from('SecretCam')));
+    assert.ok(!thumb.bytes.includes(Buffer.from('EXIF')));
   });
 });
 
