@@ -28,6 +28,7 @@ typedef struct {
   const char *log_level;
   unsigned max_connections;
   unsigned long max_body;
+  unsigned long max_body_memory;
   unsigned node;
   unsigned shutdown_ms;
   unsigned msg_rate;
@@ -74,6 +75,9 @@ static void usage(FILE *out) {
           "  --max-connections N    open connections at most [PLAZA_MAX_CONNECTIONS]\n"
           "                         (default: the open-file limit less a reserve)\n"
           "  --max-body BYTES       largest request body [PLAZA_MAX_BODY] (default 1048576)\n"
+          "  --max-body-memory BYTES  request bodies held at once, all connections together;\n"
+          "                         beyond, 503 before the body is read [PLAZA_MAX_BODY_MEMORY]\n"
+          "                         (default 268435456)\n"
           "  --node N               node number 0..1023 for ids [PLAZA_NODE] (default 0)\n"
           "  --msg-rate N           messages a user may send per second; 0 lifts the limit,\n"
           "                         for load tests only [PLAZA_MSG_RATE] (default 20)\n"
@@ -138,10 +142,10 @@ static int parse_options(int argc, char **argv, options_t *o) {
   o->secret_file = env_or("PLAZA_SECRET_FILE", NULL);
   o->admin_token_file = env_or("PLAZA_ADMIN_TOKEN_FILE", NULL);
   o->daily_limits = env_or("PLAZA_DAILY_LIMITS", PZ_WALLET_DAILY_LIMITS_DEFAULT);
-  const char *nums[5] = {env_or("PLAZA_MAX_CONNECTIONS", NULL), env_or("PLAZA_MAX_BODY", NULL),
+  const char *nums[6] = {env_or("PLAZA_MAX_CONNECTIONS", NULL), env_or("PLAZA_MAX_BODY", NULL),
                          env_or("PLAZA_NODE", NULL), env_or("PLAZA_SHUTDOWN_TIMEOUT", NULL),
-                         env_or("PLAZA_MSG_RATE", NULL)};
-  enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_RATE, O_VER, O_HELP,
+                         env_or("PLAZA_MSG_RATE", NULL), env_or("PLAZA_MAX_BODY_MEMORY", NULL)};
+  enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_RATE, O_BODYMEM, O_VER, O_HELP,
          O_CURRENCIES, O_SECRET, O_LIMITS, O_ADMIN, O_PRIVATE_HOOKS };
   static const struct option longopts[] = {
       {"listen", required_argument, 0, O_LISTEN},     {"data-dir", required_argument, 0, O_DATA},
@@ -150,6 +154,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       {"max-connections", required_argument, 0, O_MAXCONN}, {"max-body", required_argument, 0, O_MAXBODY},
       {"node", required_argument, 0, O_NODE},         {"shutdown-timeout", required_argument, 0, O_SHUT},
       {"msg-rate", required_argument, 0, O_RATE},
+      {"max-body-memory", required_argument, 0, O_BODYMEM},
       {"currencies", required_argument, 0, O_CURRENCIES}, {"secret-file", required_argument, 0, O_SECRET},
       {"admin-token-file", required_argument, 0, O_ADMIN},
       {"daily-limits", required_argument, 0, O_LIMITS},
@@ -170,6 +175,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       case O_NODE: nums[2] = optarg; break;
       case O_SHUT: nums[3] = optarg; break;
       case O_RATE: nums[4] = optarg; break;
+      case O_BODYMEM: nums[5] = optarg; break;
       case O_CURRENCIES: o->currencies = optarg; break;
       case O_SECRET: o->secret_file = optarg; break;
       case O_ADMIN: o->admin_token_file = optarg; break;
@@ -186,10 +192,10 @@ static int parse_options(int argc, char **argv, options_t *o) {
     return -1;
   }
   unsigned long v;
-  static const char *const names[5] = {"--max-connections", "--max-body", "--node", "--shutdown-timeout",
-                                       "--msg-rate"};
-  static const unsigned long maxes[5] = {10000000, 1UL << 30, 1023, 3600000, 1000000};
-  for (int i = 0; i < 5; i++) {
+  static const char *const names[6] = {"--max-connections", "--max-body",  "--node",
+                                       "--shutdown-timeout", "--msg-rate", "--max-body-memory"};
+  static const unsigned long maxes[6] = {10000000, 1UL << 30, 1023, 3600000, 1000000, 1UL << 40};
+  for (int i = 0; i < 6; i++) {
     v = 0;
     if (nums[i] && parse_uint(nums[i], maxes[i], &v) < 0) {
       fprintf(stderr, "plazad: %s wants a whole number from 0 to %lu, not '%s'\n", names[i], maxes[i], nums[i]);
@@ -197,6 +203,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
     }
     if (i == 0) o->max_connections = (unsigned)v;
     if (i == 1) o->max_body = v;
+    if (i == 5) o->max_body_memory = v;
     if (i == 2) o->node = (unsigned)v;
     if (i == 3) o->shutdown_ms = nums[i] ? (unsigned)v : 10000;
     if (i == 4) {
@@ -540,6 +547,7 @@ int main(int argc, char **argv) {
   unsigned max_conn = nofile > 256 ? (unsigned)(nofile - 128) : 128;
   ncfg.limits.max_connections = opt.max_connections ? opt.max_connections : max_conn;
   ncfg.limits.max_body_bytes = opt.max_body;
+  ncfg.limits.max_body_memory = opt.max_body_memory;
   if ((rc = pz_server_new(&d.server, d.loop, &ncfg, &err)) < 0 ||
       (rc = pz_api_new(&d.api, d.loop, d.server, d.store,
                        &(pz_api_config_t){.msg_rate = opt.msg_rate,

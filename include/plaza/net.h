@@ -18,6 +18,8 @@ typedef struct pz_router_s pz_router_t;
 typedef struct pz_net_limits_s {
   size_t max_header_bytes;    /* request line + headers; 431 beyond. Default 16 KiB */
   size_t max_body_bytes;      /* 413 beyond. Default 1 MiB */
+  size_t max_body_memory;     /* bodies of all requests held at once (declared, then as they
+                                 grow); 503 beyond, before a byte is read. Default 256 MiB */
   unsigned request_timeout_ms;/* a started request must arrive whole within; 408. Default 30 s */
   unsigned idle_timeout_ms;   /* keep-alive connection with no request; closed. Default 60 s */
   unsigned max_connections;   /* beyond: accept, answer 503, close. Default 10000 */

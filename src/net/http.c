@@ -95,8 +95,27 @@ pz_http_t *pz__http_new(pz_conn_t *c, const char *remote_addr) {
   return h;
 }
 
+/* Request bodies are bounded one by one (max_body), and together: 10 MiB
+ * uploads on thousands of connections would otherwise hold more memory
+ * than the machine has. A request holds its declared length from its
+ * headers on, and more as a chunked body grows, until the next request on
+ * its connection or the connection's end. */
+static bool body_hold(pz_http_t *h, size_t n) {
+  pz_server_t *srv = h->req.server;
+  if (n > srv->lim.max_body_memory - srv->body_bytes) return false;
+  srv->body_bytes += n;
+  h->body_held += n;
+  return true;
+}
+
+static void body_release(pz_http_t *h) {
+  h->req.server->body_bytes -= h->body_held;
+  h->body_held = 0;
+}
+
 void pz__http_free(pz_http_t *h) {
   if (h == NULL) return;
+  body_release(h);
   pz_arena_free(h->req.arena);
   pz_buf_free(&h->hbuf);
   pz_buf_free(&h->hidx);
@@ -150,6 +169,7 @@ static void reset_request(pz_http_t *h) {
   h->hbuf.len = h->hidx.len = h->rhdr.len = 0;
   if (h->body.cap > BODY_KEEP) pz_buf_free(&h->body);
   h->body.len = 0;
+  body_release(h);
   h->url_len = 0;
   h->max_body = r->server->lim.max_body_bytes;
   /* The request line's method, spaces, version and CRLF. */
@@ -284,6 +304,7 @@ static int on_headers_complete(http_parser *p) {
   }
   h->max_body = max;
   if (has_length && p->content_length > max) return fail_cb(h, PZ_ETOOBIG);
+  if (has_length && p->content_length > 0 && !body_hold(h, (size_t)p->content_length)) return fail_cb(h, PZ_EUNAVAIL);
   /* Memory follows the bytes that actually arrive: a client that declares a
    * large body and sends nothing must not hold max_body_bytes per socket. */
   if (has_length && p->content_length > 0)
@@ -303,6 +324,7 @@ static int on_headers_complete(http_parser *p) {
 static int on_body(http_parser *p, const char *at, size_t len) {
   pz_http_t *h = p->data;
   if (len > h->max_body - h->body.len) return fail_cb(h, PZ_ETOOBIG);
+  if (h->body.len + len > h->body_held && !body_hold(h, h->body.len + len - h->body_held)) return fail_cb(h, PZ_EUNAVAIL);
   pz_buf_append(&h->body, at, len);
   return 0;
 }
@@ -418,6 +440,7 @@ static void fail(pz_http_t *h, int code) {
   pz__conn_tl_remove(c);
   const char *msg = NULL;
   if (code == PZ_EINVAL) msg = "malformed request";
+  if (code == PZ_EUNAVAIL) msg = "the server is receiving too many request bodies at once: try again shortly";
   respond_error(h, code, 0, NULL, msg);
 }
 
@@ -521,6 +544,12 @@ void pz__http_written(pz_conn_t *c) {
   pz_http_t *h = c->http;
   h->phase = PZ__H_IDLE;
   h->req.id[0] = '\0';
+  /* The body was the handler's until now: a large one goes at once, not
+   * when (if ever) the connection's next request comes. */
+  if (h->body.cap > BODY_KEEP) pz_buf_free(&h->body);
+  h->body.len = 0;
+  h->req.body = PZ_STR_NULL;
+  body_release(h);
   if (!h->keep_alive || (c->read_eof && c->in.len == 0)) {
     pz__conn_linger(c);
     return;

@@ -110,6 +110,7 @@ struct pz_http_s {
   uint32_t url_len;
   size_t header_bytes;
   size_t max_body; /* this request's body limit: the route's, or the server's */
+  size_t body_held; /* bytes of the server's max_body_memory this request holds */
   int err; /* PZ_E code set by a parser callback that failed */
   uint8_t phase;
   unsigned in_value : 1;   /* the last header callback was a value */
@@ -128,6 +129,7 @@ struct pz_server_s {
   uv_loop_t *loop;
   char *listen;
   pz_net_limits_t lim;
+  size_t body_bytes; /* what the requests on every connection hold of lim.max_body_memory */
   bool access_log;
   uv_tcp_t listener;
   uv_timer_t timer;       /* sweeps the timer lists */

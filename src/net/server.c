@@ -23,6 +23,7 @@ static void maybe_done(pz_server_t *srv);
 static void limits_defaults(pz_net_limits_t *l) {
   if (!l->max_header_bytes) l->max_header_bytes = 16 * 1024;
   if (!l->max_body_bytes) l->max_body_bytes = 1024 * 1024;
+  if (!l->max_body_memory) l->max_body_memory = 256 * 1024 * 1024;
   if (!l->request_timeout_ms) l->request_timeout_ms = 30 * 1000;
   if (!l->idle_timeout_ms) l->idle_timeout_ms = 60 * 1000;
   if (!l->max_connections) l->max_connections = 10000;
