@@ -39,6 +39,10 @@ static inline bool pz_cp_is_control(unsigned cp) { return cp < 0x20 || (cp >= 0x
  * these shows as nothing. */
 bool pz_cp_is_space(unsigned cp);
 
+/* Writes v in decimal, as "%lld" would (without printf's cost), into out
+ * (at least 21 bytes) with a NUL; returns the length. */
+size_t pz_i64_format(int64_t v, char *out);
+
 /* A growable byte buffer. Owner frees with pz_buf_free. Allocation failure aborts. */
 typedef struct pz_buf_s {
   char *data;
@@ -51,6 +55,8 @@ void pz_buf_append(pz_buf_t *b, const void *data, size_t len);
 static inline void pz_buf_append_str(pz_buf_t *b, pz_str_t s) { pz_buf_append(b, s.ptr, s.len); }
 static inline void pz_buf_append_c(pz_buf_t *b, const char *s) { pz_buf_append(b, s, strlen(s)); }
 void pz_buf_printf(pz_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends v in decimal, as "%lld" would, without printf's cost. */
+void pz_buf_append_i64(pz_buf_t *b, int64_t v);
 /* Removes the first n bytes. */
 void pz_buf_consume(pz_buf_t *b, size_t n);
 void pz_buf_free(pz_buf_t *b);

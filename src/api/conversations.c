@@ -95,7 +95,8 @@ int pz__api_conv_view_json(pz_db_t *db, int64_t me, int64_t conv_id, json_t **ou
 /* ---- the event fan-out ---- */
 
 void pz__api_event_frame(pz_buf_t *out, int64_t seq, pz_str_t type, pz_str_t payload) {
-  pz_buf_printf(out, "{\"seq\":%lld", (long long)seq);
+  pz_buf_append_c(out, "{\"seq\":");
+  pz_buf_append_i64(out, seq);
   /* The payload is an object we wrote: its members follow seq. Should a
    * row be damaged, the event still says its seq and type. */
   if (payload.len > 2 && payload.ptr[0] == '{' && payload.ptr[payload.len - 1] == '}') {

@@ -1,9 +1,9 @@
 /* Time-ordered 64-bit ids and clocks. */
 #include <pthread.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "plaza/id.h"
+#include "plaza/str.h"
 
 static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned id_node;
@@ -42,10 +42,7 @@ int64_t pz_id_next(void) {
   return id;
 }
 
-size_t pz_id_format(int64_t id, char *out) {
-  int n = snprintf(out, 21, "%lld", (long long)id);
-  return n < 0 ? 0 : (size_t)n;
-}
+size_t pz_id_format(int64_t id, char *out) { return pz_i64_format(id, out); }
 
 int pz_id_parse(const char *s, size_t len, int64_t *out) {
   if (len == 0 || len > 19) return -1;

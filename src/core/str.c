@@ -147,6 +147,22 @@ bool pz_cp_is_space(unsigned cp) {
          cp == 0x3000 || cp == 0xFEFF;
 }
 
+size_t pz_i64_format(int64_t v, char *out) {
+  char tmp[20];
+  size_t n = 0, len = 0;
+  /* Negated as unsigned, so that INT64_MIN has its digits too. */
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) out[len++] = '-';
+  while (n)
+    out[len++] = tmp[--n];
+  out[len] = '\0';
+  return len;
+}
+
 /* ---- buffers ---- */
 
 void pz_buf_reserve(pz_buf_t *b, size_t extra) {
@@ -178,6 +194,11 @@ void pz_buf_printf(pz_buf_t *b, const char *fmt, ...) {
     va_end(ap);
   }
   b->len += (size_t)n;
+}
+
+void pz_buf_append_i64(pz_buf_t *b, int64_t v) {
+  char s[21];
+  pz_buf_append(b, s, pz_i64_format(v, s));
 }
 
 void pz_buf_consume(pz_buf_t *b, size_t n) {
