@@ -1,6 +1,7 @@
-/* Tests of the commit pipeline: group commit, per-job rollback, reads beside the writer, drain on close, reopen, and the
- * WAL writes of the plaza VFS. */
+/* Tests of the commit pipeline: group commit, per-job rollback, reads beside the writer, drain on close, reopen, the
+ * WAL writes of the plaza VFS, and migration 15. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 #include "plaza/metrics.h"
@@ -375,7 +376,99 @@ static void test_vfs_commits_reach_the_file(void) {
   env_close(&e);
 }
 
+/* ---- migrations ---- */
+
+/* What one query on raw gives as an integer (its first column), or -1. */
+static long long raw_int(sqlite3 *raw, const char *sql) {
+  sqlite3_stmt *st = NULL;
+  long long v = -1;
+  if (sqlite3_prepare_v2(raw, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* How many OpenEphemeral steps (a temporary b-tree) the plan of sql has. */
+static int ephemeral_ops(sqlite3 *db, const char *sql) {
+  char explain[1024];
+  snprintf(explain, sizeof(explain), "EXPLAIN %s", sql);
+  sqlite3_stmt *st = NULL;
+  int n = 0;
+  if (sqlite3_prepare_v2(db, explain, -1, &st, NULL) != SQLITE_OK) return -1;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    n += strcmp((const char *)sqlite3_column_text(st, 1), "OpenEphemeral") == 0;
+  sqlite3_finalize(st);
+  return n;
+}
+
+#define TRANSFER_ROW(id, from, to, status)                                                                      \
+  "INSERT INTO wallet_transfers (id, from_user_id, to_user_id, amount, currency, status, idem_key, created_at," \
+  " expires_at, updated_at) VALUES (" #id ", " #from ", " #to ", 5, 'USD', '" status "', 'k" #id "', 1, 2, 1)"
+
+static int transfer_plan;
+
+/* Job: the writer's own plan of a transfer insert, and a row whose status the CHECK refuses. */
+static int writer_checks(pz_db_t *db, pz_store_job_t *job) {
+  transfer_plan = ephemeral_ops(db->sql, TRANSFER_ROW(8, 2, 3, "pending"));
+  return pz__db_exec(db, TRANSFER_ROW(9, 2, 3, "bogus"), &job->err);
+}
+
+/* Migration 15 on a database of migration 14 with transfers in it: the
+ * status CHECK of wallet_transfers is rewritten in place (it made every
+ * insert build a temporary b-tree), the indexes by sender and receiver
+ * go, and the rows and every other constraint stay. */
+static void test_migration_15(void) {
+  char *dir = pz_test_tmpdir("store-migration-15");
+  char path[600];
+  snprintf(path, sizeof(path), "%s/plaza.db", dir);
+  sqlite3 *raw = NULL;
+  CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(raw, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+  for (unsigned v = 0; v < 14; v++)
+    CHECK_EQ_INT(sqlite3_exec(raw, pz__migrations[v], NULL, NULL, NULL), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(raw, "PRAGMA user_version=14", NULL, NULL, NULL), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(raw, TRANSFER_ROW(1, 2, 3, "pending"), NULL, NULL, NULL), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(raw, TRANSFER_ROW(2, 3, 2, "completed"), NULL, NULL, NULL), SQLITE_OK);
+  CHECK(ephemeral_ops(raw, TRANSFER_ROW(8, 2, 3, "pending")) > 0); /* the cost this migration removes */
+  sqlite3_close(raw);
+
+  pz_store_t *st = NULL;
+  pz_err_t err = {0};
+  CHECK_EQ_INT(pz_store_open_sync(&st, dir, &err), 0);
+  if (st == NULL) return;
+  pz_store_job_t job = {.run = writer_checks};
+  CHECK_EQ_INT(pz_store_run_sync(st, &job), PZ_ECONFLICT); /* 'bogus' is no status */
+  CHECK_EQ_INT(transfer_plan, 0);                          /* the writer reloaded its schema */
+  pz_store_close(st);
+
+  CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
+  CHECK_EQ_INT(raw_int(raw, "PRAGMA user_version"), (long long)pz__n_migrations);
+  CHECK_EQ_INT(ephemeral_ops(raw, TRANSFER_ROW(8, 2, 3, "pending")), 0);
+  CHECK_EQ_INT(raw_int(raw,
+                       "SELECT count(*) FROM sqlite_schema WHERE name = 'wallet_transfers' AND sql LIKE"
+                       " '%CHECK (status = ''pending'' OR status = ''completed'' OR status = ''returned'''"
+                       " || ' OR status = ''expired'')%' AND sql NOT LIKE '%status IN%'"),
+               1);
+  CHECK_EQ_INT(raw_int(raw,
+                       "SELECT group_concat(name) = 'wallet_transfers_pending' FROM sqlite_schema"
+                       " WHERE tbl_name = 'wallet_transfers' AND type = 'index'"),
+               1);
+  CHECK_EQ_INT(raw_int(raw, "SELECT sum(amount) FROM wallet_transfers WHERE id IN (1, 2)"), 10);
+  CHECK_EQ_INT(raw_int(raw, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'"), 0);
+  /* Every status passes, and the other CHECKs of the table hold as before. */
+  CHECK_EQ_INT(sqlite3_exec(raw, TRANSFER_ROW(3, 2, 3, "returned"), NULL, NULL, NULL), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(raw, TRANSFER_ROW(4, 2, 3, "expired"), NULL, NULL, NULL), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(raw, TRANSFER_ROW(5, 2, 2, "pending"), NULL, NULL, NULL), SQLITE_CONSTRAINT);
+  CHECK_EQ_INT(sqlite3_exec(raw, TRANSFER_ROW(6, 2, 3, "Pending"), NULL, NULL, NULL), SQLITE_CONSTRAINT);
+  sqlite3_close(raw);
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  CHECK_EQ_INT(system(cmd), 0);
+  free(dir);
+}
+
 int main(void) {
+  RUN(test_migration_15);
   RUN(test_group_commit);
   RUN(test_vfs_commits_reach_the_file);
   RUN(test_big_job);
