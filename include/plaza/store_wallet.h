@@ -18,6 +18,7 @@
 #define PZ_WALLET_BODY_MAX 4096 /* a stored response body */
 #define PZ_WALLET_FP_LEN 32     /* a request fingerprint: BLAKE2b-256 */
 #define PZ_WALLET_PIN_HASH_LEN 32
+#define PZ_WALLET_TIERS 10 /* verification tiers 0 to 9, each with a daily limit (wallet.h) */
 
 /* Ledger accounts: one per user per currency, and per currency one of
  * each system kind. Balances are signed: a credit is a positive entry. */
@@ -104,6 +105,7 @@ typedef struct pz_wallet_user_rec_s {
   int pin_failures;         /* wrong tries since the last right one or the last lock */
   int64_t pin_locked_until; /* ms; 0 when not locked */
   bool auto_accept;
+  int tier; /* verification tier (daily limits) */
 } pz_wallet_user_rec_t;
 
 /* An idempotency record: the first response to (user, key). status 0
@@ -153,17 +155,31 @@ typedef int (*pz_store_wallet_violation_cb)(void *arg, const pz_wallet_violation
 /* The account of (user_id, kind, currency); user_id is 0 for system kinds. */
 int pz_store_wallet_account_get(pz_db_t *db, int64_t user_id, int kind, const char *currency,
                                 pz_wallet_account_rec_t *out, pz_err_t *err);
+/* The id of the system account of kind (not PZ_ACCT_USER) in currency;
+ * PZ_ENOTFOUND when there is none. The connection remembers it: after the
+ * first, a call reads nothing. */
+int pz_store_wallet_system_account_id(pz_db_t *db, int kind, const char *currency, int64_t *id, pz_err_t *err);
 /* Inserts a (balance 0). Writer. */
 int pz_store_wallet_account_insert(pz_db_t *db, const pz_wallet_account_rec_t *a, int64_t now, pz_err_t *err);
 /* user_id's accounts, in currency order. */
 int pz_store_wallet_accounts_of(pz_db_t *db, int64_t user_id, pz_store_wallet_account_cb cb, void *arg, pz_err_t *err);
-/* Inserts ledger transaction txn_id of kind about ref_id. Writer. */
-int pz_store_wallet_txn_insert(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, int64_t now, pz_err_t *err);
-/* Adds an entry of amount to account (owned by user_id, 0 for system)
- * and moves its cached balance by as much. A user account that would go
- * below zero is PZ_ECONFLICT (the schema's last line of defence). Writer. */
-int pz_store_wallet_entry_add(pz_db_t *db, int64_t txn_id, int64_t account_id, int64_t user_id, int64_t amount,
-                              pz_err_t *err);
+/* Inserts the n (1 or 2) ledger transactions txn_ids[i] of kinds[i], about ref_id, in one statement. Writer. */
+int pz_store_wallet_txns_insert(pz_db_t *db, unsigned n, const int64_t *txn_ids, const int *kinds, int64_t ref_id,
+                                int64_t now, pz_err_t *err);
+/* One entry of a ledger transaction: amount (signed) to account_id, owned by user_id (0 for system accounts). */
+typedef struct pz_wallet_entry_rec_s {
+  int64_t txn_id;
+  int64_t account_id;
+  int64_t user_id;
+  int64_t amount;
+} pz_wallet_entry_rec_t;
+/* Inserts the n entries e (n is 2 or 4), in one statement; balances are
+ * pz_store_wallet_balance_move's. Writer. */
+int pz_store_wallet_entries_insert(pz_db_t *db, const pz_wallet_entry_rec_t *e, unsigned n, pz_err_t *err);
+/* Moves the cached balance of account_id by amount. A user account that
+ * would go below zero is PZ_ECONFLICT (the schema's CHECK: the balance
+ * check of every debit), an unknown account PZ_ENOTFOUND. Writer. */
+int pz_store_wallet_balance_move(pz_db_t *db, int64_t account_id, int64_t amount, pz_err_t *err);
 /* user_id's entries with txn_id < before (0: from the newest), newest first, at most limit. */
 int pz_store_wallet_entries_list(pz_db_t *db, int64_t user_id, int64_t before, unsigned limit,
                                  pz_store_wallet_entry_cb cb, void *arg, pz_err_t *err);
@@ -178,6 +194,42 @@ int pz_store_wallet_user_set_pin(pz_db_t *db, int64_t user_id, const uint8_t has
 int pz_store_wallet_user_set_pin_state(pz_db_t *db, int64_t user_id, int failures, int64_t locked_until, int64_t now,
                                        pz_err_t *err);
 int pz_store_wallet_user_set_auto_accept(pz_db_t *db, int64_t user_id, bool on, int64_t now, pz_err_t *err);
+
+/* ---- what a payment reads before it moves money ---- */
+
+/* What a user sent on one UTC day in one currency: the sum of the debits
+ * their daily limit counts (see pz_wallet_limit_counts), kept as one row
+ * per (user, currency), moved on to a new day by the first debit of it
+ * (store/wallet_limits.c). */
+typedef struct pz_wallet_daily_rec_s {
+  int64_t day;    /* days since 1970-01-01, UTC */
+  int64_t amount; /* minor units */
+} pz_wallet_daily_rec_t;
+
+/* The user a debit would come from, read at once: PIN state and tier, the
+ * account in the currency and its daily limit's counter. */
+typedef struct pz_wallet_payer_rec_s {
+  pz_wallet_user_rec_t user;
+  bool has_account;                /* else account.id is 0 */
+  pz_wallet_account_rec_t account; /* user_id's account in the currency */
+  pz_wallet_daily_rec_t daily;     /* {0, 0} without a counter */
+} pz_wallet_payer_rec_t;
+
+/* Fills *out for user_id in currency; PZ_ENOTFOUND when user_id has no
+ * wallet_users row (so no PIN). */
+int pz_store_wallet_payer_get(pz_db_t *db, int64_t user_id, const char *currency, pz_wallet_payer_rec_t *out,
+                              pz_err_t *err);
+
+/* What a transfer from from_id needs to know of its receiver to_id. */
+typedef struct pz_wallet_payee_rec_s {
+  bool blocked;       /* either of the two blocked the other */
+  bool auto_accept;   /* to_id accepts transfers automatically */
+  int64_t account_id; /* to_id's account in the currency; 0: none yet */
+} pz_wallet_payee_rec_t;
+
+/* Fills *out; PZ_ENOTFOUND when to_id is no user. */
+int pz_store_wallet_payee_get(pz_db_t *db, int64_t from_id, int64_t to_id, const char *currency,
+                              pz_wallet_payee_rec_t *out, pz_err_t *err);
 
 /* ---- idempotency ---- */
 
@@ -269,14 +321,6 @@ int pz_store_wallet_red_packets_expired(pz_db_t *db, int64_t now, unsigned limit
 
 /* ---- daily limits, history and statements (store/wallet_limits.c) ---- */
 
-/* What a user sent on one UTC day in one currency: the sum of the debits
- * their daily limit counts (see pz_wallet_limit_counts), kept as one row
- * per (user, currency), moved on to a new day by the first debit of it. */
-typedef struct pz_wallet_daily_rec_s {
-  int64_t day;    /* days since 1970-01-01, UTC */
-  int64_t amount; /* minor units */
-} pz_wallet_daily_rec_t;
-
 /* A history listing: user_id's entries, newest first, that match every filter given. */
 typedef struct pz_wallet_history_q_s {
   int64_t user_id;
@@ -323,6 +367,12 @@ int pz_store_wallet_daily_get(pz_db_t *db, int64_t user_id, const char *currency
  * went back) takes it too, so that it never counts less than was sent. Writer. */
 int pz_store_wallet_daily_add(pz_db_t *db, int64_t user_id, const char *currency, int64_t day, int64_t amount,
                               pz_err_t *err);
+/* Adds amount to the counter of (user_id, currency) as pz_store_wallet_daily_add
+ * does, if the counter exists and stays within caps[tier] for user_id's
+ * tier (read by the same statement; INT64_MAX: no limit): *charged. Else
+ * changes nothing (*charged false): no counter yet, or over the limit. Writer. */
+int pz_store_wallet_daily_charge(pz_db_t *db, int64_t user_id, const char *currency, int64_t day, int64_t amount,
+                                 const int64_t caps[PZ_WALLET_TIERS], bool *charged, pz_err_t *err);
 /* Calls cb with each entry of q, newest first, at most q->limit. */
 int pz_store_wallet_history(pz_db_t *db, const pz_wallet_history_q_t *q, pz_store_wallet_history_cb cb, void *arg,
                             pz_err_t *err);

@@ -103,6 +103,15 @@ int pz_wallet_pin_set(pz_db_t *db, const pz_wallet_config_t *cfg, int64_t user_i
 int pz_wallet_pin_verify(pz_db_t *db, const pz_wallet_config_t *cfg, int64_t user_id, pz_str_t pin, int64_t now,
                          unsigned *retry_after_s, pz_err_t *err);
 
+/* The checks before a debit that user_id starts, in the order a refusal
+ * tells them: the PIN (pz_wallet_pin_verify, whose writes the caller
+ * keeps), then the balance (422 insufficient_funds), then the daily limit
+ * (422 daily_limit_exceeded), all from one read. *from is the account to
+ * debit, as read. pz_wallet_move enforces balance and limit again. */
+int pz_wallet_spend_check(pz_db_t *db, const pz_wallet_config_t *cfg, int64_t user_id, const char *currency,
+                          int64_t amount, pz_str_t pin, int64_t now, pz_wallet_account_rec_t *from,
+                          unsigned *retry_after_s, pz_err_t *err);
+
 /* Looks up (user_id, key): *found false when unused; true with the stored
  * response in *out when the same request came before (out->status is 0
  * while that operation is under way). 409 idempotency_key_reused when the
@@ -117,10 +126,23 @@ int pz_wallet_idem_save(pz_db_t *db, int64_t user_id, pz_str_t key, const uint8_
 /* Moves amount of currency from account `from` to account `to` as ledger
  * transaction txn_id (kind PZ_TXN_*, about ref_id): two entries that sum
  * to zero, the cached balances moved by as much. A user account that
- * would go below zero is 422 insufficient_funds. */
+ * would go below zero is 422 insufficient_funds, a debit over the user's
+ * daily limit 422 daily_limit_exceeded (pz_wallet_limit_charge). Such a
+ * refusal may come after some of the movement was written: the caller's
+ * job must fail with it, as every rule's does (checks whose refusal a
+ * job keeps come before, as in pz_wallet_spend_check). */
 int pz_wallet_move(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, const pz_wallet_account_rec_t *from,
                    const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err);
-/* The account of (user_id, kind, currency), created (balance 0) if missing. */
+/* pz_wallet_move from `from` to system account via (txn_ids[0] of
+ * kinds[0]), then from via to `to` (txn_ids[1] of kinds[1]), in one go:
+ * the same two transactions and four entries, and via's cached balance,
+ * which ends where it started, is left unwritten. */
+int pz_wallet_move_through(pz_db_t *db, const int64_t txn_ids[2], const int kinds[2], int64_t ref_id,
+                           const pz_wallet_account_rec_t *from, const pz_wallet_account_rec_t *via,
+                           const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err);
+/* The account of (user_id, kind, currency), created (balance 0) if
+ * missing. Of a system account, only id, kind and currency are filled:
+ * its balance is not read. */
 int pz_wallet_account(pz_db_t *db, int64_t user_id, int kind, const char *currency, int64_t now,
                       pz_wallet_account_rec_t *out, pz_err_t *err);
 /* user_id's balance in each enabled currency, in cfg's order (0 where
@@ -280,7 +302,7 @@ int pz_wallet_transfer_expire_each(pz_db_t *db, int64_t now, unsigned limit, uns
  * pz_wallet_limit_counts, inside the job that moves the money: no caller
  * can forget it. */
 
-#define PZ_WALLET_TIERS 10 /* tiers 0 to 9 */
+/* PZ_WALLET_TIERS (store_wallet.h): tiers 0 to 9. */
 #define PZ_WALLET_DAILY_LIMITS_DEFAULT "0:50000,1:1000000,2:0"
 #define PZ_WALLET_DAY_MS (24LL * 3600 * 1000)
 
@@ -318,6 +340,10 @@ int pz_wallet_allowance(pz_db_t *db, int64_t user_id, const char *currency, int6
  * may be kept as the idempotency key's answer. */
 int pz_wallet_limit_check(pz_db_t *db, int64_t user_id, const char *currency, int64_t amount, int64_t now,
                           pz_err_t *err);
+/* pz_wallet_limit_check on a tier and counter read already (a rule's own
+ * read, pz_wallet_spend_check): the same answer, no statement. */
+int pz_wallet_limit_check_counter(int tier, const pz_wallet_daily_rec_t *d, const char *currency, int64_t amount,
+                                  int64_t now, pz_err_t *err);
 /* pz_wallet_limit_check, then counts amount as sent today. pz_wallet_move
  * calls it; nothing else needs to. Writer. */
 int pz_wallet_limit_charge(pz_db_t *db, int64_t user_id, const char *currency, int64_t amount, int64_t now,

@@ -38,7 +38,8 @@ char *pz__api_transfer_text(const pz_wallet_transfer_rec_t *t) {
   pz__api_put_id(&b, "{\"id\":", t->id);
   pz__api_put_id(&b, ",\"from_user_id\":", t->from_id);
   pz__api_put_id(&b, ",\"to_user_id\":", t->to_id);
-  pz_buf_printf(&b, ",\"amount\":%lld", (long long)t->amount);
+  pz_buf_append_c(&b, ",\"amount\":");
+  pz_buf_append_i64(&b, t->amount);
   pz__api_put_text(&b, ",\"currency\":", t->currency, strlen(t->currency));
   pz__api_put_text(&b, ",\"note\":", t->note, strlen(t->note));
   const char *status = pz_store_wallet_transfer_status_name(t->status);
@@ -374,9 +375,14 @@ static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
   char *tj = pz__api_transfer_text(&stored);
   if (tj == NULL) return pz_err_set(&job->err, PZ_ENOMEM, NULL, NULL);
   if ((rc = pz__api_transfer_made(db, &c->m.events, &stored, tj, c->card_msg_id, c->m.now, &job->err)) == 0) {
-    size_t n = strlen(tj) + sizeof("{\"transfer\":}");
-    char *answer = malloc(n);
-    if (answer) snprintf(answer, n, "{\"transfer\":%s}", tj);
+    static const char head[] = "{\"transfer\":";
+    size_t len = strlen(tj);
+    char *answer = malloc(sizeof(head) - 1 + len + 2);
+    if (answer) {
+      memcpy(answer, head, sizeof(head) - 1);
+      memcpy(answer + sizeof(head) - 1, tj, len);
+      memcpy(answer + sizeof(head) - 1 + len, "}", 2);
+    }
     rc = pz__api_money_keep(db, &c->m, 201, answer, stored.id, &job->err);
   }
   free(tj);

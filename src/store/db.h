@@ -24,6 +24,16 @@ struct pz_db_s {
    * pz__db_forget_writes. Allocated at the first append. */
   struct pz__seq_slot *seqs;
   uint64_t seq_gen;
+  /* Ids of the wallet's system accounts (escrow, external, fees per
+   * currency) as this connection read or wrote them (store/wallet.c),
+   * each valid in the seq_gen it was remembered in: one look-up fewer per
+   * movement through escrow. */
+  struct pz__sys_account {
+    int64_t id;
+    uint64_t gen;
+    int kind;
+    char currency[4];
+  } sys_accounts[8];
 };
 
 /* What the connection remembers of its own writes is void from here: the

@@ -60,6 +60,47 @@ int pz_store_wallet_account_get(pz_db_t *db, int64_t user_id, int kind, const ch
   return rc;
 }
 
+/* A remembered system account: accounts are never deleted, so an id
+ * read once stays right, and one created by a job that rolled back is
+ * forgotten with every other write of the generation (pz__db_forget_writes). */
+static struct pz__sys_account *sys_slot(pz_db_t *db, int kind, const char *currency, bool *hit) {
+  struct pz__sys_account *free_slot = &db->sys_accounts[0];
+  for (size_t i = 0; i < N_OF(db->sys_accounts); i++) {
+    struct pz__sys_account *s = &db->sys_accounts[i];
+    bool valid = s->id != 0 && s->gen == db->seq_gen;
+    if (valid && s->kind == kind && memcmp(s->currency, currency, PZ_WALLET_CURRENCY_LEN + 1) == 0) {
+      *hit = true;
+      return s;
+    }
+    if (!valid) free_slot = s;
+  }
+  *hit = false;
+  return free_slot;
+}
+
+static void sys_remember(pz_db_t *db, int kind, const char *currency, int64_t id) {
+  bool hit;
+  struct pz__sys_account *s = sys_slot(db, kind, currency, &hit);
+  *s = (struct pz__sys_account){.id = id, .gen = db->seq_gen, .kind = kind};
+  memcpy(s->currency, currency, PZ_WALLET_CURRENCY_LEN + 1);
+}
+
+int pz_store_wallet_system_account_id(pz_db_t *db, int kind, const char *currency, int64_t *id, pz_err_t *err) {
+  PZ_ASSERT(kind > PZ_ACCT_USER && kind < N_OF(account_kinds));
+  bool hit;
+  struct pz__sys_account *s = sys_slot(db, kind, currency, &hit);
+  if (hit) {
+    *id = s->id;
+    return 0;
+  }
+  pz_wallet_account_rec_t a;
+  int rc = pz_store_wallet_account_get(db, 0, kind, currency, &a, err);
+  if (rc < 0) return rc;
+  *id = a.id;
+  sys_remember(db, kind, currency, a.id);
+  return 0;
+}
+
 static const char SQL_ACCOUNT_INSERT[] =
     "INSERT INTO wallet_accounts (id, user_id, kind, currency, balance, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)";
 
@@ -74,7 +115,9 @@ int pz_store_wallet_account_insert(pz_db_t *db, const pz_wallet_account_rec_t *a
   if (rc == 0) rc = pz__db_bind_text(db, st, 3, account_kinds[a->kind], err);
   if (rc == 0) rc = pz__db_bind_text(db, st, 4, a->currency, err);
   if (rc == 0 && (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
-  return rc < 0 ? rc : pz__db_step_done(db, st, err);
+  if (rc == 0) rc = pz__db_step_done(db, st, err);
+  if (rc == 0 && a->kind != PZ_ACCT_USER) sys_remember(db, a->kind, a->currency, a->id);
+  return rc;
 }
 
 static const char SQL_ACCOUNTS_OF[] =
@@ -95,39 +138,58 @@ int pz_store_wallet_accounts_of(pz_db_t *db, int64_t user_id, pz_store_wallet_ac
 }
 
 static const char SQL_TXN_INSERT[] = "INSERT INTO wallet_txns (id, kind, ref_id, created_at) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_TXN_INSERT_2[] =
+    "INSERT INTO wallet_txns (id, kind, ref_id, created_at) VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?3, ?4)";
 
-int pz_store_wallet_txn_insert(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, int64_t now, pz_err_t *err) {
-  PZ_ASSERT(kind >= 0 && kind < PZ_TXN__COUNT);
-  sqlite3_stmt *st = pz__db_stmt(db, SQL_TXN_INSERT, err);
+int pz_store_wallet_txns_insert(pz_db_t *db, unsigned n, const int64_t *txn_ids, const int *kinds, int64_t ref_id,
+                                int64_t now, pz_err_t *err) {
+  PZ_ASSERT(n == 1 || n == 2);
+  sqlite3_stmt *st = pz__db_stmt(db, n == 1 ? SQL_TXN_INSERT : SQL_TXN_INSERT_2, err);
   if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, txn_id);
-  if (rc == 0) rc = pz__db_bind_text(db, st, 2, txn_kinds[kind], err);
-  if (rc == 0 &&
-      ((rc = sqlite3_bind_int64(st, 3, ref_id)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, now)) != SQLITE_OK))
-    rc = pz__db_fail(db, rc, err);
-  return rc < 0 ? rc : pz__db_step_done(db, st, err);
+  int rc = SQLITE_OK;
+  for (unsigned i = 0; i < n && rc == SQLITE_OK; i++) {
+    PZ_ASSERT(kinds[i] >= 0 && kinds[i] < PZ_TXN__COUNT);
+    int at = i ? 5 : 1;
+    if ((rc = sqlite3_bind_int64(st, at, txn_ids[i])) == SQLITE_OK)
+      rc = sqlite3_bind_text(st, at + 1, txn_kinds[kinds[i]], -1, SQLITE_STATIC);
+  }
+  if (rc == SQLITE_OK && (rc = sqlite3_bind_int64(st, 3, ref_id)) == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, now);
+  return rc != SQLITE_OK ? pz__db_fail(db, rc, err) : pz__db_step_done(db, st, err);
 }
 
-static const char SQL_ENTRY_INSERT[] =
-    "INSERT INTO wallet_entries (txn_id, account_id, user_id, amount) VALUES (?1, ?2, ?3, ?4)";
-static const char SQL_ACCOUNT_MOVE[] = "UPDATE wallet_accounts SET balance = balance + ?2 WHERE id = ?1";
+/* Two entries (one movement) or four (two movements through an
+ * intermediate account) in one statement: a statement per row cost half
+ * again as much, in its own start and end. */
+static const char SQL_ENTRIES_INSERT_2[] =
+    "INSERT INTO wallet_entries (txn_id, account_id, user_id, amount) VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?7, ?8)";
+static const char SQL_ENTRIES_INSERT_4[] =
+    "INSERT INTO wallet_entries (txn_id, account_id, user_id, amount)"
+    " VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?7, ?8), (?9, ?10, ?11, ?12), (?13, ?14, ?15, ?16)";
 
-int pz_store_wallet_entry_add(pz_db_t *db, int64_t txn_id, int64_t account_id, int64_t user_id, int64_t amount,
-                              pz_err_t *err) {
-  sqlite3_stmt *st = pz__db_stmt(db, SQL_ENTRY_INSERT, err);
+int pz_store_wallet_entries_insert(pz_db_t *db, const pz_wallet_entry_rec_t *e, unsigned n, pz_err_t *err) {
+  PZ_ASSERT(n == 2 || n == 4);
+  sqlite3_stmt *st = pz__db_stmt(db, n == 2 ? SQL_ENTRIES_INSERT_2 : SQL_ENTRIES_INSERT_4, err);
   if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, txn_id, account_id);
-  if (rc == 0) {
-    int src = user_id ? sqlite3_bind_int64(st, 3, user_id) : sqlite3_bind_null(st, 3);
-    if (src == SQLITE_OK) src = sqlite3_bind_int64(st, 4, amount);
-    if (src != SQLITE_OK) rc = pz__db_fail(db, src, err);
+  int rc = SQLITE_OK;
+  for (unsigned i = 0; i < n && rc == SQLITE_OK; i++) {
+    int at = (int)i * 4;
+    if ((rc = sqlite3_bind_int64(st, at + 1, e[i].txn_id)) == SQLITE_OK &&
+        (rc = sqlite3_bind_int64(st, at + 2, e[i].account_id)) == SQLITE_OK &&
+        (rc = e[i].user_id ? sqlite3_bind_int64(st, at + 3, e[i].user_id) : sqlite3_bind_null(st, at + 3)) == SQLITE_OK)
+      rc = sqlite3_bind_int64(st, at + 4, e[i].amount);
   }
+  return rc != SQLITE_OK ? pz__db_fail(db, rc, err) : pz__db_step_done(db, st, err);
+}
+
+static const char SQL_BALANCE_MOVE[] = "UPDATE wallet_accounts SET balance = balance + ?2 WHERE id = ?1";
+
+int pz_store_wallet_balance_move(pz_db_t *db, int64_t account_id, int64_t amount, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_BALANCE_MOVE, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, account_id, amount);
   if (rc == 0) rc = pz__db_step_done(db, st, err);
-  if (rc < 0) return rc;
-  if ((st = pz__db_stmt(db, SQL_ACCOUNT_MOVE, err)) == NULL) return err->code;
-  if ((rc = PZ__DB_BIND(db, st, err, account_id, amount)) < 0) return rc;
-  if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
-  return sqlite3_changes(db->sql) == 1 ? 0 : pz_err_set(err, PZ_ENOTFOUND, NULL, "no such ledger account");
+  if (rc == 0 && sqlite3_changes(db->sql) != 1) rc = pz_err_set(err, PZ_ENOTFOUND, NULL, "no such ledger account");
+  return rc;
 }
 
 /* The counterparty of a transfer entry is the other user of the transfer. */
@@ -164,8 +226,19 @@ int pz_store_wallet_entries_list(pz_db_t *db, int64_t user_id, int64_t before, u
 
 /* ---- wallet users ---- */
 
-static const char SQL_USER_GET[] =
-    "SELECT pin_hash, pin_failures, pin_locked_until, auto_accept FROM wallet_users WHERE user_id = ?1";
+#define USER_COLS(u) u "pin_hash, " u "pin_failures, " u "pin_locked_until, " u "auto_accept, " u "tier"
+
+/* Fills *out (its user_id set) from USER_COLS at column 0 of st. */
+static void col_user(sqlite3_stmt *st, pz_wallet_user_rec_t *out) {
+  out->pin_set = sqlite3_column_type(st, 0) == SQLITE_BLOB;
+  if (out->pin_set) pz__db_col_blob(st, 0, out->pin_hash, sizeof(out->pin_hash));
+  out->pin_failures = sqlite3_column_int(st, 1);
+  out->pin_locked_until = sqlite3_column_int64(st, 2);
+  out->auto_accept = sqlite3_column_int(st, 3) != 0;
+  out->tier = sqlite3_column_int(st, 4);
+}
+
+static const char SQL_USER_GET[] = "SELECT " USER_COLS("") " FROM wallet_users WHERE user_id = ?1";
 
 int pz_store_wallet_user_get(pz_db_t *db, int64_t user_id, pz_wallet_user_rec_t *out, pz_err_t *err) {
   memset(out, 0, sizeof(*out));
@@ -174,13 +247,8 @@ int pz_store_wallet_user_get(pz_db_t *db, int64_t user_id, pz_wallet_user_rec_t 
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, user_id);
   if (rc == 0) rc = pz__db_step_row(db, st, err);
-  if (rc < 0) return rc;
-  out->pin_set = sqlite3_column_type(st, 0) == SQLITE_BLOB;
-  if (out->pin_set) pz__db_col_blob(st, 0, out->pin_hash, sizeof(out->pin_hash));
-  out->pin_failures = sqlite3_column_int(st, 1);
-  out->pin_locked_until = sqlite3_column_int64(st, 2);
-  out->auto_accept = sqlite3_column_int(st, 3) != 0;
-  return 0;
+  if (rc == 0) col_user(st, out);
+  return rc;
 }
 
 static const char SQL_USER_SET_PIN[] =
@@ -223,6 +291,63 @@ int pz_store_wallet_user_set_auto_accept(pz_db_t *db, int64_t user_id, bool on, 
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, user_id, (int64_t)on, now);
   return rc < 0 ? rc : pz__db_step_done(db, st, err);
+}
+
+/* ---- what a payment reads before it moves money ---- */
+
+/* One statement instead of four (PIN state, account, tier, counter): a
+ * payment runs it once, on the single writer. */
+static const char SQL_PAYER_GET[] =
+    "SELECT " USER_COLS("u.") ", a.id, a.balance, d.day, d.amount"
+    " FROM wallet_users u"
+    " LEFT JOIN wallet_accounts a ON a.user_id = ?1 AND a.currency = ?2 AND a.kind = 'user'"
+    " LEFT JOIN wallet_daily_out d ON d.user_id = ?1 AND d.currency = ?2"
+    " WHERE u.user_id = ?1";
+
+int pz_store_wallet_payer_get(pz_db_t *db, int64_t user_id, const char *currency, pz_wallet_payer_rec_t *out,
+                              pz_err_t *err) {
+  memset(out, 0, sizeof(*out));
+  out->user.user_id = user_id;
+  out->account.user_id = user_id;
+  out->account.kind = PZ_ACCT_USER;
+  memcpy(out->account.currency, currency, PZ_WALLET_CURRENCY_LEN + 1);
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_PAYER_GET, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, user_id);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 2, currency, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
+  if (rc < 0) return rc;
+  col_user(st, &out->user);
+  out->has_account = sqlite3_column_type(st, 5) != SQLITE_NULL;
+  out->account.id = sqlite3_column_int64(st, 5);
+  out->account.balance = sqlite3_column_int64(st, 6);
+  out->daily.day = sqlite3_column_int64(st, 7);
+  out->daily.amount = sqlite3_column_int64(st, 8);
+  return 0;
+}
+
+/* The receiver's row, blocks either way, their auto-accept setting and
+ * account: four look-ups of one statement. */
+static const char SQL_PAYEE_GET[] =
+    "SELECT EXISTS (SELECT 1 FROM blocks WHERE user_id = ?2 AND blocked_id = ?1)"
+    "  OR EXISTS (SELECT 1 FROM blocks WHERE user_id = ?1 AND blocked_id = ?2),"
+    " coalesce((SELECT auto_accept FROM wallet_users WHERE user_id = ?2), 0),"
+    " coalesce((SELECT id FROM wallet_accounts WHERE user_id = ?2 AND currency = ?3 AND kind = 'user'), 0)"
+    " FROM users WHERE id = ?2";
+
+int pz_store_wallet_payee_get(pz_db_t *db, int64_t from_id, int64_t to_id, const char *currency,
+                              pz_wallet_payee_rec_t *out, pz_err_t *err) {
+  memset(out, 0, sizeof(*out));
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_PAYEE_GET, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, from_id, to_id);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 3, currency, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
+  if (rc < 0) return rc;
+  out->blocked = sqlite3_column_int(st, 0) != 0;
+  out->auto_accept = sqlite3_column_int(st, 1) != 0;
+  out->account_id = sqlite3_column_int64(st, 2);
+  return 0;
 }
 
 /* ---- idempotency ---- */

@@ -73,6 +73,35 @@ int pz_store_wallet_daily_add(pz_db_t *db, int64_t user_id, const char *currency
   return rc < 0 ? rc : pz__db_step_done(db, st, err);
 }
 
+/* The counter moves as in SQL_DAILY_ADD, and only while the sum stays
+ * within the cap of the user's tier (clamped to 0-9 like
+ * pz_wallet_limit_of), bound as ?5 to ?14. */
+static const char SQL_DAILY_CHARGE[] =
+    "UPDATE wallet_daily_out SET amount = CASE WHEN ?3 <= day THEN amount + ?4 ELSE ?4 END, day = max(day, ?3)"
+    " WHERE user_id = ?1 AND currency = ?2"
+    "  AND CASE WHEN ?3 <= day THEN amount + ?4 ELSE ?4 END <= coalesce("
+    "   (SELECT CASE max(0, min(9, tier)) WHEN 1 THEN ?6 WHEN 2 THEN ?7 WHEN 3 THEN ?8 WHEN 4 THEN ?9 WHEN 5 THEN ?10"
+    "     WHEN 6 THEN ?11 WHEN 7 THEN ?12 WHEN 8 THEN ?13 WHEN 9 THEN ?14 ELSE ?5 END"
+    "    FROM wallet_users WHERE user_id = ?1), ?5)";
+_Static_assert(PZ_WALLET_TIERS == 10, "SQL_DAILY_CHARGE names ten tiers");
+
+int pz_store_wallet_daily_charge(pz_db_t *db, int64_t user_id, const char *currency, int64_t day, int64_t amount,
+                                 const int64_t caps[PZ_WALLET_TIERS], bool *charged, pz_err_t *err) {
+  *charged = false;
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_DAILY_CHARGE, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, user_id);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 2, currency, err);
+  if (rc == 0 &&
+      ((rc = sqlite3_bind_int64(st, 3, day)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, amount)) != SQLITE_OK))
+    rc = pz__db_fail(db, rc, err);
+  for (int t = 0; rc == 0 && t < PZ_WALLET_TIERS; t++)
+    if ((rc = sqlite3_bind_int64(st, 5 + t, caps[t])) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  if (rc == 0) rc = pz__db_step_done(db, st, err);
+  *charged = rc == 0 && sqlite3_changes(db->sql) > 0;
+  return rc;
+}
+
 /* ---- history ---- */
 
 /* The kind filter is one bound text of ",name,name,", so that one

@@ -15,14 +15,9 @@ int pz_wallet_funding_begin(pz_db_t *db, const pz_wallet_config_t *cfg, const pz
   int rc;
   if (f->kind == PZ_FUNDING_WITHDRAWAL) {
     pz_wallet_account_rec_t from, escrow;
-    if ((rc = pz_wallet_pin_verify(db, cfg, f->user_id, pin, now, retry_after_s, err)) < 0) return rc;
-    rc = pz_store_wallet_account_get(db, f->user_id, PZ_ACCT_USER, f->currency, &from, err);
-    if (rc == PZ_ENOTFOUND || (rc == 0 && from.balance < f->amount))
-      return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your %s balance is too low for this",
-                        f->currency);
-    if (rc < 0) return rc;
     /* Before anything moves, so that the refusal is the key's answer. */
-    if ((rc = pz_wallet_limit_check(db, f->user_id, f->currency, f->amount, now, err)) < 0) return rc;
+    rc = pz_wallet_spend_check(db, cfg, f->user_id, f->currency, f->amount, pin, now, &from, retry_after_s, err);
+    if (rc < 0) return rc;
     *keep = false;
     /* The money leaves the balance before the provider is asked, so that
      * it cannot be spent again while the payout is under way. */

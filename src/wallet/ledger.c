@@ -10,7 +10,16 @@
 
 int pz_wallet_account(pz_db_t *db, int64_t user_id, int kind, const char *currency, int64_t now,
                       pz_wallet_account_rec_t *out, pz_err_t *err) {
-  int rc = pz_store_wallet_account_get(db, user_id, kind, currency, out, err);
+  int rc;
+  if (kind == PZ_ACCT_USER) {
+    rc = pz_store_wallet_account_get(db, user_id, kind, currency, out, err);
+  } else {
+    /* Nothing reads a system account's balance (it has no floor): its id is enough. */
+    memset(out, 0, sizeof(*out));
+    out->kind = kind;
+    memcpy(out->currency, currency, PZ_WALLET_CURRENCY_LEN + 1);
+    rc = pz_store_wallet_system_account_id(db, kind, currency, &out->id, err);
+  }
   if (rc != PZ_ENOTFOUND) return rc;
   *err = (pz_err_t){0};
   /* Accounts come into being with their first movement: a user who never
@@ -28,30 +37,53 @@ static int insufficient(pz_err_t *err) {
   return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your balance is too low for this");
 }
 
-int pz_wallet_move(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, const pz_wallet_account_rec_t *from,
-                   const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err) {
-  /* Both legs are built here, from one amount: a transaction cannot be
+/* n movements of amount: from -> to (n 1), or from -> via -> to (n 2,
+ * via a system account), as ledger transactions txn_ids[i] of kinds[i],
+ * all about ref_id. Every entry is written, but only the balances that
+ * change: via's goes up and down by the same amount within this job. */
+static int move(pz_db_t *db, unsigned n, const int64_t *txn_ids, const int *kinds, int64_t ref_id,
+                const pz_wallet_account_rec_t *from, const pz_wallet_account_rec_t *via,
+                const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err) {
+  /* Every leg is built here, from one amount: a transaction cannot be
    * unbalanced or mix currencies whatever its caller does. */
   PZ_ASSERT(amount > 0 && from->id != to->id && strcmp(from->currency, to->currency) == 0);
-  int rc = 0;
-  if (from->kind == PZ_ACCT_USER) {
-    /* The cached balance is read again: the caller's copy may be from
-     * before an earlier movement of the same job. (System accounts have no
-     * floor here: nothing to read.) */
-    pz_wallet_account_rec_t cur;
-    if ((rc = pz_store_wallet_account_get(db, from->user_id, from->kind, from->currency, &cur, err)) < 0) return rc;
-    if (cur.balance < amount) return insufficient(err);
-    /* The daily limit is enforced here, where every debit passes, rather
-     * than by each rule that makes one. */
-    if (pz_wallet_limit_counts(kind) &&
-        (rc = pz_wallet_limit_charge(db, from->user_id, from->currency, amount, now, err)) < 0)
-      return rc;
+  PZ_ASSERT(n == 1 || (n == 2 && via->kind != PZ_ACCT_USER && via->id != from->id && via->id != to->id &&
+                       strcmp(via->currency, to->currency) == 0 && txn_ids[0] < txn_ids[1]));
+  pz_wallet_entry_rec_t e[4] = {
+      {txn_ids[0], from->id, from->user_id, -amount},
+      {txn_ids[0], n == 1 ? to->id : via->id, n == 1 ? to->user_id : via->user_id, amount},
+  };
+  if (n == 2) {
+    e[2] = (pz_wallet_entry_rec_t){txn_ids[1], via->id, via->user_id, -amount};
+    e[3] = (pz_wallet_entry_rec_t){txn_ids[1], to->id, to->user_id, amount};
   }
-  if ((rc = pz_store_wallet_txn_insert(db, txn_id, kind, ref_id, now, err)) < 0 ||
-      (rc = pz_store_wallet_entry_add(db, txn_id, from->id, from->user_id, -amount, err)) < 0 ||
-      (rc = pz_store_wallet_entry_add(db, txn_id, to->id, to->user_id, amount, err)) < 0)
-    return rc == PZ_ECONFLICT ? insufficient(err) : rc;
-  return 0;
+  int rc = pz_store_wallet_txns_insert(db, n, txn_ids, kinds, ref_id, now, err);
+  /* The debit goes first and is its own balance check: a user account
+   * that would go below zero fails the schema's CHECK (PZ_ECONFLICT), on
+   * the balance as it stands in this job, whatever the caller's copy
+   * says. It fails before the daily limit is looked at, so that a
+   * movement refused for both reasons says insufficient funds, as the
+   * rules' own checks do. (System accounts have no floor.) */
+  if (rc == 0) rc = pz_store_wallet_balance_move(db, from->id, -amount, err);
+  /* The daily limit is enforced here, where every debit passes, rather
+   * than by each rule that makes one. A refusal fails the job, which takes
+   * the debit back with it. */
+  if (rc == 0 && from->kind == PZ_ACCT_USER && pz_wallet_limit_counts(kinds[0]))
+    rc = pz_wallet_limit_charge(db, from->user_id, from->currency, amount, now, err);
+  if (rc == 0) rc = pz_store_wallet_entries_insert(db, e, 2 * n, err);
+  if (rc == 0) rc = pz_store_wallet_balance_move(db, to->id, amount, err);
+  return rc == PZ_ECONFLICT ? insufficient(err) : rc;
+}
+
+int pz_wallet_move(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, const pz_wallet_account_rec_t *from,
+                   const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err) {
+  return move(db, 1, &txn_id, &kind, ref_id, from, NULL, to, amount, now, err);
+}
+
+int pz_wallet_move_through(pz_db_t *db, const int64_t txn_ids[2], const int kinds[2], int64_t ref_id,
+                           const pz_wallet_account_rec_t *from, const pz_wallet_account_rec_t *via,
+                           const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err) {
+  return move(db, 2, txn_ids, kinds, ref_id, from, via, to, amount, now, err);
 }
 
 typedef struct {
@@ -87,32 +119,31 @@ static unsigned seconds_until(int64_t until, int64_t now) {
   return ms <= 0 ? 1 : (unsigned)((ms + 999) / 1000);
 }
 
-int pz_wallet_pin_verify(pz_db_t *db, const pz_wallet_config_t *cfg, int64_t user_id, pz_str_t pin, int64_t now,
-                         unsigned *retry_after_s, pz_err_t *err) {
-  pz_wallet_user_rec_t u;
-  int rc = pz_store_wallet_user_get(db, user_id, &u, err);
-  if (rc < 0 && rc != PZ_ENOTFOUND) return rc;
-  if (!u.pin_set) return pz_err_set(err, PZ_EFORBIDDEN, "pin_not_set", "set a payment PIN first (PUT /v1/wallet/pin)");
-  if (u.pin_locked_until > now) {
-    *retry_after_s = seconds_until(u.pin_locked_until, now);
+/* pz_wallet_pin_verify against u, user_id's PIN state as read in this job. */
+static int pin_verify(pz_db_t *db, const pz_wallet_config_t *cfg, const pz_wallet_user_rec_t *u, pz_str_t pin,
+                      int64_t now, unsigned *retry_after_s, pz_err_t *err) {
+  if (!u->pin_set) return pz_err_set(err, PZ_EFORBIDDEN, "pin_not_set", "set a payment PIN first (PUT /v1/wallet/pin)");
+  if (u->pin_locked_until > now) {
+    *retry_after_s = seconds_until(u->pin_locked_until, now);
     return pz_err_set(err, PZ_ELOCKED, "pin_locked", "too many wrong PINs; payments are locked for %u more seconds",
                       *retry_after_s);
   }
   uint8_t hash[PZ_WALLET_PIN_HASH_LEN];
-  pz_wallet_pin_hash(cfg->pin_secret, user_id, pin, hash);
+  pz_wallet_pin_hash(cfg->pin_secret, u->user_id, pin, hash);
   /* Constant time: how far a guess matched must not show in the timing. */
-  if (sodium_memcmp(hash, u.pin_hash, sizeof(hash)) == 0) {
-    if (u.pin_failures == 0 && u.pin_locked_until == 0) return 0;
-    return pz_store_wallet_user_set_pin_state(db, user_id, 0, 0, now, err);
+  if (sodium_memcmp(hash, u->pin_hash, sizeof(hash)) == 0) {
+    if (u->pin_failures == 0 && u->pin_locked_until == 0) return 0;
+    return pz_store_wallet_user_set_pin_state(db, u->user_id, 0, 0, now, err);
   }
   /* A lock that ran out starts a fresh count. */
-  int failures = (u.pin_locked_until != 0 ? 0 : u.pin_failures) + 1;
+  int failures = (u->pin_locked_until != 0 ? 0 : u->pin_failures) + 1;
   int64_t locked_until = 0;
   if (failures >= PZ_WALLET_PIN_MAX_FAILURES) {
     locked_until = now + PZ_WALLET_PIN_LOCK_MS;
     failures = 0;
   }
-  if ((rc = pz_store_wallet_user_set_pin_state(db, user_id, failures, locked_until, now, err)) < 0) return rc;
+  int rc = pz_store_wallet_user_set_pin_state(db, u->user_id, failures, locked_until, now, err);
+  if (rc < 0) return rc;
   if (locked_until) {
     *retry_after_s = seconds_until(locked_until, now);
     return pz_err_set(err, PZ_ELOCKED, "pin_locked", "too many wrong PINs; payments are locked for %u seconds",
@@ -121,6 +152,31 @@ int pz_wallet_pin_verify(pz_db_t *db, const pz_wallet_config_t *cfg, int64_t use
   int left = PZ_WALLET_PIN_MAX_FAILURES - failures;
   return pz_err_set(err, PZ_EFORBIDDEN, "wrong_pin", "wrong PIN; %d %s left before payments lock for 15 minutes", left,
                     left == 1 ? "try" : "tries");
+}
+
+int pz_wallet_pin_verify(pz_db_t *db, const pz_wallet_config_t *cfg, int64_t user_id, pz_str_t pin, int64_t now,
+                         unsigned *retry_after_s, pz_err_t *err) {
+  pz_wallet_user_rec_t u;
+  int rc = pz_store_wallet_user_get(db, user_id, &u, err);
+  if (rc < 0 && rc != PZ_ENOTFOUND) return rc;
+  return pin_verify(db, cfg, &u, pin, now, retry_after_s, err);
+}
+
+int pz_wallet_spend_check(pz_db_t *db, const pz_wallet_config_t *cfg, int64_t user_id, const char *currency,
+                          int64_t amount, pz_str_t pin, int64_t now, pz_wallet_account_rec_t *from,
+                          unsigned *retry_after_s, pz_err_t *err) {
+  pz_wallet_payer_rec_t p;
+  int rc = pz_store_wallet_payer_get(db, user_id, currency, &p, err);
+  if (rc == PZ_ENOTFOUND)
+    *err = (pz_err_t){0}; /* no wallet row, so no PIN: pin_verify says so */
+  else if (rc < 0)
+    return rc;
+  if ((rc = pin_verify(db, cfg, &p.user, pin, now, retry_after_s, err)) < 0) return rc;
+  if (!p.has_account || p.account.balance < amount)
+    return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your %s balance is too low for this", currency);
+  if ((rc = pz_wallet_limit_check_counter(p.user.tier, &p.daily, currency, amount, now, err)) < 0) return rc;
+  *from = p.account;
+  return 0;
 }
 
 /* ---- idempotency ---- */

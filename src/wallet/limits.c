@@ -70,27 +70,34 @@ bool pz_wallet_limit_counts(int kind) {
   }
 }
 
-int pz_wallet_allowance(pz_db_t *db, int64_t user_id, const char *currency, int64_t now, pz_wallet_allowance_t *out,
-                        pz_err_t *err) {
+/* Where a user of tier with counter d stands on the day of now. */
+static void allowance_of(int tier, const pz_wallet_daily_rec_t *d, int64_t now, pz_wallet_allowance_t *out) {
   memset(out, 0, sizeof(*out));
   int64_t today = now / PZ_WALLET_DAY_MS;
   out->resets_at = (today + 1) * PZ_WALLET_DAY_MS;
-  int rc = pz_store_wallet_tier_get(db, user_id, &out->tier, err);
-  if (rc < 0) return rc;
-  pz_wallet_daily_rec_t d;
-  if ((rc = pz_store_wallet_daily_get(db, user_id, currency, &d, err)) < 0) return rc;
+  out->tier = tier;
   /* A counter of a later day (the clock went back) still binds today. */
-  out->used = d.day >= today ? d.amount : 0;
-  out->daily = pz_wallet_limit_of(out->tier);
+  out->used = d->day >= today ? d->amount : 0;
+  out->daily = pz_wallet_limit_of(tier);
   out->remaining = out->daily == 0 ? -1 : out->used >= out->daily ? 0 : out->daily - out->used;
+}
+
+int pz_wallet_allowance(pz_db_t *db, int64_t user_id, const char *currency, int64_t now, pz_wallet_allowance_t *out,
+                        pz_err_t *err) {
+  int tier = 0;
+  pz_wallet_daily_rec_t d;
+  int rc = pz_store_wallet_tier_get(db, user_id, &tier, err);
+  if (rc == 0) rc = pz_store_wallet_daily_get(db, user_id, currency, &d, err);
+  if (rc < 0) return rc;
+  allowance_of(tier, &d, now, out);
   return 0;
 }
 
-int pz_wallet_limit_check(pz_db_t *db, int64_t user_id, const char *currency, int64_t amount, int64_t now,
-                          pz_err_t *err) {
+int pz_wallet_limit_check_counter(int tier, const pz_wallet_daily_rec_t *d, const char *currency, int64_t amount,
+                                  int64_t now, pz_err_t *err) {
   pz_wallet_allowance_t a;
-  int rc = pz_wallet_allowance(db, user_id, currency, now, &a, err);
-  if (rc < 0 || a.remaining < 0 || amount <= a.remaining) return rc;
+  allowance_of(tier, d, now, &a);
+  if (a.remaining < 0 || amount <= a.remaining) return 0;
   char limit[32], left[32];
   pz_wallet_amount_format(a.daily, currency, limit);
   pz_wallet_amount_format(a.remaining, currency, left);
@@ -98,13 +105,32 @@ int pz_wallet_limit_check(pz_db_t *db, int64_t user_id, const char *currency, in
                     "this is over your daily limit of %s %s: %s %s left today", limit, currency, left, currency);
 }
 
+int pz_wallet_limit_check(pz_db_t *db, int64_t user_id, const char *currency, int64_t amount, int64_t now,
+                          pz_err_t *err) {
+  int tier = 0;
+  pz_wallet_daily_rec_t d;
+  int rc = pz_store_wallet_tier_get(db, user_id, &tier, err);
+  if (rc == 0) rc = pz_store_wallet_daily_get(db, user_id, currency, &d, err);
+  return rc < 0 ? rc : pz_wallet_limit_check_counter(tier, &d, currency, amount, now, err);
+}
+
 int pz_wallet_limit_charge(pz_db_t *db, int64_t user_id, const char *currency, int64_t amount, int64_t now,
                            pz_err_t *err) {
-  int rc = pz_wallet_limit_check(db, user_id, currency, amount, now, err);
-  if (rc < 0) return rc;
   /* Counted whatever the tier, so that a tier lowered during the day
-   * binds at once on what was sent already. */
-  return pz_store_wallet_daily_add(db, user_id, currency, now / PZ_WALLET_DAY_MS, amount, err);
+   * binds at once on what was sent already. The common case is one
+   * statement that reads the tier and moves the counter only if it stays
+   * within that tier's limit. */
+  int64_t caps[PZ_WALLET_TIERS];
+  for (int t = 0; t < PZ_WALLET_TIERS; t++)
+    caps[t] = installed.daily[t] ? installed.daily[t] : INT64_MAX;
+  int64_t day = now / PZ_WALLET_DAY_MS;
+  bool charged = false;
+  int rc = pz_store_wallet_daily_charge(db, user_id, currency, day, amount, caps, &charged, err);
+  if (rc < 0 || charged) return rc;
+  /* No counter yet, or over the limit: the check tells which (and why),
+   * and a first counter is written. */
+  if ((rc = pz_wallet_limit_check(db, user_id, currency, amount, now, err)) < 0) return rc;
+  return pz_store_wallet_daily_add(db, user_id, currency, day, amount, err);
 }
 
 int pz_wallet_tier_set(pz_db_t *db, int64_t user_id, int tier, int64_t now, pz_err_t *err) {

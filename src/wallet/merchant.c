@@ -244,16 +244,11 @@ int pz_merchant_pay(pz_db_t *db, const pz_wallet_config_t *cfg, const pz_merchan
     order->created_at = order->expires_at = order->updated_at = now;
   }
 
-  if ((rc = pz_wallet_pin_verify(db, cfg, p->payer_id, pin, now, retry_after_s, err)) < 0) return rc;
-  pz_wallet_account_rec_t from, to;
-  rc = pz_store_wallet_account_get(db, p->payer_id, PZ_ACCT_USER, order->currency, &from, err);
-  if (rc == PZ_ENOTFOUND || (rc == 0 && from.balance < order->amount))
-    return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your %s balance is too low for this",
-                      order->currency);
-  if (rc < 0) return rc;
   /* Checked before anything moves, so that the refusal is kept as the
-   * key's answer; pz_wallet_move enforces it again. */
-  if ((rc = pz_wallet_limit_check(db, p->payer_id, order->currency, order->amount, now, err)) < 0) return rc;
+   * key's answer; pz_wallet_move enforces balance and limit again. */
+  pz_wallet_account_rec_t from, to;
+  rc = pz_wallet_spend_check(db, cfg, p->payer_id, order->currency, order->amount, pin, now, &from, retry_after_s, err);
+  if (rc < 0) return rc;
   *keep = false;
 
   bool changed = false;

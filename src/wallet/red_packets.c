@@ -125,15 +125,11 @@ int pz_wallet_red_packet_create(pz_db_t *db, const pz_wallet_config_t *cfg, cons
     if (other && (rc = either_blocked(db, p->sender_id, other, &flag, err)) < 0) return rc;
     if (flag) return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "one of you blocked the other");
   }
-  if ((rc = pz_wallet_pin_verify(db, cfg, p->sender_id, pin, now, retry_after_s, err)) < 0) return rc;
-  pz_wallet_account_rec_t from, escrow;
-  rc = pz_store_wallet_account_get(db, p->sender_id, PZ_ACCT_USER, p->currency, &from, err);
-  if (rc == PZ_ENOTFOUND || (rc == 0 && from.balance < p->total))
-    return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your %s balance is too low for this", p->currency);
-  if (rc < 0) return rc;
   /* Checked before anything moves, so that the refusal is kept as the
-   * key's answer; pz_wallet_move enforces it again. */
-  if ((rc = pz_wallet_limit_check(db, p->sender_id, p->currency, p->total, now, err)) < 0) return rc;
+   * key's answer; pz_wallet_move enforces balance and limit again. */
+  pz_wallet_account_rec_t from, escrow;
+  rc = pz_wallet_spend_check(db, cfg, p->sender_id, p->currency, p->total, pin, now, &from, retry_after_s, err);
+  if (rc < 0) return rc;
   *keep = false;
 
   *out = *p;

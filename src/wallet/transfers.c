@@ -1,7 +1,6 @@
 /* Transfers between users inside write jobs: sender to escrow, then escrow to the receiver, or back to the sender. */
 #include <string.h>
 #include "plaza/id.h"
-#include "plaza/store_auth.h"
 #include "plaza/wallet.h"
 
 static int not_found(pz_err_t *err) { return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such transfer"); }
@@ -45,47 +44,40 @@ int pz_wallet_transfer_create(pz_db_t *db, const pz_wallet_config_t *cfg, const 
    * the PIN's state. */
   *keep = true;
   if (t->from_id == t->to_id) return pz_err_set(err, PZ_EINVAL, NULL, "you cannot send money to yourself");
-  pz_user_rec_t *u = pz_malloc(sizeof(*u));
-  int rc = pz_store_user_get(db, t->to_id, u, err);
-  pz_free(u);
+  pz_wallet_payee_rec_t payee;
+  int rc = pz_store_wallet_payee_get(db, t->from_id, t->to_id, t->currency, &payee, err);
   if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such user");
   if (rc < 0) return rc;
-  bool flag = false;
-  if ((rc = pz_store_block_exists(db, t->to_id, t->from_id, &flag, err)) < 0) return rc;
-  if (!flag && (rc = pz_store_block_exists(db, t->from_id, t->to_id, &flag, err)) < 0) return rc;
-  if (flag) return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "one of you blocked the other");
-
-  if ((rc = pz_wallet_pin_verify(db, cfg, t->from_id, pin, now, retry_after_s, err)) < 0) return rc;
-  pz_wallet_account_rec_t from, escrow;
-  rc = pz_store_wallet_account_get(db, t->from_id, PZ_ACCT_USER, t->currency, &from, err);
-  if (rc == PZ_ENOTFOUND || (rc == 0 && from.balance < t->amount))
-    return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your %s balance is too low for this", t->currency);
-  if (rc < 0) return rc;
+  if (payee.blocked) return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "one of you blocked the other");
   /* Checked before anything moves, so that the refusal is kept as the
-   * key's answer; pz_wallet_move enforces it again. */
-  if ((rc = pz_wallet_limit_check(db, t->from_id, t->currency, t->amount, now, err)) < 0) return rc;
+   * key's answer; pz_wallet_move enforces balance and limit again. */
+  pz_wallet_account_rec_t from, escrow;
+  rc = pz_wallet_spend_check(db, cfg, t->from_id, t->currency, t->amount, pin, now, &from, retry_after_s, err);
+  if (rc < 0) return rc;
   *keep = false;
 
-  pz_wallet_user_rec_t receiver;
-  rc = pz_store_wallet_user_get(db, t->to_id, &receiver, err);
-  if (rc == PZ_ENOTFOUND) {
-    *err = (pz_err_t){0};
-    receiver.auto_accept = false;
-  } else if (rc < 0) {
-    return rc;
-  }
   *out = *t;
   /* A receiver who accepts automatically gets a transfer that is
    * completed from its first row; its money still passes through escrow:
    * every transfer has the same two movements, whoever accepts it and when. */
-  out->status = receiver.auto_accept ? PZ_TRANSFER_COMPLETED : PZ_TRANSFER_PENDING;
+  out->status = payee.auto_accept ? PZ_TRANSFER_COMPLETED : PZ_TRANSFER_PENDING;
   out->created_at = out->updated_at = now;
   out->expires_at = now + cfg->transfer_ttl_ms;
   if ((rc = pz_store_wallet_transfer_insert(db, out, err)) < 0 ||
-      (rc = pz_wallet_account(db, 0, PZ_ACCT_ESCROW, t->currency, now, &escrow, err)) < 0 ||
-      (rc = pz_wallet_move(db, pz_id_next(), PZ_TXN_TRANSFER, out->id, &from, &escrow, t->amount, now, err)) < 0)
+      (rc = pz_wallet_account(db, 0, PZ_ACCT_ESCROW, t->currency, now, &escrow, err)) < 0)
     return rc;
-  return receiver.auto_accept ? pay_out(db, out, PZ_TRANSFER_COMPLETED, &escrow, now, err) : 0;
+  if (!payee.auto_accept)
+    return pz_wallet_move(db, pz_id_next(), PZ_TXN_TRANSFER, out->id, &from, &escrow, t->amount, now, err);
+  pz_wallet_account_rec_t to = {.id = payee.account_id, .user_id = t->to_id, .kind = PZ_ACCT_USER};
+  memcpy(to.currency, t->currency, sizeof(to.currency));
+  if (to.id == 0 && (rc = pz_wallet_account(db, t->to_id, PZ_ACCT_USER, t->currency, now, &to, err)) < 0) return rc;
+  /* In this order: entries go in the order of their transactions' ids
+   * (ledger verify reads them so), and an initializer's are unsequenced. */
+  int64_t txns[2];
+  txns[0] = pz_id_next();
+  txns[1] = pz_id_next();
+  const int kinds[2] = {PZ_TXN_TRANSFER, PZ_TXN_TRANSFER_ACCEPT};
+  return pz_wallet_move_through(db, txns, kinds, out->id, &from, &escrow, &to, t->amount, now, err);
 }
 
 /* Loads transfer id for its receiver me. */

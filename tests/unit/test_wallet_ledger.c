@@ -2,6 +2,7 @@
  * idempotency, verify. */
 #include <sodium.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +370,87 @@ static void test_idempotency(void) {
   CHECK_EQ_STR(pz_err_code_str(&err), "idempotency_key_reused");
 }
 
+/* What one query gives as an integer (its first column), read beside the store. */
+static int64_t raw_int(const char *fmt, ...) {
+  char sql[600], path[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(sql, sizeof(sql), fmt, ap);
+  va_end(ap);
+  snprintf(path, sizeof(path), "%s/plaza.db", dir);
+  sqlite3 *raw = NULL;
+  sqlite3_stmt *q = NULL;
+  int64_t v = -1;
+  if (sqlite3_open(path, &raw) == SQLITE_OK && sqlite3_prepare_v2(raw, sql, -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW)
+    v = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  sqlite3_close(raw);
+  return v;
+}
+
+/* An auto-accepted transfer passes through escrow as a pending one does:
+ * two ledger transactions and four entries, whether or not the receiver
+ * had an account yet; escrow's balance, which they leave as it was, too. */
+static void test_auto_accept_ledger_shape(void) {
+  int64_t a = make_user("shape_from"), b = make_user("shape_to");
+  set_pin(a, "123456");
+  topup(a, 1000, "USD", true);
+  T.a = b;
+  CHECK_EQ_INT(step(run_auto, NULL), 0);
+  int64_t escrow = raw_int("SELECT balance FROM wallet_accounts WHERE kind = 'escrow' AND currency = 'USD'");
+  for (int i = 0; i < 2; i++) { /* b's first money, then b's account */
+    CHECK_EQ_INT(transfer(a, b, 300, "123456", NULL), 0);
+    CHECK_EQ_INT(T.out.status, PZ_TRANSFER_COMPLETED);
+    int64_t id = T.out.id;
+    CHECK_EQ_INT(raw_int("SELECT group_concat(kind) FROM (SELECT kind FROM wallet_txns WHERE ref_id = %lld"
+                         " ORDER BY id) HAVING group_concat(kind) = 'transfer,transfer_accept'",
+                         (long long)id) != -1,
+                 1);
+    /* From a to escrow, then from escrow to b: each transaction balanced. */
+    CHECK_EQ_INT(raw_int("SELECT group_concat(coalesce(e.user_id = %lld, 'e') || ':' || e.amount, ' ')"
+                         " = '1:-300 e:300 e:-300 0:300'"
+                         " FROM (SELECT e.* FROM wallet_entries e JOIN wallet_txns t ON t.id = e.txn_id"
+                         " WHERE t.ref_id = %lld ORDER BY e.txn_id, e.amount) e",
+                         (long long)a, (long long)id),
+                 1);
+  }
+  CHECK_EQ_INT(balance(a, 0), 400);
+  CHECK_EQ_INT(balance(b, 0), 600);
+  CHECK_EQ_INT(raw_int("SELECT balance FROM wallet_accounts WHERE kind = 'escrow' AND currency = 'USD'"), escrow);
+  expect_clean();
+}
+
+static int run_escrow_then_fail(pz_db_t *db, pz_store_job_t *job) {
+  pz_wallet_account_rec_t escrow;
+  int rc = pz_wallet_account(db, 0, PZ_ACCT_ESCROW, "EUR", now_ms, &escrow, &job->err);
+  return rc < 0 ? rc : pz_err_set(&job->err, PZ_EUNPROCESSABLE, NULL, "undone");
+}
+
+/* A system account made by a job that rolled back is gone, and the
+ * writer, which remembers system accounts, does not use it. */
+static void test_system_account_rolled_back(void) {
+  int64_t a = make_user("eur_from"), b = make_user("eur_to");
+  set_pin(a, "123456");
+  topup(a, 100, "EUR", true);
+  CHECK_EQ_INT(step(run_escrow_then_fail, NULL), PZ_EUNPROCESSABLE);
+  CHECK_EQ_INT(raw_int("SELECT count(*) FROM wallet_accounts WHERE kind = 'escrow' AND currency = 'EUR'"), 0);
+  memset(&T.t, 0, sizeof(T.t));
+  T.t.id = pz_id_next();
+  T.t.from_id = a;
+  T.t.to_id = b;
+  T.t.amount = 60;
+  snprintf(T.t.currency, sizeof(T.t.currency), "EUR");
+  snprintf(T.t.idem_key, sizeof(T.t.idem_key), "eur1");
+  T.pin = PZ_STR("123456");
+  CHECK_EQ_INT(step(run_transfer, NULL), 0);
+  record_key(a, "eur1", T.t.id);
+  CHECK_EQ_INT(T.out.status, PZ_TRANSFER_PENDING);
+  CHECK_EQ_INT(raw_int("SELECT balance FROM wallet_accounts WHERE kind = 'escrow' AND currency = 'EUR'"), 60);
+  CHECK_EQ_INT(balance(a, 1), 40);
+  expect_clean();
+}
+
 /* verify finds what a hand edit broke. */
 static void test_verify_finds_damage(void) {
   expect_clean();
@@ -404,6 +486,8 @@ int main(void) {
   RUN(test_transfer_accept_return_expire);
   RUN(test_transfer_refusals);
   RUN(test_auto_accept_and_withdrawal);
+  RUN(test_auto_accept_ledger_shape);
+  RUN(test_system_account_rolled_back);
   RUN(test_idempotency);
   RUN(test_verify_finds_damage);
   pz_fix_close(st, dir);
