@@ -17,6 +17,16 @@ static int pz_test_failures;
     }                                                                            \
   } while (0)
 
+/* CHECK, and the test function returns when it fails: for what the rest
+ * of the test cannot go on without. */
+#define NEED(cond) \
+  do {             \
+    if (!(cond)) { \
+      CHECK(cond); \
+      return;      \
+    }              \
+  } while (0)
+
 #define CHECK_EQ_INT(a, b)                                                       \
   do {                                                                           \
     long long a_ = (long long)(a), b_ = (long long)(b);                          \

@@ -4,14 +4,6 @@
 #include "plaza/chat_upload.h"
 #include "test.h"
 
-#define NEED(cond) \
-  do {             \
-    if (!(cond)) { \
-      CHECK(cond); \
-      return;      \
-    }              \
-  } while (0)
-
 /* ---- building images ---- */
 
 static void put16be(uint8_t *p, unsigned v) { p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v; }

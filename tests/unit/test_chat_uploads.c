@@ -4,14 +4,6 @@
 #include "plaza/chat_upload.h"
 #include "test.h"
 
-#define NEED(cond) \
-  do {             \
-    if (!(cond)) { \
-      CHECK(cond); \
-      return;      \
-    }              \
-  } while (0)
-
 /* ---- rules ---- */
 
 static void test_declared_types(void) {

@@ -5,14 +5,6 @@
 #include "net_client.h"
 #include "test.h"
 
-#define NEED(cond) \
-  do {             \
-    if (!(cond)) { \
-      CHECK(cond); \
-      return;      \
-    }              \
-  } while (0)
-
 #define SERVER_MAX 1000
 #define ROUTE_MAX 5000
 #define MEMORY 6000

@@ -5,14 +5,6 @@
 #include "test.h"
 
 /* A check that the rest of the test depends on. */
-#define NEED(cond) \
-  do {             \
-    if (!(cond)) { \
-      CHECK(cond); \
-      return;      \
-    }              \
-  } while (0)
-
 static uv_loop_t *g_loop; /* the loop of the server being tested, for async handlers */
 
 /* ---- handlers ---- */

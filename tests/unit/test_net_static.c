@@ -4,14 +4,6 @@
 #include "net_client.h"
 #include "test.h"
 
-#define NEED(cond) \
-  do {             \
-    if (!(cond)) { \
-      CHECK(cond); \
-      return;      \
-    }              \
-  } while (0)
-
 #define BIG (4u << 20)
 
 static char *g_dir;

@@ -16,14 +16,6 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #include <malloc.h>
 #endif
 
-#define NEED(cond) \
-  do {             \
-    if (!(cond)) { \
-      CHECK(cond); \
-      return;      \
-    }              \
-  } while (0)
-
 static uv_loop_t *g_loop;
 
 /* What the sockets saw; written on the loop thread, read through tsrv_call. */
