@@ -55,6 +55,17 @@ int pz_store_wallet_daily_get(pz_db_t *db, int64_t user_id, const char *currency
   return rc;
 }
 
+/* ?1 to ?4 of the statements that move a counter. */
+static int bind_counter(pz_db_t *db, sqlite3_stmt *st, int64_t user_id, const char *currency, int64_t day,
+                        int64_t amount, pz_err_t *err) {
+  int rc = PZ__DB_BIND(db, st, err, user_id);
+  if (rc == 0) rc = pz__db_bind_text(db, st, 2, currency, err);
+  if (rc == 0 &&
+      ((rc = sqlite3_bind_int64(st, 3, day)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, amount)) != SQLITE_OK))
+    rc = pz__db_fail(db, rc, err);
+  return rc;
+}
+
 static const char SQL_DAILY_ADD[] =
     "INSERT INTO wallet_daily_out (user_id, currency, day, amount) VALUES (?1, ?2, ?3, ?4)"
     " ON CONFLICT (user_id, currency) DO UPDATE SET"
@@ -65,11 +76,7 @@ int pz_store_wallet_daily_add(pz_db_t *db, int64_t user_id, const char *currency
                               pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_DAILY_ADD, err);
   if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, user_id);
-  if (rc == 0) rc = pz__db_bind_text(db, st, 2, currency, err);
-  if (rc == 0 &&
-      ((rc = sqlite3_bind_int64(st, 3, day)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, amount)) != SQLITE_OK))
-    rc = pz__db_fail(db, rc, err);
+  int rc = bind_counter(db, st, user_id, currency, day, amount, err);
   return rc < 0 ? rc : pz__db_step_done(db, st, err);
 }
 
@@ -90,11 +97,7 @@ int pz_store_wallet_daily_charge(pz_db_t *db, int64_t user_id, const char *curre
   *charged = false;
   sqlite3_stmt *st = pz__db_stmt(db, SQL_DAILY_CHARGE, err);
   if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, user_id);
-  if (rc == 0) rc = pz__db_bind_text(db, st, 2, currency, err);
-  if (rc == 0 &&
-      ((rc = sqlite3_bind_int64(st, 3, day)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, amount)) != SQLITE_OK))
-    rc = pz__db_fail(db, rc, err);
+  int rc = bind_counter(db, st, user_id, currency, day, amount, err);
   for (int t = 0; rc == 0 && t < PZ_WALLET_TIERS; t++)
     if ((rc = sqlite3_bind_int64(st, 5 + t, caps[t])) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
   if (rc == 0) rc = pz__db_step_done(db, st, err);
