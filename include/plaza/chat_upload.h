@@ -17,6 +17,12 @@
 /* Images with more pixels than this are refused (422) rather than decoded:
  * a few kilobytes of PNG can claim gigapixels. */
 #define PZ_UPLOAD_MAX_PIXELS (64 * 1024 * 1024)
+/* An upload never sent in a message is deleted, with its files, this long
+ * after it was uploaded: a week, as long as a device may stay offline
+ * with the message that carries it still in its outbox. */
+#define PZ_UPLOAD_UNSENT_TTL_MS (7LL * 24 * 3600 * 1000)
+/* Uploads deleted by one sweep job at most. */
+#define PZ_UPLOAD_SWEEP_BATCH 256
 #define PZ_UPLOAD_TYPE_MAX 31
 
 enum { PZ_UPLOAD_NONE = 0, PZ_UPLOAD_IMAGE = 1, PZ_UPLOAD_FILE = 2 };
@@ -121,8 +127,13 @@ int pz_store_upload_get(pz_db_t *db, int64_t id, pz_upload_rec_t *out, pz_err_t 
 /* *shared is true when user_id is a member of a conversation that has a
  * message carrying upload id. */
 int pz_store_upload_shared(pz_db_t *db, int64_t id, int64_t user_id, bool *shared, pz_err_t *err);
-/* Records that message_id of conv_id carries upload_id. Writer. */
+/* Records that message_id of conv_id carries upload_id, which is from then
+ * on never swept. Writer. */
 int pz_store_upload_link(pz_db_t *db, int64_t upload_id, int64_t conv_id, int64_t message_id, pz_err_t *err);
+/* Deletes the rows of at most max uploads created before `before` and
+ * never sent in a message, oldest first, and gives their ids in ids[0..*n):
+ * their files are the caller's to remove once this commits. Writer. */
+int pz_store_upload_sweep(pz_db_t *db, int64_t before, unsigned max, int64_t *ids, unsigned *n, pz_err_t *err);
 
 /* ---- who may read an upload: inside store jobs ---- */
 

@@ -53,6 +53,7 @@ int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st
   pz__api_wallet_start(api);
   pz__api_red_packets_start(api);
   pz__api_merchants_start(api);
+  pz__api_uploads_start(api);
   *out = api;
   return 0;
 }
@@ -74,6 +75,7 @@ void pz_api_free(pz_api_t *api) {
   pz__api_wallet_stop(api);
   pz__api_red_packets_stop(api);
   pz__api_merchants_stop(api);
+  pz__api_uploads_stop(api);
   if (api->busy == 0) api_destroy(api);
 }
 

@@ -57,6 +57,10 @@ struct pz_api_s {
    * shorter for tests: PLAZA_TEST_RED_PACKET_TTL_MS) and their refund sweep. */
   int64_t red_packet_ttl_ms;
   struct pz__api_sweep_s *rp_sweep;
+  /* Uploads never sent (uploads.c): their lifetime (PZ_UPLOAD_UNSENT_TTL_MS,
+   * shorter for tests: PLAZA_TEST_UPLOAD_TTL_MS) and their sweep. */
+  int64_t upload_ttl_ms;
+  struct pz__api_sweep_s *upload_sweep;
   /* Merchants (merchants.c): the webhook dispatcher, NULL without a wallet. */
   struct pz__api_hooks_s *hooks;
   /* WebSockets of signed-in users, by user id (ws.c). */
@@ -193,6 +197,9 @@ void pz__api_wallet_stop(pz_api_t *api);
 void pz__api_groups_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_msgops_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_uploads_routes(pz_api_t *api, pz_router_t *r);
+/* Starts the sweep of uploads never sent (at once, then every minute) / stops it. Loop thread. */
+void pz__api_uploads_start(pz_api_t *api);
+void pz__api_uploads_stop(pz_api_t *api);
 
 /* ---- messaging shared by HTTP and the WebSocket (conversations.c) ---- */
 
@@ -406,6 +413,9 @@ typedef struct pz__api_sweep_ops_s {
   /* On the writer: settles what expired, counts it in s->n, and may add
    * events to s->events, pushed once the commit is durable. */
   int (*run)(pz__api_sweep_t *s, pz_db_t *db, pz_err_t *err);
+  /* On the loop, once what run did is durable (optional): work outside
+   * the database, such as removing files, from what run left in s->ids. */
+  void (*after)(pz__api_sweep_t *s);
 } pz__api_sweep_ops_t;
 
 struct pz__api_sweep_s {
@@ -416,6 +426,7 @@ struct pz__api_sweep_s {
   bool running, closing, closed; /* closed: the timer's close callback ran */
   unsigned n;
   pz__api_events_t events;
+  int64_t ids[PZ_UPLOAD_SWEEP_BATCH]; /* what run settled, for after */
 };
 
 /* Sweeps at once, then every minute (or every ttl_ms when that is shorter,

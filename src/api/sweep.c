@@ -21,6 +21,7 @@ static void sweep_done(pz_store_job_t *job) {
     pz_metrics_count(s->ops->metric, s->n);
     PZ_LOG(PZ_LOG_INFO, NULL, "swept", "what=%s count=%u", s->ops->what, s->n);
   }
+  if (job->rc == 0 && s->ops->after) s->ops->after(s);
   if (job->rc == 0 && !api->closing) pz__api_events_push(api, &s->events);
   pz__api_events_release(&s->events);
   /* A full batch may have left more behind: go on at once. */

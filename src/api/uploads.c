@@ -360,6 +360,35 @@ int pz__api_attach_prepare(pz_db_t *db, pz__api_send_t *s, pz_err_t *err) {
   return 0;
 }
 
+/* ---- the sweep of uploads never sent ---- */
+
+static int sweep_unsent(pz__api_sweep_t *s, pz_db_t *db, pz_err_t *err) {
+  return pz_store_upload_sweep(db, pz_now_ms() - s->api->upload_ttl_ms, PZ_UPLOAD_SWEEP_BATCH, s->ids, &s->n, err);
+}
+
+/* The rows are gone for good: now the files. */
+static void sweep_files(pz__api_sweep_t *s) {
+  for (unsigned i = 0; i < s->n; i++)
+    remove_files(s->api, pz_store_path(s->api->st), s->ids[i]);
+}
+
+static const pz__api_sweep_ops_t unsent_sweep = {.what = "uploads never sent",
+                                                 .metric = "uploads_swept",
+                                                 .batch = PZ_UPLOAD_SWEEP_BATCH,
+                                                 .run = sweep_unsent,
+                                                 .after = sweep_files};
+
+void pz__api_uploads_start(pz_api_t *api) {
+  api->upload_ttl_ms =
+      pz__api_test_knob("PLAZA_TEST_UPLOAD_TTL_MS", 1, PZ_UPLOAD_UNSENT_TTL_MS, PZ_UPLOAD_UNSENT_TTL_MS);
+  api->upload_sweep = pz__api_sweep_start(api, &unsent_sweep, api->upload_ttl_ms);
+}
+
+void pz__api_uploads_stop(pz_api_t *api) {
+  pz__api_sweep_stop(api->upload_sweep);
+  api->upload_sweep = NULL;
+}
+
 /* ---- routes ---- */
 
 static void upload(pz_req_t *req) { pz__api_authed(req, upload_authed); }

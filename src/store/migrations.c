@@ -664,6 +664,19 @@ static const char migration_15[] =
     "DROP INDEX wallet_transfers_from;"
     "DROP INDEX wallet_transfers_to;";
 
+static const char migration_16[] =
+    /* An upload is sent in a message after it is uploaded; one that never
+     * is (the sender changed their mind, the app was closed) is swept
+     * after a while, with its files. linked turns 1 at its first message
+     * and stays 1 (a recall keeps the link, for the uploader), and the
+     * partial index holds only the uploads still waiting, oldest first:
+     * a sweep reads what it deletes and nothing else. Uploads sent before
+     * this migration are marked here; those never sent are swept once they
+     * are old enough. */
+    "ALTER TABLE uploads ADD COLUMN linked INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE uploads SET linked = 1 WHERE id IN (SELECT upload_id FROM message_uploads);"
+    "CREATE INDEX uploads_unlinked ON uploads (created_at) WHERE linked = 0;";
+
 const char *const pz__migrations[] = {
     migration_1,
     migration_2,
@@ -680,6 +693,7 @@ const char *const pz__migrations[] = {
     migration_13,
     migration_14,
     migration_15,
+    migration_16,
 };
 
 const unsigned pz__n_migrations = sizeof(pz__migrations) / sizeof(pz__migrations[0]);

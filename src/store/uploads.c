@@ -81,6 +81,7 @@ int pz_store_upload_shared(pz_db_t *db, int64_t id, int64_t user_id, bool *share
 
 static const char SQL_UPLOAD_LINK[] =
     "INSERT INTO message_uploads (upload_id, conversation_id, message_id) VALUES (?1, ?2, ?3)";
+static const char SQL_UPLOAD_LINKED[] = "UPDATE uploads SET linked = 1 WHERE id = ?1 AND linked = 0";
 
 int pz_store_upload_link(pz_db_t *db, int64_t upload_id, int64_t conv_id, int64_t message_id, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_UPLOAD_LINK, err);
@@ -90,8 +91,34 @@ int pz_store_upload_link(pz_db_t *db, int64_t upload_id, int64_t conv_id, int64_
       (rc = sqlite3_bind_int64(st, 2, conv_id)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 3, message_id)) != SQLITE_OK)
     return pz__db_fail(db, rc, err);
-  rc = sqlite3_step(st);
-  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+  if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
+  if ((st = pz__db_stmt(db, SQL_UPLOAD_LINKED, err)) == NULL) return err->code;
+  if ((rc = sqlite3_bind_int64(st, 1, upload_id)) != SQLITE_OK) return pz__db_fail(db, rc, err);
+  return pz__db_step_done(db, st, err);
+}
+
+/* Oldest first, through the partial index of uploads never sent. */
+static const char SQL_UPLOAD_ABANDONED[] =
+    "SELECT id FROM uploads WHERE linked = 0 AND created_at < ?1 ORDER BY created_at LIMIT ?2";
+static const char SQL_UPLOAD_DELETE[] = "DELETE FROM uploads WHERE id = ?1 AND linked = 0";
+
+int pz_store_upload_sweep(pz_db_t *db, int64_t before, unsigned max, int64_t *ids, unsigned *n, pz_err_t *err) {
+  *n = 0;
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_UPLOAD_ABANDONED, err);
+  if (st == NULL) return err->code;
+  int rc;
+  if ((rc = sqlite3_bind_int64(st, 1, before)) != SQLITE_OK || (rc = sqlite3_bind_int(st, 2, (int)max)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+    ids[(*n)++] = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return pz__db_fail(db, rc, err);
+  for (unsigned i = 0; i < *n; i++) {
+    if ((st = pz__db_stmt(db, SQL_UPLOAD_DELETE, err)) == NULL) return err->code;
+    if ((rc = sqlite3_bind_int64(st, 1, ids[i])) != SQLITE_OK) return pz__db_fail(db, rc, err);
+    if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
+  }
+  return 0;
 }
 
 /* ---- files ---- */

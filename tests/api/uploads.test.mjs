@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
 import { expectError, openWs, register, startServer } from './lib.mjs';
 
 let srv;
@@ -578,5 +580,65 @@ test('an upload answered 201 survives kill -9', { timeout: 60000 }, async () => 
   } finally {
     await s2?.stop();
     await s1.stop();
+  }
+});
+
+/** The names of the files under dir, at any depth. */
+function filesUnder(dir) {
+  try {
+    return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+test('an upload never sent in a message is deleted with its files after its time; a sent one stays', { timeout: 60000 }, async () => {
+  // A week in production; 1.5 s here, so that the sweep can be seen.
+  const s = await startServer({ env: { PLAZA_TEST_UPLOAD_TTL_MS: '1500' } });
+  try {
+    const a = await register(s);
+    const b = await register(s);
+    const req = await s.call('POST', '/v1/contacts/requests', { token: a.token, body: { user_id: b.user.id } });
+    assert.equal((await s.call('POST', `/v1/contacts/requests/${req.json.request.id}/accept`, { token: b.token })).status, 200);
+    const conv = (await s.call('POST', '/v1/conversations', { token: a.token, body: { type: 'direct', user_id: b.user.id } })).json.conversation;
+    const up = async (name) => {
+      const res = await s.call('POST', `/v1/uploads?name=${name}`, { token: a.token, raw: png(300, 200), headers: { 'content-type': 'image/png' } });
+      assert.equal(res.status, 201, res.text);
+      return res.json.upload;
+    };
+    const sent = await up('sent.png');
+    const unsent = await up('unsent.png');
+    const msg = await s.call('POST', `/v1/conversations/${conv.id}/messages`, {
+      token: a.token, body: { client_id: 'sweep-1', body: { type: 'image', upload_id: sent.id } },
+    });
+    assert.equal(msg.status, 201, msg.text);
+    const uploads = path.join(s.dir, 'uploads');
+    const mine = (u) => filesUnder(uploads).filter((n) => n === String(u.id) || n === `${u.id}.thumb`).sort();
+    assert.deepEqual(mine(unsent), [String(unsent.id), `${unsent.id}.thumb`]);
+
+    const h = { authorization: `Bearer ${a.token}` };
+    const deadline = Date.now() + 20000;
+    while ((await fetch(s.url(`/v1/uploads/${unsent.id}`), { headers: h })).status !== 404) {
+      assert.ok(Date.now() < deadline, 'the unsent upload is still there after 20 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // Its files go once the deletion is durable.
+    while (mine(unsent).length) {
+      assert.ok(Date.now() < deadline, `files left: ${mine(unsent)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // It can no longer be sent; the one that was sent stays, for both.
+    const late = await s.call('POST', `/v1/conversations/${conv.id}/messages`, {
+      token: a.token, body: { client_id: 'sweep-2', body: { type: 'image', upload_id: unsent.id } },
+    });
+    expectError(assert, late, 400, 'invalid_request');
+    for (const who of [a, b]) {
+      const got = await fetch(s.url(`/v1/uploads/${sent.id}`), { headers: { authorization: `Bearer ${who.token}` } });
+      assert.equal(got.status, 200);
+    }
+    assert.deepEqual(mine(sent), [String(sent.id), `${sent.id}.thumb`]);
+    assert.match(s.logs(), /"msg":"swept".*uploads never sent/);
+  } finally {
+    await s.stop();
   }
 });
