@@ -98,8 +98,8 @@ pz_http_t *pz__http_new(pz_conn_t *c, const char *remote_addr) {
 /* Request bodies are bounded one by one (max_body), and together: 10 MiB
  * uploads on thousands of connections would otherwise hold more memory
  * than the machine has. A request holds its declared length from its
- * headers on, and more as a chunked body grows, until the next request on
- * its connection or the connection's end. */
+ * headers on, and more as a chunked body grows, until its answer is
+ * written (or its connection ends first). */
 static bool body_hold(pz_http_t *h, size_t n) {
   pz_server_t *srv = h->req.server;
   if (n > srv->lim.max_body_memory - srv->body_bytes) return false;
@@ -108,14 +108,18 @@ static bool body_hold(pz_http_t *h, size_t n) {
   return true;
 }
 
-static void body_release(pz_http_t *h) {
+/* The request is done with its body: a large buffer goes (a small one is
+ * kept for the connection's next request), and so does its hold. */
+static void body_done(pz_http_t *h) {
+  if (h->body.cap > BODY_KEEP) pz_buf_free(&h->body);
+  h->body.len = 0;
   h->req.server->body_bytes -= h->body_held;
   h->body_held = 0;
 }
 
 void pz__http_free(pz_http_t *h) {
   if (h == NULL) return;
-  body_release(h);
+  body_done(h);
   pz_arena_free(h->req.arena);
   pz_buf_free(&h->hbuf);
   pz_buf_free(&h->hidx);
@@ -167,9 +171,7 @@ static void reset_request(pz_http_t *h) {
   r->start_ns = pz_mono_ns();
   make_id(h);
   h->hbuf.len = h->hidx.len = h->rhdr.len = 0;
-  if (h->body.cap > BODY_KEEP) pz_buf_free(&h->body);
-  h->body.len = 0;
-  body_release(h);
+  body_done(h);
   h->url_len = 0;
   h->max_body = r->server->lim.max_body_bytes;
   /* The request line's method, spaces, version and CRLF. */
@@ -546,10 +548,8 @@ void pz__http_written(pz_conn_t *c) {
   h->req.id[0] = '\0';
   /* The body was the handler's until now: a large one goes at once, not
    * when (if ever) the connection's next request comes. */
-  if (h->body.cap > BODY_KEEP) pz_buf_free(&h->body);
-  h->body.len = 0;
+  body_done(h);
   h->req.body = PZ_STR_NULL;
-  body_release(h);
   if (!h->keep_alive || (c->read_eof && c->in.len == 0)) {
     pz__conn_linger(c);
     return;
