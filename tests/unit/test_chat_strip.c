@@ -2,6 +2,7 @@
  * its colour profile and orientation. */
 #include <vips/vips.h>
 #include "plaza/chat_upload.h"
+#include "media_fixture.h"
 #include "test.h"
 
 /* ---- building images ---- */
@@ -400,16 +401,6 @@ static void test_probe_hands_over_the_stripped_photo(void) {
 
 /* ---- PNG ---- */
 
-static uint32_t crc32_of(const uint8_t *p, size_t n) {
-  uint32_t c = 0xffffffffu;
-  for (size_t i = 0; i < n; i++) {
-    c ^= p[i];
-    for (int k = 0; k < 8; k++)
-      c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-  }
-  return c ^ 0xffffffffu;
-}
-
 static void png_chunk(bytes_t *b, const char *type, const void *data, size_t n) {
   uint8_t *c = malloc(12 + n);
   put32be(c, (uint32_t)n);
@@ -674,11 +665,7 @@ static void test_broken_structures_are_refused(void) {
 }
 
 int main(void) {
-  pz_err_t err = {0};
-  if (pz_media_init(&err) != 0) {
-    fprintf(stderr, "%s\n", err.msg);
-    return 1;
-  }
+  if (!media_start()) return 1;
   RUN(test_jpeg_loses_exif_xmp_iptc_and_comments);
   RUN(test_jpeg_loses_what_follows_the_image_and_what_sits_between_scans);
   RUN(test_jpeg_keeps_its_orientation_alone);

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <vips/vips.h>
 #include "plaza/chat_upload.h"
+#include "media_fixture.h"
 #include "test.h"
 
 /* ---- rules ---- */
@@ -171,16 +172,6 @@ static void test_types_come_from_the_bytes(void) {
   CHECK_EQ_INT(pz_media_probe("", 0, "text/plain", &m, &err), PZ_EINVAL);
 }
 
-static uint32_t crc32_of(const unsigned char *p, size_t n) {
-  uint32_t c = 0xffffffffu;
-  for (size_t i = 0; i < n; i++) {
-    c ^= p[i];
-    for (int k = 0; k < 8; k++)
-      c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-  }
-  return c ^ 0xffffffffu;
-}
-
 static void put32(unsigned char *p, uint32_t v) {
   p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8),
   p[3] = (unsigned char)v;
@@ -253,11 +244,7 @@ static void test_files_round_trip(void) {
 }
 
 int main(void) {
-  pz_err_t err = {0};
-  if (pz_media_init(&err) != 0) {
-    fprintf(stderr, "%s\n", err.msg);
-    return 1;
-  }
+  if (!media_start()) return 1;
   RUN(test_declared_types);
   RUN(test_names);
   RUN(test_captions);
