@@ -396,7 +396,7 @@ static int ledger_main(int argc, char **argv) {
   long holder = 0;
   pz_err_t cerr = {0};
   int rc;
-  if (pz_store_claim(st, data_dir, &holder, &cerr) == 0) {
+  if (pz_store_claim(st, &holder, &cerr) == 0) {
     rc = pz_store_run_sync(st, &v.job);
   } else if (cerr.code == PZ_ECONFLICT) {
     fprintf(stderr, "plazad: a plazad (pid %ld) is running on %s: checking a snapshot of the ledger\n", holder,

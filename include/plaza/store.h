@@ -73,10 +73,10 @@ int pz_store_run_sync(pz_store_t *st, pz_store_job_t *job);
 /* Runs job->run as a read, on one snapshot, on the calling thread: it
  * holds up no writer, a running server's included. */
 int pz_store_run_sync_read(pz_store_t *st, pz_store_job_t *job);
-/* Claims the data directory for st, as pz_store_open does (a store opened
+/* Claims st's data directory, as pz_store_open does (a store opened
  * with pz_store_open_sync does not): 0, or PZ_ECONFLICT when a process
  * holds it, with *holder (may be NULL) its pid as it wrote it (0 if
  * unknown). Kept until pz_store_close. */
-int pz_store_claim(pz_store_t *st, const char *data_dir, long *holder, pz_err_t *err);
+int pz_store_claim(pz_store_t *st, long *holder, pz_err_t *err);
 
 #endif

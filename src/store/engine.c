@@ -573,11 +573,12 @@ static void sync_dir(const char *dir) {
  * exclusive flock on DATA_DIR/plazad.lock, with its pid inside for the
  * operator; the kernel lets go of it when the process ends, kill -9
  * included, so nothing stale is left to clean up. */
-static int dir_lock(const char *data_dir, int *fd_out, long *holder, pz_err_t *err) {
-  *fd_out = -1;
+static int dir_lock(pz_store_t *st, long *holder, pz_err_t *err) {
   if (holder) *holder = 0;
+  /* The directory is the database's: st->path is DATA_DIR/plaza.db. */
+  int dir_len = (int)(strlen(st->path) - sizeof("/plaza.db") + 1);
   char path[4096];
-  snprintf(path, sizeof(path), "%s/plazad.lock", data_dir);
+  snprintf(path, sizeof(path), "%.*s/plazad.lock", dir_len, st->path);
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return pz_err_set(err, PZ_EIO, NULL, "cannot open %s: %s", path, strerror(errno));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -588,8 +589,8 @@ static int dir_lock(const char *data_dir, int *fd_out, long *holder, pz_err_t *e
     if (e != EWOULDBLOCK) return pz_err_set(err, PZ_EIO, NULL, "cannot lock %s: %s", path, strerror(e));
     long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
     if (holder) *holder = pid;
-    return pz_err_set(err, PZ_ECONFLICT, NULL, "data directory %s is in use by another plazad (pid %ld)", data_dir,
-                      pid);
+    return pz_err_set(err, PZ_ECONFLICT, NULL, "data directory %.*s is in use by another plazad (pid %ld)", dir_len,
+                      st->path, pid);
   }
   char pid[24];
   int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
@@ -597,13 +598,13 @@ static int dir_lock(const char *data_dir, int *fd_out, long *holder, pz_err_t *e
     /* The lock holds all the same; only the pid shown to others is lost. */
     PZ_LOG(PZ_LOG_WARN, NULL, "cannot write the pid into the data directory's lock", "error=%s", strerror(errno));
   }
-  *fd_out = fd;
+  st->lock_fd = fd;
   return 0;
 }
 
-int pz_store_claim(pz_store_t *st, const char *data_dir, long *holder, pz_err_t *err) {
+int pz_store_claim(pz_store_t *st, long *holder, pz_err_t *err) {
   if (st->lock_fd >= 0) return 0;
-  return dir_lock(data_dir, &st->lock_fd, holder, err);
+  return dir_lock(st, holder, err);
 }
 
 static int open_common(pz_store_t **out, const char *data_dir, bool claim, pz_err_t *err) {
@@ -613,11 +614,11 @@ static int open_common(pz_store_t **out, const char *data_dir, bool claim, pz_er
   st->lock_fd = -1;
   int rc = make_dir(data_dir, err);
   if (rc < 0) goto out;
-  /* Before the migrations: they are writes too. */
-  if (claim && (rc = dir_lock(data_dir, &st->lock_fd, NULL, err)) < 0) goto out;
   size_t n = strlen(data_dir) + sizeof("/plaza.db");
   st->path = pz_malloc(n);
   snprintf(st->path, n, "%s/plaza.db", data_dir);
+  /* Before the migrations: they are writes too. */
+  if (claim && (rc = dir_lock(st, NULL, err)) < 0) goto out;
   if ((rc = db_open(&st->writer, st->path, false, err)) < 0) goto out;
   if ((rc = migrate(&st->writer, err)) < 0) goto out;
   sync_dir(data_dir);
