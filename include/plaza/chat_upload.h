@@ -118,6 +118,16 @@ int pz_store_blob_write(const char *db_path, int64_t id, bool thumb, const void 
 int pz_store_blob_read(const char *db_path, int64_t id, bool thumb, size_t max, pz_buf_t *out, pz_err_t *err);
 /* Removes the files of upload id, if any (an upload whose row did not commit). Blocking. */
 void pz_store_blob_remove(const char *db_path, int64_t id);
+/* Removes the files under DATA_DIR/uploads/XX/ (XX: dir, 0..255, in hex)
+ * that no upload row owns: what a crash left between a file's write and
+ * its row's commit, or between a row's deletion and its files' removal,
+ * and temporary files of interrupted writes. Files of ids at or above
+ * below_id are left alone: their upload may be under way (ids grow, so a
+ * process passes the first id it made). Names that are not an upload's
+ * are left alone too. Adds the count removed to *removed. Runs as a read
+ * job (files are removed, rows only read); blocking. */
+int pz_store_blob_orphans(pz_db_t *db, const char *db_path, unsigned dir, int64_t below_id, unsigned *removed,
+                          pz_err_t *err);
 
 /* ---- rows: inside store jobs, as in store_chat.h ---- */
 

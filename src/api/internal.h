@@ -61,6 +61,14 @@ struct pz_api_s {
    * shorter for tests: PLAZA_TEST_UPLOAD_TTL_MS) and their sweep. */
   int64_t upload_ttl_ms;
   struct pz__api_sweep_s *upload_sweep;
+  /* The scan, once at start, for upload files no row owns: one read job
+   * per first-level directory, ids below `below` (the first id this
+   * process made) only. */
+  struct {
+    pz_store_job_t job;
+    int64_t below;
+    unsigned dir, removed;
+  } orphans;
   /* Merchants (merchants.c): the webhook dispatcher, NULL without a wallet. */
   struct pz__api_hooks_s *hooks;
   /* WebSockets of signed-in users, by user id (ws.c). */

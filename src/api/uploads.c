@@ -378,10 +378,47 @@ static const pz__api_sweep_ops_t unsent_sweep = {.what = "uploads never sent",
                                                  .run = sweep_unsent,
                                                  .after = sweep_files};
 
+/* ---- files no upload owns, found once at start ---- */
+
+static void orphans_next(pz_api_t *api);
+
+static int orphans_run(pz_db_t *db, pz_store_job_t *job) {
+  pz_api_t *api = job->data;
+  return pz_store_blob_orphans(db, pz_store_path(api->st), api->orphans.dir, api->orphans.below, &api->orphans.removed,
+                               &job->err);
+}
+
+static void orphans_done(pz_store_job_t *job) {
+  pz_api_t *api = job->data;
+  if (job->rc < 0) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "the scan for upload files without an upload failed", "error=%s",
+           pz_err_message(&job->err));
+  } else if (++api->orphans.dir < 256) {
+    orphans_next(api);
+  } else {
+    pz_metrics_count("upload_files_orphaned", api->orphans.removed);
+    PZ_LOG(api->orphans.removed ? PZ_LOG_INFO : PZ_LOG_DEBUG, NULL, "upload files without an upload removed",
+           "count=%u", api->orphans.removed);
+  }
+  pz__api_unbusy(api);
+}
+
+/* One directory at a time, on a read connection: a read transaction per
+ * directory, never one as long as the whole scan (it would keep the WAL
+ * from starting over). */
+static void orphans_next(pz_api_t *api) {
+  if (api->closing) return;
+  api->orphans.job = (pz_store_job_t){.run = orphans_run, .done = orphans_done, .data = api};
+  if (pz_store_read(api->st, &api->orphans.job) < 0) return; /* the store is closing */
+  pz__api_busy(api);
+}
+
 void pz__api_uploads_start(pz_api_t *api) {
   api->upload_ttl_ms =
       pz__api_test_knob("PLAZA_TEST_UPLOAD_TTL_MS", 1, PZ_UPLOAD_UNSENT_TTL_MS, PZ_UPLOAD_UNSENT_TTL_MS);
   api->upload_sweep = pz__api_sweep_start(api, &unsent_sweep, api->upload_ttl_ms);
+  api->orphans.below = pz_id_next();
+  orphans_next(api);
 }
 
 void pz__api_uploads_stop(pz_api_t *api) {

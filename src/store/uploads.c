@@ -1,4 +1,5 @@
 /* Uploads: their rows (SQL behind chat_upload.h) and their files under DATA_DIR/uploads, written durably. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "plaza/chat_upload.h"
+#include "plaza/id.h"
 #include "plaza/log.h"
 #include "store/db.h"
 
@@ -258,4 +260,69 @@ void pz_store_blob_remove(const char *db_path, int64_t id) {
   if (blob_paths(db_path, id, false, p, &err) == 0) unlink(p->file);
   if (blob_paths(db_path, id, true, p, &err) == 0) unlink(p->file);
   pz_free(p);
+}
+
+/* ---- files no row owns ---- */
+
+static const char SQL_UPLOAD_EXISTS[] = "SELECT 1 FROM uploads WHERE id = ?1";
+
+/* An upload's file name: the id in decimal, then "", ".thumb", ".tmp" or
+ * ".thumb.tmp". Returns false for any other name. */
+static bool blob_name(const char *name, int64_t *id, bool *tmp) {
+  size_t n = strspn(name, "0123456789");
+  const char *rest = name + n;
+  if (pz_id_parse(name, n, id) < 0) return false;
+  *tmp = strcmp(rest, ".tmp") == 0 || strcmp(rest, ".thumb.tmp") == 0;
+  return *tmp || rest[0] == '\0' || strcmp(rest, ".thumb") == 0;
+}
+
+static int blob_owned(pz_db_t *db, int64_t id, bool *owned, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_UPLOAD_EXISTS, err);
+  if (st == NULL) return err->code;
+  int rc = sqlite3_bind_int64(st, 1, id);
+  if (rc != SQLITE_OK) return pz__db_fail(db, rc, err);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return pz__db_fail(db, rc, err);
+  *owned = rc == SQLITE_ROW;
+  return 0;
+}
+
+int pz_store_blob_orphans(pz_db_t *db, const char *db_path, unsigned dir, int64_t below_id, unsigned *removed,
+                          pz_err_t *err) {
+  blob_paths_t *p = pz_malloc(sizeof(*p));
+  int rc = blob_paths(db_path, 1, false, p, err); /* for p->root */
+  DIR *d1 = NULL;
+  if (rc < 0) goto out;
+  /* blob_paths checked that a whole file name fits under root. */
+  if ((size_t)snprintf(p->l1, sizeof(p->l1), "%s/%02x", p->root, dir & 0xff) >= sizeof(p->l1)) goto out;
+  if ((d1 = opendir(p->l1)) == NULL) goto out; /* no upload ever hashed here */
+  struct dirent *e1, *e2;
+  while (rc == 0 && (e1 = readdir(d1)) != NULL) {
+    if (strlen(e1->d_name) != 2 || strspn(e1->d_name, "0123456789abcdef") != 2) continue;
+    if ((size_t)snprintf(p->l2, sizeof(p->l2), "%s/%s", p->l1, e1->d_name) >= sizeof(p->l2)) continue;
+    DIR *d2 = opendir(p->l2);
+    if (d2 == NULL) continue;
+    bool any = false;
+    while (rc == 0 && (e2 = readdir(d2)) != NULL) {
+      int64_t id;
+      bool tmp, owned = false;
+      if (!blob_name(e2->d_name, &id, &tmp) || id >= below_id) continue;
+      if (!tmp && (rc = blob_owned(db, id, &owned, err)) < 0) break;
+      if (owned) continue;
+      if ((size_t)snprintf(p->file, sizeof(p->file), "%s/%s", p->l2, e2->d_name) >= sizeof(p->file)) continue;
+      if (unlink(p->file) == 0) {
+        (*removed)++;
+        any = true;
+      } else if (errno != ENOENT) {
+        PZ_LOG(PZ_LOG_WARN, NULL, "cannot remove an upload file no upload owns", "error=%s", strerror(errno));
+      }
+    }
+    closedir(d2);
+    if (any) sync_dir(p->l2);
+  }
+out:
+  if (d1) closedir(d1);
+  pz_free(p);
+  return rc;
 }

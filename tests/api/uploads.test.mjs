@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expectError, openWs, register, startServer } from './lib.mjs';
 
@@ -582,6 +582,61 @@ test('an upload answered 201 survives kill -9', { timeout: 60000 }, async () => 
     await s1.stop();
   }
 });
+
+test('files a crash left without an upload are removed at start; uploads and foreign files stay', { timeout: 60000 }, async () => {
+  const s1 = await startServer();
+  let s2;
+  try {
+    const me = await register(s1);
+    const res = await s1.call('POST', '/v1/uploads?name=kept.png', { token: me.token, raw: png(300, 200), headers: { 'content-type': 'image/png' } });
+    assert.equal(res.status, 201, res.text);
+    const kept = res.json.upload.id;
+    await s1.kill9();
+
+    // What a crash leaves: a file whose row never committed (with its
+    // thumbnail), a file whose row was deleted, half-written temporaries.
+    // Beside them, a file that is not an upload's and one whose id is
+    // newer than the next server's first id (an upload under way there).
+    const uploads = path.join(s1.dir, 'uploads');
+    const keptFile = filesUnderPaths(uploads).find((f) => path.basename(f) === kept);
+    assert.ok(keptFile, 'the upload has a file');
+    const here = path.dirname(keptFile);
+    const elsewhere = path.join(uploads, '7f', '00');
+    mkdirSync(elsewhere, { recursive: true });
+    const old = (BigInt(kept) - 5000n).toString();
+    const future = (BigInt(kept) + (1n << 50n)).toString();
+    const orphans = [
+      path.join(here, old), path.join(here, `${old}.thumb`),
+      path.join(elsewhere, `${BigInt(old) + 1n}`), path.join(elsewhere, `${BigInt(old) + 2n}.tmp`),
+      path.join(elsewhere, `${BigInt(old) + 3n}.thumb.tmp`),
+    ];
+    const stays = [path.join(elsewhere, 'README'), path.join(elsewhere, `${old}.jpg`), path.join(elsewhere, future)];
+    for (const f of [...orphans, ...stays]) writeFileSync(f, 'x');
+
+    s2 = await startServer({ dataDir: s1.dir });
+    const deadline = Date.now() + 20000;
+    while (!/"upload files without an upload removed","count":5}/.test(s2.logs())) {
+      assert.ok(Date.now() < deadline, `no scan result in the log:\n${s2.logs()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const f of orphans) assert.ok(!existsSync(f), `${f} is still there`);
+    for (const f of stays) assert.ok(existsSync(f), `${f} was removed`);
+    const h = { authorization: `Bearer ${me.token}` };
+    assert.equal((await fetch(s2.url(`/v1/uploads/${kept}`), { headers: h })).status, 200);
+    assert.equal((await fetch(s2.url(`/v1/uploads/${kept}/thumbnail`), { headers: h })).status, 200);
+    const metrics = await (await fetch(s2.url('/metrics'))).text();
+    assert.match(metrics, /upload_files_orphaned\S* 5\b/);
+  } finally {
+    await s2?.stop();
+    await s1.stop();
+  }
+});
+
+/** The paths of the files under dir, at any depth. */
+function filesUnderPaths(dir) {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile()).map((e) => path.join(e.path ?? e.parentPath, e.name));
+}
 
 /** The names of the files under dir, at any depth. */
 function filesUnder(dir) {
