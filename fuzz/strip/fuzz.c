@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   PZ_ASSERT(rc == 0);
-  if (strcmp(type, "image/gif") == 0) PZ_ASSERT(out.len == 0);
+  /* GIF only loses blocks: it never grows. */
+  if (strcmp(type, "image/gif") == 0) PZ_ASSERT(out.len < size - 2 || out.len == 0);
   if (out.len > 0) {
     PZ_ASSERT(out.len <= size - 2 + PZ_MEDIA_STRIP_MAX_GROWTH);
     /* A copy of exactly its length, so that a read past its end is seen. */

@@ -96,8 +96,9 @@ void pz_media_release(pz_media_t *m);
  * profiles and what decoding needs stay byte for byte. orientation is the
  * EXIF orientation that libvips read (vips_image_get_orientation): 2 to 8
  * is written back alone in a minimal EXIF for JPEG, PNG and WebP with
- * VP8X; other values add nothing. GIF, and types that are not images,
- * are left as they are.
+ * VP8X; other values add nothing (GIF has no EXIF: its comment and
+ * application blocks go, its loop count and colour profile stay). Types
+ * that are not images are left as they are.
  * out must be empty. 0 with out->len == 0: there is nothing to remove,
  * keep the original; 0 with bytes in out: the image to store instead.
  * PZ_EMEDIA with err when the structure cannot be read (a length past the

@@ -1,5 +1,5 @@
 /* Image metadata taken out of an upload without re-encoding it: EXIF (with its GPS position), XMP, IPTC and comments
- * go, the pixels, the colour profile and the orientation stay. */
+ * go, the pixels, the colour profile and the orientation stay. JPEG, PNG, WebP and GIF. */
 #include "plaza/chat_upload.h"
 
 static int unreadable(pz_err_t *err) {
@@ -323,6 +323,70 @@ static int strip_webp(copy_t *c, size_t len, int orientation, pz_err_t *err) {
   return 0;
 }
 
+/* ---- GIF ----
+ * A header, the screen descriptor with an optional global colour table,
+ * then blocks: images (0x2C), extensions (0x21) and the trailer (0x3B).
+ * Images and extensions both end in a chain of sub-blocks (a length
+ * byte, then that many bytes) closed by an empty one. Metadata sits in
+ * extensions: comments (0xFE) and application blocks such as XMP ("XMP
+ * DataXMP", whose raw text a magic trailer makes walkable as sub-blocks)
+ * or Photoshop's IPTC. What animation and colour need stays: graphic
+ * control (0xF9), plain text (0x01), and the applications NETSCAPE2.0 and
+ * ANIMEXTS1.0 (the loop count) and ICCRGBG1012 (the colour profile). A
+ * file cut short is kept as far as it goes, as decoders show it. */
+
+/* Where the chain of sub-blocks from d[pos] ends (past its empty block),
+ * or len when it runs past the end. */
+static size_t gif_blocks_end(const uint8_t *d, size_t pos, size_t len) {
+  while (pos < len) {
+    size_t n = d[pos];
+    if (n == 0) return pos + 1;
+    if (n >= len - pos) return len;
+    pos += 1 + n;
+  }
+  return len;
+}
+
+/* An application extension's first sub-block (at d[pos]) names it. */
+static bool gif_app_kept(const uint8_t *d, size_t pos, size_t len) {
+  if (pos >= len || d[pos] != 11 || len - pos - 1 < 11) return false;
+  const uint8_t *name = d + pos + 1;
+  return memcmp(name, "NETSCAPE2.0", 11) == 0 || memcmp(name, "ANIMEXTS1.0", 11) == 0 ||
+         memcmp(name, "ICCRGBG1012", 11) == 0;
+}
+
+static size_t gif_table(uint8_t flags) { return (flags & 0x80) ? (size_t)3 << ((flags & 7) + 1) : 0; }
+
+static int strip_gif(copy_t *c, size_t len, pz_err_t *err) {
+  const uint8_t *d = c->data;
+  if (len < 13 || (memcmp(d, "GIF87a", 6) != 0 && memcmp(d, "GIF89a", 6) != 0)) return unreadable(err);
+  size_t pos = 13 + gif_table(d[10]);
+  if (pos > len) return unreadable(err);
+  while (pos < len) {
+    if (d[pos] == 0x3B) { /* the trailer: what follows is no part of the image */
+      if (pos + 1 < len) cut(c, pos + 1, len);
+      break;
+    }
+    if (d[pos] == 0x2C) {
+      /* The descriptor, a local colour table, the LZW code size, the data. */
+      if (len - pos < 10) break;
+      size_t at = pos + 10 + gif_table(d[pos + 9]);
+      if (at >= len) break;
+      pos = gif_blocks_end(d, at + 1, len);
+    } else if (d[pos] == 0x21) {
+      if (len - pos < 2) break;
+      uint8_t label = d[pos + 1];
+      size_t next = gif_blocks_end(d, pos + 2, len);
+      if (label != 0xF9 && label != 0x01 && !(label == 0xFF && gif_app_kept(d, pos + 2, len))) cut(c, pos, next);
+      pos = next;
+    } else {
+      return unreadable(err);
+    }
+  }
+  finish(c);
+  return 0;
+}
+
 /* ---- the choice ---- */
 
 int pz_media_strip(const uint8_t *data, size_t len, const char *content_type, int orientation, pz_buf_t *out,
@@ -337,9 +401,8 @@ int pz_media_strip(const uint8_t *data, size_t len, const char *content_type, in
     rc = strip_png(&c, len, orientation, err);
   else if (strcmp(content_type, "image/webp") == 0)
     rc = strip_webp(&c, len, orientation, err);
-  /* GIF is kept as it is: it has no EXIF, so no GPS position and no
-   * orientation. XMP and comments can sit in its extension blocks; taking
-   * them out means walking every frame's sub-blocks, left for later. */
+  else if (strcmp(content_type, "image/gif") == 0)
+    rc = strip_gif(&c, len, err); /* no EXIF, so no orientation to keep */
   if (rc < 0) pz_buf_free(out);
   return rc;
 }

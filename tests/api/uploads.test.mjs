@@ -434,6 +434,22 @@ describe('metadata', () => {
     assert.ok(!thumb.bytes.includes(Buffer.from('SecretCam')));
     assert.ok(!thumb.bytes.includes(Buffer.from('EXIF')));
   });
+  test('a GIF loses its comment and XMP blocks and keeps its loop count', async () => {
+    const me = await register(srv);
+    // GIF: header, screen descriptor and a two-colour table (13 + 6 bytes), then blocks.
+    const head = GIF.subarray(0, 19);
+    const loop = Buffer.from('21ff0b4e45545343415045322e300301000000', 'hex'); // NETSCAPE2.0, loop forever
+    const comment = Buffer.concat([Buffer.from([0x21, 0xfe, 20]), Buffer.from('taken at home, Paris'), Buffer.from([0])]);
+    const xmp = Buffer.concat([
+      Buffer.from('\x21\xff\x0bXMP DataXMP<x:xmpmeta>GPSLatitude 48,51.40N</x:xmpmeta>', 'latin1'),
+      Buffer.from([1, ...Array.from({ length: 256 }, (_, i) => 255 - i), 0]),
+    ]);
+    const clean = Buffer.concat([head, loop, GIF.subarray(19)]);
+    const u = await upload(me, Buffer.concat([head, loop, comment, xmp, GIF.subarray(19)]), 'image/gif');
+    assert.equal(u.size, clean.length);
+    const got = await download(me, `/v1/uploads/${u.id}`);
+    assert.ok(got.bytes.equals(clean), got.bytes.toString('hex'));
+  });
 });
 
 describe('image and file messages', () => {

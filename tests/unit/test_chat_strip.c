@@ -1,8 +1,8 @@
 /* Metadata stripping: what a member downloads holds no EXIF, GPS, XMP or comments, decodes to the same pixels and keeps
  * its colour profile and orientation. */
 #include <vips/vips.h>
-#include "plaza/chat_upload.h"
 #include "media_fixture.h"
+#include "plaza/chat_upload.h"
 #include "test.h"
 
 /* ---- building images ---- */
@@ -664,6 +664,111 @@ static void test_broken_structures_are_refused(void) {
   g_free(base), g_free(png_base), g_free(webp_base);
 }
 
+/* ---- GIF ---- */
+
+static size_t gif_header_end(const uint8_t *d) { return 13 + ((d[10] & 0x80) ? (size_t)3 << ((d[10] & 7) + 1) : 0); }
+
+/* An extension: introducer, label, the payload in sub-blocks of at most 255 bytes, the empty block. */
+static void gif_extension(bytes_t *b, uint8_t label, const void *payload, size_t n) {
+  uint8_t head[2] = {0x21, label};
+  bytes_add(b, head, 2);
+  const uint8_t *p = payload;
+  while (n > 0) {
+    uint8_t len = n > 255 ? 255 : (uint8_t)n;
+    bytes_add(b, &len, 1);
+    bytes_add(b, p, len);
+    p += len, n -= len;
+  }
+  bytes_add(b, "", 1);
+}
+
+/* An application extension: its 11-byte name as the first sub-block, then data in sub-blocks. */
+static void gif_application(bytes_t *b, const char *name, const char *data) {
+  bytes_add(b, "\x21\xFF\x0B", 3);
+  bytes_add(b, name, 11);
+  size_t n = strlen(data);
+  uint8_t len = (uint8_t)n;
+  bytes_add(b, &len, 1);
+  bytes_add(b, data, n);
+  bytes_add(b, "", 1);
+}
+
+/* XMP as Adobe writes it into a GIF: the packet's raw bytes, then the
+ * "magic trailer" (0x01, 0xFF down to 0x00, and the empty block) that
+ * lets a reader walking sub-blocks from anywhere in the text land on the
+ * end. */
+static void gif_xmp(bytes_t *b, const char *xmp) {
+  bytes_add(b, "\x21\xFF\x0BXMP DataXMP", 14);
+  bytes_add(b, xmp, strlen(xmp));
+  for (int v = 256; v >= 0; v--) {
+    uint8_t x = (uint8_t)(v == 256 ? 1 : v);
+    bytes_add(b, &x, 1);
+  }
+  bytes_add(b, "", 1);
+}
+
+static const char NETSCAPE_LOOP[] = "\x21\xFF\x0BNETSCAPE2.0\x03\x01\x00\x00\x00";
+
+static void test_gif_loses_comments_xmp_and_iptc(void) {
+  size_t base_len;
+  uint8_t *base = make_image(40, 30, "gif", &base_len);
+  NEED(base != NULL);
+  size_t head = gif_header_end(base);
+  NEED(head < base_len);
+  /* The loop count stays; a comment, XMP, Photoshop's IPTC and bytes
+   * after the trailer go. */
+  bytes_t in = {0};
+  bytes_add(&in, base, head);
+  bytes_add(&in, LIT(NETSCAPE_LOOP));
+  gif_extension(&in, 0xFE, LIT("SecretCam, 51.5074 N 0.1278 W"));
+  gif_xmp(&in, "<x:xmpmeta xmlns:x='adobe:ns:meta/'><exif:GPSLatitude>51,30.44N</exif:GPSLatitude></x:xmpmeta>");
+  gif_application(&in, "MGK8BIM0000", "IPTC SecretCam owner");
+  bytes_add(&in, base + head, base_len - head);
+  bytes_add(&in, LIT("TRAILING SecretCam"));
+
+  pz_buf_t out = {0};
+  pz_err_t err = {0};
+  CHECK_EQ_INT(strip(in.data, in.len, "image/gif", 6, &out, &err), 0);
+  NEED(out.len == base_len + sizeof(NETSCAPE_LOOP) - 1);
+  const uint8_t *o = (const uint8_t *)out.data;
+  CHECK(memcmp(o, base, head) == 0);
+  CHECK(memcmp(o + head, NETSCAPE_LOOP, sizeof(NETSCAPE_LOOP) - 1) == 0);
+  CHECK(memcmp(o + head + sizeof(NETSCAPE_LOOP) - 1, base + head, base_len - head) == 0);
+  CHECK(!contains(o, out.len, "SecretCam") && !contains(o, out.len, "GPS") && !contains(o, out.len, "XMP"));
+  decoded_t before, after;
+  NEED(decode(base, base_len, &before));
+  NEED(decode(out.data, out.len, &after));
+  CHECK(same_pixels(&before, &after));
+  check_idempotent(&out, "image/gif", 6);
+
+  /* Cut short inside the comment: kept up to where the comment began, as
+   * a decoder would show it. */
+  pz_buf_t cut = {0};
+  size_t comment = head + sizeof(NETSCAPE_LOOP) - 1;
+  CHECK_EQ_INT(strip(in.data, comment + 10, "image/gif", 1, &cut, &err), 0);
+  CHECK_EQ_INT(cut.len, comment);
+  CHECK(cut.len == comment && memcmp(cut.data, in.data, comment) == 0);
+  /* Cut short inside the image: nothing to take out. */
+  pz_buf_t short_image = {0};
+  CHECK_EQ_INT(strip(base, base_len - 5, "image/gif", 1, &short_image, &err), 0);
+  CHECK_EQ_INT(short_image.len, 0);
+
+  /* What is no GIF block. */
+  uint8_t *bad = malloc(base_len);
+  memcpy(bad, base, base_len);
+  bad[head] = 0x00;
+  check_unreadable(bad, base_len, "image/gif", "gif garbage block");
+  check_unreadable(base, 12, "image/gif", "gif header cut");
+  check_unreadable((const uint8_t *)"GIF90a\x01\x00\x01\x00\x00\x00\x00;", 14, "image/gif", "gif version");
+  free(bad);
+
+  g_free(before.pixels), g_free(after.pixels);
+  pz_buf_free(&cut);
+  pz_buf_free(&out);
+  free(in.data);
+  g_free(base);
+}
+
 int main(void) {
   if (!media_start()) return 1;
   RUN(test_jpeg_loses_exif_xmp_iptc_and_comments);
@@ -675,5 +780,6 @@ int main(void) {
   RUN(test_webp_loses_exif_and_xmp);
   RUN(test_clean_files_are_kept_as_they_are);
   RUN(test_broken_structures_are_refused);
+  RUN(test_gif_loses_comments_xmp_and_iptc);
   TEST_EXIT();
 }
