@@ -240,9 +240,14 @@ test('a direct chat between a phone and a desktop', { timeout: 300000 }, async (
     // Enough messages for more than one page of history (50).
     const convId = new URL(alice.url()).pathname.split('/')[2];
     const more = Array.from({ length: 60 }, (_, i) => `History ${i + 1}`);
+    const sent = [];
     for (let i = 0; i < more.length; i++) {
-      await call('POST', `/v1/conversations/${convId}/messages`, i % 2 ? tokens.bob : tokens.alice, { client_id: `h${i}`, text: more[i] });
+      sent.push((await call('POST', `/v1/conversations/${convId}/messages`, i % 2 ? tokens.bob : tokens.alice, { client_id: `h${i}`, text: more[i] })).message);
     }
+    // Alice read up to History 11: the reloaded chat starts at its unread
+    // mark, right at the top of the newest page, so the top is in view
+    // from the first paint and never scrolls into it.
+    await call('POST', `/v1/conversations/${convId}/read`, tokens.alice, { message_id: sent[10].id });
     await alice.reload();
     await waitCount(alice, 'History 60', 1);
     // The newest page is there, the oldest messages are not loaded yet.

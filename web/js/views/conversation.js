@@ -447,6 +447,14 @@ export function conversationView({ id }) {
     }
     firstPaint = false;
     updateJump();
+    // The top's observer speaks only when the top crosses its margin. A
+    // page that leaves the top inside it (a start at an unread mark near
+    // the top, a short page) would never ask for the one before: looking
+    // again after each paint does, once per page, as loading guards it.
+    if (observer && p.loaded && p.hasMore && !p.loading && !p.error) {
+      observer.unobserve(top);
+      observer.observe(top);
+    }
   }
 
   function updateJump() {
@@ -739,17 +747,20 @@ export function conversationView({ id }) {
 
   // ---------- paging, scrolling, reading ----------
 
+  function loadOlder() {
+    const p = page(cid);
+    if (p.loaded && p.hasMore && !p.loading && !p.error) loadHistory(cid, { older: true });
+  }
   if ('IntersectionObserver' in window) {
     observer = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) {
-        const p = page(cid);
-        if (p.loaded && p.hasMore && !p.loading && !p.error) loadHistory(cid, { older: true });
-      }
+      if (entries.some((e) => e.isIntersecting)) loadOlder();
     }, { root: scroller, rootMargin: '400px 0px 0px 0px' });
     observer.observe(top);
   }
 
   scroller.addEventListener('scroll', () => {
+    // Near the top: the next page, whatever the observer saw last.
+    if (scroller.scrollTop < 400) loadOlder();
     closeMenu();
     pinned = isNearBottom();
     if (pinned) unseen = 0;
