@@ -41,6 +41,7 @@ typedef struct {
   pz_wallet_currencies_t currency_list;
   const char *daily_limits;
   pz_wallet_limits_t limits;
+  unsigned event_retention_days;
 } options_t;
 
 typedef struct {
@@ -95,6 +96,9 @@ static void usage(FILE *out) {
           "  --daily-limits LIST    what a user may send out per currency per UTC day, in minor\n"
           "                         units, by verification tier: tier:amount,... (0: no limit)\n"
           "                         [PLAZA_DAILY_LIMITS] (default " PZ_WALLET_DAILY_LIMITS_DEFAULT ")\n"
+          "  --event-retention-days N  how long the events of the users' streams are kept for\n"
+          "                         devices to catch up on; one offline for longer reloads its\n"
+          "                         lists; 0 keeps them forever [PLAZA_EVENT_RETENTION_DAYS] (default 30)\n"
           "  --shutdown-timeout MS  how long a graceful stop waits [PLAZA_SHUTDOWN_TIMEOUT] (default 10000)\n"
           "  --version              print the version and exit\n"
           "  --help                 print this help and exit\n"
@@ -142,11 +146,12 @@ static int parse_options(int argc, char **argv, options_t *o) {
   o->secret_file = env_or("PLAZA_SECRET_FILE", NULL);
   o->admin_token_file = env_or("PLAZA_ADMIN_TOKEN_FILE", NULL);
   o->daily_limits = env_or("PLAZA_DAILY_LIMITS", PZ_WALLET_DAILY_LIMITS_DEFAULT);
-  const char *nums[6] = {env_or("PLAZA_MAX_CONNECTIONS", NULL), env_or("PLAZA_MAX_BODY", NULL),
-                         env_or("PLAZA_NODE", NULL), env_or("PLAZA_SHUTDOWN_TIMEOUT", NULL),
-                         env_or("PLAZA_MSG_RATE", NULL), env_or("PLAZA_MAX_BODY_MEMORY", NULL)};
+  const char *nums[7] = {env_or("PLAZA_MAX_CONNECTIONS", NULL), env_or("PLAZA_MAX_BODY", NULL),
+                         env_or("PLAZA_NODE", NULL),            env_or("PLAZA_SHUTDOWN_TIMEOUT", NULL),
+                         env_or("PLAZA_MSG_RATE", NULL),        env_or("PLAZA_MAX_BODY_MEMORY", NULL),
+                         env_or("PLAZA_EVENT_RETENTION_DAYS", NULL)};
   enum { O_LISTEN = 256, O_DATA, O_DB, O_WEB, O_LOG, O_ACCESS, O_MAXCONN, O_MAXBODY, O_NODE, O_SHUT, O_RATE, O_BODYMEM, O_VER, O_HELP,
-         O_CURRENCIES, O_SECRET, O_LIMITS, O_ADMIN, O_PRIVATE_HOOKS };
+         O_CURRENCIES, O_SECRET, O_LIMITS, O_ADMIN, O_PRIVATE_HOOKS, O_RETENTION };
   static const struct option longopts[] = {
       {"listen", required_argument, 0, O_LISTEN},     {"data-dir", required_argument, 0, O_DATA},
       {"db", required_argument, 0, O_DB},             {"web-dir", required_argument, 0, O_WEB},
@@ -159,6 +164,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       {"admin-token-file", required_argument, 0, O_ADMIN},
       {"daily-limits", required_argument, 0, O_LIMITS},
       {"private-webhooks", no_argument, 0, O_PRIVATE_HOOKS},
+      {"event-retention-days", required_argument, 0, O_RETENTION},
       {"version", no_argument, 0, O_VER},             {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
   int c;
@@ -181,6 +187,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       case O_ADMIN: o->admin_token_file = optarg; break;
       case O_LIMITS: o->daily_limits = optarg; break;
       case O_PRIVATE_HOOKS: o->private_webhooks = 1; break;
+      case O_RETENTION: nums[6] = optarg; break;
       case O_VER: printf("plazad %s\n", PZ_VERSION); exit(0);
       case 'h':
       case O_HELP: usage(stdout); exit(0);
@@ -192,10 +199,11 @@ static int parse_options(int argc, char **argv, options_t *o) {
     return -1;
   }
   unsigned long v;
-  static const char *const names[6] = {"--max-connections", "--max-body",  "--node",
-                                       "--shutdown-timeout", "--msg-rate", "--max-body-memory"};
-  static const unsigned long maxes[6] = {10000000, 1UL << 30, 1023, 3600000, 1000000, 1UL << 40};
-  for (int i = 0; i < 6; i++) {
+  static const char *const names[7] = {"--max-connections", "--max-body",        "--node",
+                                       "--shutdown-timeout", "--msg-rate",        "--max-body-memory",
+                                       "--event-retention-days"};
+  static const unsigned long maxes[7] = {10000000, 1UL << 30, 1023, 3600000, 1000000, 1UL << 40, 36500};
+  for (int i = 0; i < 7; i++) {
     v = 0;
     if (nums[i] && parse_uint(nums[i], maxes[i], &v) < 0) {
       fprintf(stderr, "plazad: %s wants a whole number from 0 to %lu, not '%s'\n", names[i], maxes[i], nums[i]);
@@ -206,6 +214,12 @@ static int parse_options(int argc, char **argv, options_t *o) {
     if (i == 5) o->max_body_memory = v;
     if (i == 2) o->node = (unsigned)v;
     if (i == 3) o->shutdown_ms = nums[i] ? (unsigned)v : 10000;
+    if (i == 6) o->event_retention_days = nums[i] ? (unsigned)v : 30;
+    if (i == 6 && v > 0 && v < 7) {
+      /* A device offline for a week must still catch up event by event. */
+      fprintf(stderr, "plazad: --event-retention-days wants 0 (keep forever) or at least 7, not '%s'\n", nums[i]);
+      return -1;
+    }
     if (i == 4) {
       o->msg_rate = (unsigned)v;
       o->msg_unlimited = nums[i] != NULL && v == 0;
@@ -554,7 +568,8 @@ int main(int argc, char **argv) {
                                           .msg_unlimited = opt.msg_unlimited != 0,
                                           .wallet = &d.wallet,
                                           .admin_token = admin_token,
-                                          .private_webhooks = opt.private_webhooks != 0},
+                                          .private_webhooks = opt.private_webhooks != 0,
+                                          .event_retention_ms = (int64_t)opt.event_retention_days * 86400000},
                        &err)) < 0) {
     PZ_LOG(PZ_LOG_ERROR, NULL, "cannot set up server", "error=%s", pz_err_message(&err));
     return 1;

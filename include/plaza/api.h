@@ -32,6 +32,10 @@ typedef struct pz_api_config_s {
    * is a user's input, and must not make the server call the services of
    * its own network. */
   bool private_webhooks;
+  /* How long events stay in the users' streams (ms); a device that asks
+   * for events older than that is told to reload (410 events_expired).
+   * 0 keeps them forever. */
+  int64_t event_retention_ms;
 } pz_api_config_t;
 
 /* Registers the routes on srv's router. loop, srv and st are borrowed and

@@ -54,6 +54,8 @@ int pz_api_new(pz_api_t **out, uv_loop_t *loop, pz_server_t *srv, pz_store_t *st
   pz__api_red_packets_start(api);
   pz__api_merchants_start(api);
   pz__api_uploads_start(api);
+  api->event_retention_ms = api->cfg.event_retention_ms;
+  pz__api_sync_start(api);
   *out = api;
   return 0;
 }
@@ -76,6 +78,7 @@ void pz_api_free(pz_api_t *api) {
   pz__api_red_packets_stop(api);
   pz__api_merchants_stop(api);
   pz__api_uploads_stop(api);
+  pz__api_sync_stop(api);
   if (api->busy == 0) api_destroy(api);
 }
 

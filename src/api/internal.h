@@ -61,6 +61,13 @@ struct pz_api_s {
    * shorter for tests: PLAZA_TEST_UPLOAD_TTL_MS) and their sweep. */
   int64_t upload_ttl_ms;
   struct pz__api_sweep_s *upload_sweep;
+  /* Events older than event_retention_ms leave the streams (sync.c), a
+   * sweep at a time from after rowid event_cursor (the writer's; moved
+   * to event_cursor_next once the sweep's deletions are durable). 0:
+   * kept forever. */
+  int64_t event_retention_ms;
+  int64_t event_cursor, event_cursor_next;
+  struct pz__api_sweep_s *event_sweep;
   /* The scan, once at start, for upload files no row owns: one read job
    * per first-level directory, ids below `below` (the first id this
    * process made) only. */
@@ -207,6 +214,9 @@ void pz__api_msgops_routes(pz_api_t *api, pz_router_t *r);
 void pz__api_uploads_routes(pz_api_t *api, pz_router_t *r);
 /* Starts the sweep of uploads never sent (at once, then every minute) / stops it. Loop thread. */
 void pz__api_uploads_start(pz_api_t *api);
+/* The retention sweep of old events (sync.c), when the configuration keeps them for a time. */
+void pz__api_sync_start(pz_api_t *api);
+void pz__api_sync_stop(pz_api_t *api);
 void pz__api_uploads_stop(pz_api_t *api);
 
 /* ---- messaging shared by HTTP and the WebSocket (conversations.c) ---- */
@@ -433,6 +443,7 @@ struct pz__api_sweep_s {
   const pz__api_sweep_ops_t *ops;
   bool running, closing, closed; /* closed: the timer's close callback ran */
   unsigned n;
+  bool more; /* run may set it: more is left even though n < batch */
   pz__api_events_t events;
   int64_t ids[PZ_UPLOAD_SWEEP_BATCH]; /* what run settled, for after */
 };

@@ -8,6 +8,7 @@ static void sweep_now(pz__api_sweep_t *s);
 static int sweep_run(pz_db_t *db, pz_store_job_t *job) {
   pz__api_sweep_t *s = job->data;
   s->n = 0;
+  s->more = false;
   return s->ops->run(s, db, &job->err);
 }
 
@@ -25,7 +26,7 @@ static void sweep_done(pz_store_job_t *job) {
   if (job->rc == 0 && !api->closing) pz__api_events_push(api, &s->events);
   pz__api_events_release(&s->events);
   /* A full batch may have left more behind: go on at once. */
-  bool more = job->rc == 0 && s->n == s->ops->batch && !s->closing;
+  bool more = job->rc == 0 && (s->n == s->ops->batch || s->more) && !s->closing;
   if (s->closed)
     pz_free(s);
   else if (more)

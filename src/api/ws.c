@@ -287,9 +287,10 @@ struct catchup_s {
   pz_store_job_t job;
   ws_conn_t *conn;
   int64_t user_id;
-  int64_t after; /* read events with seq > after */
-  bool first;    /* the first page also clamps after to the stream's end */
-  bool full;     /* the page stopped at a bound: more may follow */
+  int64_t after;     /* read events with seq > after */
+  bool first;        /* the first page also clamps after to the stream's end */
+  bool full;         /* the page stopped at a bound: more may follow */
+  bool reset;        /* events after since were removed by retention: the device reloads (a reset frame) */
   unsigned delay_ms; /* test-only: how long the reader waits first */
   unsigned n;
   pz_buf_t frames;
@@ -330,6 +331,15 @@ static int catchup_run(pz_db_t *db, pz_store_job_t *job) {
     int rc = pz_store_event_head(db, cu->user_id, &head, &job->err);
     if (rc < 0) return rc;
     if (cu->after > head) cu->after = head;
+    /* Seqs are gap-free: a first kept event past after + 1 means that the
+     * ones between were removed by retention. The device is told to
+     * reload its lists and gets the stream from its end. */
+    int64_t first = 0;
+    if ((rc = pz_store_event_first(db, cu->user_id, &first, &job->err)) < 0) return rc;
+    if (first > cu->after + 1) {
+      cu->reset = true;
+      cu->after = head;
+    }
   }
   int rc = pz_store_event_list(db, cu->user_id, cu->after, CATCHUP_EVENTS, catchup_row, cu, &job->err);
   return rc == CATCHUP_STOP ? 0 : rc;
@@ -369,6 +379,14 @@ static void catchup_free(ws_conn_t *c) {
   c->catchup = NULL;
 }
 
+/* Not part of the stream (no seq): what the device missed is gone, and
+ * the events that follow start after next_since. */
+static void send_reset(ws_conn_t *c, int64_t next_since) {
+  char frame[64];
+  int n = snprintf(frame, sizeof(frame), "{\"type\":\"reset\",\"next_since\":%lld}", (long long)next_since);
+  pz_ws_send(c->ws, true, frame, (size_t)n);
+}
+
 static void catchup_done(pz_store_job_t *job) {
   catchup_t *cu = job->data;
   ws_conn_t *c = cu->conn;
@@ -388,12 +406,14 @@ static void catchup_done(pz_store_job_t *job) {
        * nor sendable live (seq <= sent), and would be lost. Each of them
        * was pushed live, so the lowest live seq says where the end really
        * was when the socket registered: read again from just before it. */
-      if (c->live_min > 0 && c->live_min - 1 < cu->after) {
-        c->sent = cu->after = c->live_min - 1;
+      bool reread = c->live_min > 0 && c->live_min - 1 < cu->after;
+      if (reread) cu->after = c->live_min - 1;
+      c->sent = cu->after;
+      if (cu->reset) send_reset(c, cu->after);
+      if (reread) {
         catchup_read(c);
         goto out;
       }
-      c->sent = cu->after;
     }
     for (unsigned i = 0; i < cu->n; i++) {
       if (cu->items[i].seq <= c->sent) continue;
@@ -469,8 +489,8 @@ static void send_ack(ws_conn_t *c, ws_send_t *s) {
   pz_buf_append(&b, snd->payload + plen, snd->payload_len - plen);
 #ifndef NDEBUG
   /* Debug builds (the tests') check that the shortcut says what jansson would. */
-  json_t *ack = json_pack("{s:s,s:s,s:o}", "type", "ack", "client_id", s->client_id, "message",
-                          pz__api_message_json(&snd->msg));
+  json_t *ack =
+      json_pack("{s:s,s:s,s:o}", "type", "ack", "client_id", s->client_id, "message", pz__api_message_json(&snd->msg));
   char *text = ack ? json_dumps(ack, JSON_COMPACT) : NULL;
   json_decref(ack);
   PZ_ASSERT(text && strlen(text) == b.len && memcmp(text, b.data, b.len) == 0);

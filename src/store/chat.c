@@ -359,8 +359,11 @@ int pz_store_msg_list(pz_db_t *db, int64_t conv_id, int64_t before, unsigned lim
 
 /* A user's last seq is the last key of their range of the primary key:
  * one descent of the index, and no counter row to write beside every
- * event (migration 11). Events leave a stream only with their user. */
+ * event (migration 11). So a user's last event leaves the stream only
+ * with the user: retention (pz_store_event_prune) keeps it, and the first
+ * seq still kept tells a device whether what it asks for is gone. */
 static const char SQL_EVENT_LAST[] = "SELECT seq FROM events WHERE user_id = ?1 ORDER BY seq DESC LIMIT 1";
+static const char SQL_EVENT_FIRST[] = "SELECT seq FROM events WHERE user_id = ?1 ORDER BY seq LIMIT 1";
 static const char SQL_EVENT_INSERT[] =
     "INSERT INTO events (user_id, seq, type, payload, created_at, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
@@ -384,8 +387,9 @@ static struct pz__seq_slot *seq_slot(pz_db_t *db, int64_t user_id) {
   return &db->seqs[(h >> 32) & (SEQ_SLOTS - 1)];
 }
 
-static int event_last_read(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
-  sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_LAST, err);
+/* The seq that sql (SQL_EVENT_LAST or SQL_EVENT_FIRST) finds; 0 when the user has no events. */
+static int event_edge(pz_db_t *db, const char *sql, int64_t user_id, int64_t *seq, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, sql, err);
   if (st == NULL) return err->code;
   int rc = PZ__DB_BIND(db, st, err, user_id);
   if (rc == 0) rc = pz__db_step_row(db, st, err);
@@ -396,6 +400,10 @@ static int event_last_read(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t 
     rc = 0;
   }
   return rc;
+}
+
+static int event_last_read(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
+  return event_edge(db, SQL_EVENT_LAST, user_id, seq, err);
 }
 
 /* The writer's: from its slot when it has one. */
@@ -497,4 +505,53 @@ int pz_store_msg_set_event(pz_db_t *db, int64_t message_id, pz_str_t event, pz_e
 
 int pz_store_event_head(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
   return event_last_read(db, user_id, seq, err);
+}
+
+int pz_store_event_first(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
+  return event_edge(db, SQL_EVENT_FIRST, user_id, seq, err);
+}
+
+/* Retention. Events are appended in time order, so rowid order is age
+ * order: the oldest come first, and a pass stops at the first one young
+ * enough to keep. A user's last event stays however old, as it carries
+ * the stream's head (the next seq follows it). */
+static const char SQL_EVENT_OLDEST[] =
+    "SELECT rowid, user_id, created_at FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2";
+static const char SQL_EVENT_PRUNE[] =
+    "DELETE FROM events WHERE rowid = ?1 AND seq < (SELECT max(seq) FROM events WHERE user_id = ?2)";
+
+int pz_store_event_prune(pz_db_t *db, int64_t before, unsigned max, int64_t *cursor, unsigned *n, unsigned *examined,
+                         pz_err_t *err) {
+  *n = 0;
+  *examined = 0;
+  if (max == 0) return 0;
+  int64_t(*rows)[2] = pz_malloc(max * sizeof(*rows));
+  unsigned k = 0;
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_OLDEST, err);
+  int rc = st ? PZ__DB_BIND(db, st, err, *cursor, (int64_t)max) : err->code;
+  while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    rc = 0;
+    if (sqlite3_column_int64(st, 2) >= before) break;
+    rows[k][0] = sqlite3_column_int64(st, 0);
+    rows[k][1] = sqlite3_column_int64(st, 1);
+    k++;
+  }
+  if (st) sqlite3_reset(st);
+  *examined = k;
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+    rc = 0;
+  else if (rc > 0)
+    rc = pz__db_fail(db, rc, err);
+  for (unsigned i = 0; rc == 0 && i < k; i++) {
+    if ((st = pz__db_stmt(db, SQL_EVENT_PRUNE, err)) == NULL) {
+      rc = err->code;
+      break;
+    }
+    if ((rc = PZ__DB_BIND(db, st, err, rows[i][0], rows[i][1])) == 0 && (rc = pz__db_step_done(db, st, err)) == 0) {
+      *n += (unsigned)sqlite3_changes(db->sql);
+      *cursor = rows[i][0];
+    }
+  }
+  pz_free(rows);
+  return rc;
 }

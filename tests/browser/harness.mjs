@@ -39,7 +39,7 @@ function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Starts plazad (or $PLAZAD) on 127.0.0.1 and resolves once /healthz answers.
-export async function startServer() {
+export async function startServer({ env } = {}) {
   const bin = process.env.PLAZAD || path.join(ROOT, 'build/plazad');
   const dataDir = await mkdtemp(path.join(tmpdir(), 'plaza-browser-'));
   const port = await freePort();
@@ -47,6 +47,7 @@ export async function startServer() {
   let output = '';
   const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--web-dir', path.join(ROOT, 'web')], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   const keep = (d) => { output = (output + d).slice(-20000); };
   child.stdout.on('data', keep);

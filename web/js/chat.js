@@ -498,6 +498,17 @@ export function applyEvent(ev, { replay = false } = {}) {
     case 'error':
       frameError(ev);
       break;
+    case 'reset': {
+      // What this device missed is no longer kept by the server (its
+      // retention, docs/protocol.md): the lists are read again, as at a
+      // first start, and the stream goes on after next_since.
+      const next = Number(ev.next_since);
+      appliedSeq = 0;
+      if (Number.isSafeInteger(next) && next > 0) saveSeq(next);
+      loadConversations();
+      for (const [cid, p] of chat.pages) if (p.loaded) loadHistory(cid);
+      break;
+    }
     case 'transfer.updated':
     case 'red_packet.claimed':
       if (walletHook) walletHook(ev, { replay });
