@@ -2,7 +2,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, watchErrors, shot, PHONE, DESKTOP } from './harness.mjs';
+import { startServer, launchBrowser, watchErrors, shot, PHONE, DESKTOP, apiCall, visible } from './harness.mjs';
 
 let server;
 let browser;
@@ -16,20 +16,7 @@ const tokens = {};
 const ALICE = { name: 'Alice Wong', username: 'alice_chat', password: 'correct horse battery' };
 const BOB = { name: 'Bob Stone', username: 'bob_chat', password: 'tr0ub4dor&3x' };
 
-async function call(method, path, token, body) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function visible(locator, timeout = 10000) {
-  await locator.filter({ visible: true }).first().waitFor({ state: 'visible', timeout });
-}
+const call = (method, path, token, body) => apiCall(server, method, path, token, body);
 
 function nav(page) {
   return page.getByRole('navigation', { name: 'Main' });

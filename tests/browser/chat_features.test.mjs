@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startServer, launchBrowser, watchErrors, shot, PHONE, DESKTOP, ROOT } from './harness.mjs';
+import { startServer, launchBrowser, watchErrors, shot, PHONE, DESKTOP, ROOT, apiCall, visible } from './harness.mjs';
 
 let server;
 let browser;
@@ -18,20 +18,7 @@ const BOB = { name: 'Bob Stone', username: 'bob_f', password: 'tr0ub4dor&3x' };
 const CAROL = { name: 'Carol Diaz', username: 'carol_f', password: 'purple monkey dishwasher' };
 const DAN = { name: 'Dan Wu', username: 'dan_f', password: 'not on a browser' };
 
-async function call(method, p, token, body) {
-  const res = await fetch(server.url + p, {
-    method,
-    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function visible(locator, timeout = 10000) {
-  await locator.filter({ visible: true }).first().waitFor({ state: 'visible', timeout });
-}
+const call = (method, path, token, body) => apiCall(server, method, path, token, body);
 
 async function gone(locator, timeout = 10000) {
   await locator.first().waitFor({ state: 'detached', timeout });

@@ -117,3 +117,26 @@ export async function shot(page, name) {
   await page.waitForTimeout(350);
   await page.screenshot({ path: path.join(OUT, `${name}.png`) });
 }
+
+/** One API request to server, as the user of token when given: { status, json, text }. */
+export async function apiRequest(server, method, path, token, body) {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null, text };
+}
+
+/** apiRequest that must succeed (2xx); returns the answer's JSON. */
+export async function apiCall(server, method, path, token, body) {
+  const res = await apiRequest(server, method, path, token, body);
+  if (res.status < 200 || res.status > 299) throw new Error(`${method} ${path}: ${res.status} ${res.text}`);
+  return res.json;
+}
+
+/** Waits until the first visible match of locator shows. */
+export async function visible(locator, timeout = 10000) {
+  await locator.filter({ visible: true }).first().waitFor({ state: 'visible', timeout });
+}

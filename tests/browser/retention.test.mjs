@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, watchErrors, shot, DESKTOP } from './harness.mjs';
+import { startServer, launchBrowser, watchErrors, shot, DESKTOP, apiRequest, visible } from './harness.mjs';
 
 let server;
 let browser;
@@ -16,19 +16,7 @@ let alice;
 let bob;
 let conv;
 
-async function call(method, path, token, body) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
-
-async function visible(locator, timeout = 15000) {
-  await locator.filter({ visible: true }).first().waitFor({ state: 'visible', timeout });
-}
+const call = (method, path, token, body) => apiRequest(server, method, path, token, body);
 
 before(async () => {
   // 30 days in production; 2 s here.
@@ -47,7 +35,7 @@ before(async () => {
   await page.getByLabel('Username').fill(BOB.username);
   await page.getByLabel('Password', { exact: true }).fill(BOB.password);
   await page.getByRole('button', { name: 'Log in' }).click();
-  await visible(page.getByRole('link', { name: new RegExp(`^${ALICE.name}.*Before you left`) }));
+  await visible(page.getByRole('link', { name: new RegExp(`^${ALICE.name}.*Before you left`) }), 15000);
 });
 
 after(async () => {

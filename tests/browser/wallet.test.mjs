@@ -2,7 +2,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, watchErrors, shot, PHONE, DESKTOP } from './harness.mjs';
+import { startServer, launchBrowser, watchErrors, shot, PHONE, DESKTOP, apiCall, visible } from './harness.mjs';
 
 let server;
 let browser;
@@ -19,20 +19,7 @@ const TOPUP = 10000; // $100.00
 const TRANSFER = '12.34';
 const PACKET_TOTAL = 600; // $6.00 in three shares
 
-async function call(method, path, token, body) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function visible(locator, timeout = 10000) {
-  await locator.filter({ visible: true }).first().waitFor({ state: 'visible', timeout });
-}
+const call = (method, path, token, body) => apiCall(server, method, path, token, body);
 
 // "$1,234.56" -> 123456, exactly: digits only, USD has two decimals.
 function cents(text) {

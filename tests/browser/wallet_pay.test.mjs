@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { startServer, launchBrowser, watchErrors, shot, PHONE, DESKTOP } from './harness.mjs';
+import { startServer, launchBrowser, watchErrors, shot, PHONE, DESKTOP, apiCall, visible } from './harness.mjs';
 
 let server;
 let browser;
@@ -20,20 +20,7 @@ const TOPUP = 10000; // $100.00
 const PRICE = 1500; // $15.00
 const DAILY = 50000; // tier 0's daily allowance, docs/api.md
 
-async function call(method, path, token, body) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function visible(locator, timeout = 10000) {
-  await locator.filter({ visible: true }).first().waitFor({ state: 'visible', timeout });
-}
+const call = (method, path, token, body) => apiCall(server, method, path, token, body);
 
 function cents(text) {
   const m = /\$([\d,]+)\.(\d\d)/.exec(text);
