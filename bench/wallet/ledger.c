@@ -211,7 +211,9 @@ static int gen_main(const char *data_dir, uint64_t n_transfers, unsigned n_users
   snprintf(path, sizeof(path), "%s/pin.key", data_dir);
   /* The store makes DIR; the secret is made beside the database, as plazad makes it, so that it could serve this
    * ledger afterwards. */
-  if ((rc = pz_store_open_sync(&st, data_dir, &err)) < 0 ||
+  /* It writes as plazad's writer does, beside none: a running plazad
+   * keeps what it last wrote (stream heads) in memory. */
+  if ((rc = pz_store_open_sync(&st, data_dir, &err)) < 0 || (rc = pz_store_claim(st, NULL, &err)) < 0 ||
       (rc = pz_wallet_currencies_parse("USD,EUR", &g->cfg.currencies, &err)) < 0 ||
       (rc = pz_wallet_secret_load(path, true, g->cfg.pin_secret, &err)) < 0) {
     fprintf(stderr, "bench_wallet: %s\n", pz_err_message(&err));
