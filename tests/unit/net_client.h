@@ -106,6 +106,13 @@ static inline void tsrv_do_shutdown(tsrv_t *t, void *arg) {
   pz_server_shutdown(t->srv, (unsigned)(uintptr_t)arg, tsrv_on_done, t);
 }
 
+/* A handler that answers with the request body's length, so that a test
+ * sees how much arrived. */
+static inline void tsrv_h_body_len(pz_req_t *req) {
+  char *s = pz_arena_printf(req->arena, "%zu", req->body.len);
+  pz_req_respond(req, 200, "text/plain", s, strlen(s));
+}
+
 /* Starts the graceful shutdown without waiting for it. */
 static inline void tsrv_shutdown_async(tsrv_t *t, unsigned timeout_ms) {
   tsrv_call_ex(t, tsrv_do_shutdown, (void *)(uintptr_t)timeout_ms, true);

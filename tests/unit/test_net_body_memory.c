@@ -9,15 +9,10 @@
 #define ROUTE_MAX 5000
 #define MEMORY 6000
 
-static void h_len(pz_req_t *req) {
-  char *s = pz_arena_printf(req->arena, "%zu", req->body.len);
-  pz_req_respond(req, 200, "text/plain", s, strlen(s));
-}
-
 static void setup_routes(pz_server_t *srv, void *arg) {
   pz_router_t *r = pz_server_router(srv);
-  pz_router_add(r, PZ_HTTP_POST, "/small", h_len, NULL);
-  pz_router_add(r, PZ_HTTP_POST, "/files", h_len, NULL);
+  pz_router_add(r, PZ_HTTP_POST, "/small", tsrv_h_body_len, NULL);
+  pz_router_add(r, PZ_HTTP_POST, "/files", tsrv_h_body_len, NULL);
   pz_router_set_max_body(r, "/files", ROUTE_MAX);
 }
 

@@ -6,19 +6,13 @@
 #define SERVER_MAX 1000
 #define ROUTE_MAX 5000
 
-/* Answers with the body's length, so that a test sees what arrived. */
-static void h_len(pz_req_t *req) {
-  char *s = pz_arena_printf(req->arena, "%zu", req->body.len);
-  pz_req_respond(req, 200, "text/plain", s, strlen(s));
-}
-
 static void setup_routes(pz_server_t *srv, void *arg) {
   pz_router_t *r = pz_server_router(srv);
-  pz_router_add(r, PZ_HTTP_POST, "/small", h_len, NULL);
-  pz_router_add(r, PZ_HTTP_POST, "/files", h_len, NULL);
-  pz_router_add(r, PZ_HTTP_PUT, "/files", h_len, NULL);
-  pz_router_add(r, PZ_HTTP_POST, "/files/{id}", h_len, NULL);
-  pz_router_add(r, PZ_HTTP_POST, "/files/{id}/parts", h_len, NULL);
+  pz_router_add(r, PZ_HTTP_POST, "/small", tsrv_h_body_len, NULL);
+  pz_router_add(r, PZ_HTTP_POST, "/files", tsrv_h_body_len, NULL);
+  pz_router_add(r, PZ_HTTP_PUT, "/files", tsrv_h_body_len, NULL);
+  pz_router_add(r, PZ_HTTP_POST, "/files/{id}", tsrv_h_body_len, NULL);
+  pz_router_add(r, PZ_HTTP_POST, "/files/{id}/parts", tsrv_h_body_len, NULL);
   pz_router_set_max_body(r, "/files", ROUTE_MAX);
   pz_router_set_max_body(r, "/files/{id}/parts", ROUTE_MAX * 2);
 }
