@@ -162,9 +162,10 @@ int pz_store_event_list(pz_db_t *db, int64_t user_id, int64_t after, unsigned li
                         pz_err_t *err);
 /* The sequence number of user_id's last event; 0 when there is none. */
 int pz_store_event_head(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err);
-/* The sequence number of user_id's first event still kept; 0 when there
- * is none. Events before it were removed by retention. */
-int pz_store_event_first(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err);
+/* Whether some of user_id's events with seq > after were removed by
+ * retention (pz_store_event_prune): seqs are gap-free, so a first kept
+ * event past after + 1 says that those between are gone. */
+int pz_store_event_gone(pz_db_t *db, int64_t user_id, int64_t after, bool *gone, pz_err_t *err);
 /* Looks at up to max events created before `before` (ms), oldest first,
  * from after rowid *cursor on, and removes each unless it is its user's
  * last; *cursor moves past them. *n is how many went, *examined how many

@@ -31,15 +31,10 @@ static int event_row(void *arg, int64_t seq, pz_str_t type, pz_str_t payload, pz
 static int sync_run(pz_db_t *db, pz_store_job_t *job) {
   sync_ctx_t *c = job->data;
   c->last = c->since;
-  /* Seqs are gap-free: a first kept event past since + 1 means that the
-   * ones between were removed by retention, and no answer can be whole. */
-  int64_t first = 0;
-  int rc = pz_store_event_first(db, c->me, &first, &job->err);
+  /* Events after since that retention removed: no answer can be whole. */
+  int rc = pz_store_event_gone(db, c->me, c->since, &c->expired, &job->err);
   if (rc < 0) return rc;
-  if (first > c->since + 1) {
-    c->expired = true;
-    return pz_store_event_head(db, c->me, &c->last, &job->err);
-  }
+  if (c->expired) return pz_store_event_head(db, c->me, &c->last, &job->err);
   pz_buf_append_c(&c->text, "{\"events\":[");
   rc = pz_store_event_list(db, c->me, c->since, c->limit + 1, event_row, c, &job->err);
   if (rc < 0) return rc;

@@ -331,15 +331,10 @@ static int catchup_run(pz_db_t *db, pz_store_job_t *job) {
     int rc = pz_store_event_head(db, cu->user_id, &head, &job->err);
     if (rc < 0) return rc;
     if (cu->after > head) cu->after = head;
-    /* Seqs are gap-free: a first kept event past after + 1 means that the
-     * ones between were removed by retention. The device is told to
+    /* Events after since that retention removed: the device is told to
      * reload its lists and gets the stream from its end. */
-    int64_t first = 0;
-    if ((rc = pz_store_event_first(db, cu->user_id, &first, &job->err)) < 0) return rc;
-    if (first > cu->after + 1) {
-      cu->reset = true;
-      cu->after = head;
-    }
+    if ((rc = pz_store_event_gone(db, cu->user_id, cu->after, &cu->reset, &job->err)) < 0) return rc;
+    if (cu->reset) cu->after = head;
   }
   int rc = pz_store_event_list(db, cu->user_id, cu->after, CATCHUP_EVENTS, catchup_row, cu, &job->err);
   return rc == CATCHUP_STOP ? 0 : rc;

@@ -507,8 +507,11 @@ int pz_store_event_head(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *er
   return event_last_read(db, user_id, seq, err);
 }
 
-int pz_store_event_first(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
-  return event_edge(db, SQL_EVENT_FIRST, user_id, seq, err);
+int pz_store_event_gone(pz_db_t *db, int64_t user_id, int64_t after, bool *gone, pz_err_t *err) {
+  int64_t first = 0;
+  int rc = event_edge(db, SQL_EVENT_FIRST, user_id, &first, err);
+  *gone = rc == 0 && first > after + 1;
+  return rc;
 }
 
 /* Retention. Events are appended in time order, so rowid order is age
