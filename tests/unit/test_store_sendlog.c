@@ -1,0 +1,271 @@
+/* Tests of the send log: records come back in order after a reopen, the ring wraps without losing a wanted record,
+ * and a torn or stale record ends the chain. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "store/sendlog.h"
+#include "test.h"
+
+#define LOG_SIZE (64u * 1024u)
+
+typedef struct {
+  uint64_t lsn[4096];
+  uint32_t len[4096];
+  uint8_t first[4096]; /* each payload is len bytes of one value */
+  pz__sendlog_pos_t next[4096];
+  unsigned n;
+} seen_t;
+
+static int collect(void *arg, uint64_t lsn, uint16_t type, const void *data, uint32_t len, pz__sendlog_pos_t next,
+                   pz_err_t *err) {
+  (void)err;
+  seen_t *s = arg;
+  if (s->n == 4096 || type != 7) return -1;
+  const uint8_t *p = data;
+  for (uint32_t i = 1; i < len; i++)
+    if (p[i] != p[0]) return -1;
+  s->lsn[s->n] = lsn;
+  s->len[s->n] = len;
+  s->first[s->n] = len ? p[0] : 0;
+  s->next[s->n] = next;
+  s->n++;
+  return 0;
+}
+
+static char *log_path(const char *name) {
+  char *dir = pz_test_tmpdir(name);
+  char *path = malloc(strlen(dir) + 16);
+  sprintf(path, "%s/sendlog", dir);
+  free(dir);
+  return path;
+}
+
+/* Opens path and follows the chain from start into *seen. */
+static pz__sendlog_t *reopen(const char *path, pz__sendlog_pos_t start, seen_t *seen) {
+  pz__sendlog_t *log = NULL;
+  pz_err_t err = {0};
+  if (pz__sendlog_open(&log, path, LOG_SIZE, &err) != 0) return NULL;
+  memset(seen, 0, sizeof(*seen));
+  if (pz__sendlog_recover(log, start, collect, seen, NULL, &err) != 0) {
+    pz__sendlog_close(log);
+    return NULL;
+  }
+  return log;
+}
+
+static void test_new_log_and_reopen(void) {
+  char *path = log_path("sendlog-new");
+  seen_t *seen = calloc(1, sizeof(*seen));
+  pz__sendlog_t *log = reopen(path, (pz__sendlog_pos_t){1, 0}, seen);
+  NEED(log != NULL);
+  CHECK_EQ_INT(seen->n, 0);
+  CHECK_EQ_INT(pz__sendlog_size(log), LOG_SIZE);
+  CHECK_EQ_INT(pz__sendlog_end(log).lsn, 1);
+
+  uint8_t a[100], b[3000], c[1];
+  memset(a, 'a', sizeof(a));
+  memset(b, 'b', sizeof(b));
+  memset(c, 'c', sizeof(c));
+  pz__sendlog_rec_t recs[] = {{7, a, sizeof(a)}, {7, b, sizeof(b)}, {7, c, sizeof(c)}, {7, NULL, 0}};
+  pz__sendlog_pos_t next[4];
+  pz_err_t err = {0};
+  CHECK(pz__sendlog_room(log, PZ__SENDLOG_NONE, recs, 4));
+  NEED(pz__sendlog_append(log, recs, 4, next, &err) == 0);
+  CHECK_EQ_INT(pz__sendlog_end(log).lsn, 5);
+  CHECK_EQ_INT(next[3].lsn, 5);
+  CHECK_EQ_INT(next[3].off, pz__sendlog_end(log).off);
+  pz__sendlog_close(log);
+
+  /* Everything from the start, then only what follows the first record. */
+  log = reopen(path, (pz__sendlog_pos_t){1, 0}, seen);
+  NEED(log != NULL);
+  NEED(seen->n == 4);
+  CHECK_EQ_INT(seen->lsn[0], 1);
+  CHECK_EQ_INT(seen->len[1], 3000);
+  CHECK_EQ_INT(seen->first[1], 'b');
+  CHECK_EQ_INT(seen->first[2], 'c');
+  CHECK_EQ_INT(seen->len[3], 0);
+  CHECK_EQ_INT(seen->next[0].off, next[0].off);
+  CHECK_EQ_INT(pz__sendlog_end(log).off, next[3].off);
+  pz__sendlog_close(log);
+  log = reopen(path, next[0], seen);
+  NEED(log != NULL);
+  CHECK_EQ_INT(seen->n, 3);
+  CHECK_EQ_INT(seen->lsn[0], 2);
+  pz__sendlog_close(log);
+  /* A position outside the file is refused, not followed. */
+  pz__sendlog_t *bad = NULL;
+  NEED(pz__sendlog_open(&bad, path, LOG_SIZE, &err) == 0);
+  CHECK(pz__sendlog_recover(bad, (pz__sendlog_pos_t){1, LOG_SIZE}, collect, seen, NULL, &err) == PZ_EIO);
+  CHECK(pz__sendlog_append(bad, recs, 1, NULL, &err) == PZ_EIO); /* not recovered */
+  pz__sendlog_close(bad);
+  free(seen);
+  free(path);
+}
+
+/* Laps around the ring with records applied as they come, then with some
+ * left wanted: room refuses what would overwrite them, and a reopen from
+ * the oldest wanted record gives exactly the wanted ones. */
+static void test_wrap(void) {
+  char *path = log_path("sendlog-wrap");
+  seen_t *seen = calloc(1, sizeof(*seen));
+  pz__sendlog_t *log = reopen(path, (pz__sendlog_pos_t){1, 0}, seen);
+  NEED(log != NULL);
+  pz_err_t err = {0};
+  uint8_t buf[7000];
+  pz__sendlog_pos_t applied = {1, 0}, next[3];
+  unsigned value = 0;
+  for (int round = 0; round < 40; round++) {
+    /* Lengths that do not divide the ring, so the wrap lands anywhere. */
+    pz__sendlog_rec_t recs[3];
+    uint8_t *parts[3] = {buf, buf + 2000, buf + 4500};
+    uint32_t lens[3] = {1999 - (uint32_t)round * 13, 2500, 2500 - (uint32_t)round * 7};
+    for (int i = 0; i < 3; i++) {
+      memset(parts[i], (int)(value + (unsigned)i) & 0xff, lens[i]);
+      recs[i] = (pz__sendlog_rec_t){7, parts[i], lens[i]};
+    }
+    NEED(pz__sendlog_room(log, PZ__SENDLOG_NONE, recs, 3));
+    NEED(pz__sendlog_append(log, recs, 3, next, &err) == 0);
+    value += 3;
+    applied = next[2];
+  }
+  /* Now keep records wanted: the ring fills up to them and no further. */
+  pz__sendlog_pos_t oldest = applied;
+  unsigned wanted = 0;
+  memset(buf, 0x5a, 6000);
+  pz__sendlog_rec_t big = {7, buf, 6000};
+  while (pz__sendlog_room(log, wanted ? oldest.off : PZ__SENDLOG_NONE, &big, 1)) {
+    NEED(pz__sendlog_append(log, &big, 1, next, &err) == 0);
+    wanted++;
+    NEED(wanted < 100);
+  }
+  CHECK(wanted >= 9 && wanted <= 11); /* 64 KiB of 6 KiB records */
+  pz__sendlog_pos_t end = pz__sendlog_end(log);
+  pz__sendlog_close(log);
+  log = reopen(path, oldest, seen);
+  NEED(log != NULL);
+  CHECK_EQ_INT(seen->n, wanted);
+  CHECK_EQ_INT(seen->lsn[0], oldest.lsn);
+  CHECK_EQ_INT(seen->first[wanted - 1], 0x5a);
+  CHECK_EQ_INT(pz__sendlog_end(log).lsn, end.lsn);
+  CHECK_EQ_INT(pz__sendlog_end(log).off, end.off);
+  /* Once the first is applied, the room it leaves is usable again. */
+  CHECK(pz__sendlog_room(log, seen->next[0].off, &big, 1));
+  pz__sendlog_close(log);
+  free(seen);
+  free(path);
+}
+
+/* A record torn by a crash (here: a byte of it changed) ends the chain;
+ * the next append writes over it and the chain goes on from there. */
+static void test_torn_record(void) {
+  char *path = log_path("sendlog-torn");
+  seen_t *seen = calloc(1, sizeof(*seen));
+  pz__sendlog_t *log = reopen(path, (pz__sendlog_pos_t){1, 0}, seen);
+  NEED(log != NULL);
+  pz_err_t err = {0};
+  uint8_t x[500];
+  memset(x, 'x', sizeof(x));
+  pz__sendlog_rec_t recs[] = {{7, x, 500}, {7, x, 500}, {7, x, 500}};
+  pz__sendlog_pos_t next[3];
+  NEED(pz__sendlog_append(log, recs, 3, next, &err) == 0);
+  pz__sendlog_close(log);
+
+  int fd = open(path, O_RDWR);
+  NEED(fd >= 0);
+  uint8_t flip = 'y';
+  CHECK(pwrite(fd, &flip, 1, (off_t)(next[0].off + 100)) == 1); /* inside the second record's payload */
+  close(fd);
+  log = reopen(path, (pz__sendlog_pos_t){1, 0}, seen);
+  NEED(log != NULL);
+  CHECK_EQ_INT(seen->n, 1);
+  CHECK_EQ_INT(pz__sendlog_end(log).lsn, 2);
+  CHECK_EQ_INT(pz__sendlog_end(log).off, next[0].off);
+  uint8_t z[10];
+  memset(z, 'z', sizeof(z));
+  pz__sendlog_rec_t again = {7, z, 10};
+  NEED(pz__sendlog_append(log, &again, 1, NULL, &err) == 0);
+  pz__sendlog_close(log);
+  /* The third record of the old append is behind the new end: its lsn (3)
+   * is the next one wanted, but it does not lie where the chain goes on. */
+  log = reopen(path, (pz__sendlog_pos_t){1, 0}, seen);
+  NEED(log != NULL);
+  CHECK_EQ_INT(seen->n, 2);
+  CHECK_EQ_INT(seen->first[1], 'z');
+  CHECK_EQ_INT(pz__sendlog_end(log).lsn, 3);
+  pz__sendlog_close(log);
+  free(seen);
+  free(path);
+}
+
+static void test_decode(void) {
+  uint8_t buf[64];
+  uint32_t n = pz__sendlog_encode(buf, 42, 3, 7, "hello", 5);
+  CHECK_EQ_INT(n, 40);
+  pz__sendlog_view_t v;
+  CHECK(pz__sendlog_decode(buf, n, 42, &v) == 1);
+  CHECK(v.type == 7 && v.epoch == 3 && v.len == 5 && v.step == 40 && memcmp(v.data, "hello", 5) == 0);
+  CHECK(pz__sendlog_decode(buf, n, 41, &v) == 0); /* another lap's record */
+  CHECK(pz__sendlog_decode(buf, n - 1, 42, &v) == 0);
+  buf[38] ^= 1; /* padding is covered by the CRC too */
+  CHECK(pz__sendlog_decode(buf, n, 42, &v) == 0);
+  /* CRC-32C of "123456789" is e3069283 (RFC 3720's check value). */
+  CHECK_EQ_INT(pz__crc32c(0, "123456789", 9), 0xe3069283u);
+}
+
+/* A crash cut a batch: its first record torn, the next two whole. The
+ * next run writes a record of the same size over the torn one and crashes
+ * too: the chain is that record, not the whole records of the earlier run
+ * behind it, whose lsns follow on but whose epoch is lower. */
+static void test_stale_tail_after_restart(void) {
+  char *path = log_path("sendlog-epoch");
+  seen_t *seen = calloc(1, sizeof(*seen));
+  pz__sendlog_t *log = reopen(path, (pz__sendlog_pos_t){1, 0}, seen);
+  NEED(log != NULL);
+  pz__sendlog_set_epoch(log, 1);
+  pz_err_t err = {0};
+  uint8_t p[300];
+  memset(p, 'p', sizeof(p));
+  pz__sendlog_rec_t first = {7, p, 300};
+  pz__sendlog_pos_t next[3];
+  NEED(pz__sendlog_append(log, &first, 1, next, &err) == 0);
+  pz__sendlog_set_epoch(log, 2);
+  pz__sendlog_rec_t batch[] = {{7, p, 300}, {7, p, 300}, {7, p, 300}};
+  NEED(pz__sendlog_append(log, batch, 3, next, &err) == 0);
+  pz__sendlog_close(log);
+  int fd = open(path, O_RDWR);
+  NEED(fd >= 0);
+  uint8_t flip = 'q';
+  CHECK(pwrite(fd, &flip, 1, 340 + 100) == 1); /* the batch's first record starts at 336 */
+  close(fd);
+
+  log = reopen(path, (pz__sendlog_pos_t){1, 0}, seen);
+  NEED(log != NULL);
+  CHECK_EQ_INT(seen->n, 1);
+  pz__sendlog_set_epoch(log, 3);
+  uint8_t r[300];
+  memset(r, 'r', sizeof(r));
+  pz__sendlog_rec_t again = {7, r, 300};
+  NEED(pz__sendlog_append(log, &again, 1, NULL, &err) == 0);
+  pz__sendlog_close(log);
+
+  log = reopen(path, (pz__sendlog_pos_t){1, 0}, seen);
+  NEED(log != NULL);
+  CHECK_EQ_INT(seen->n, 2);
+  CHECK_EQ_INT(seen->first[1], 'r');
+  CHECK_EQ_INT(pz__sendlog_end(log).lsn, 3);
+  pz__sendlog_close(log);
+  free(seen);
+  free(path);
+}
+
+int main(void) {
+  RUN(test_decode);
+  RUN(test_new_log_and_reopen);
+  RUN(test_wrap);
+  RUN(test_torn_record);
+  RUN(test_stale_tail_after_restart);
+  TEST_EXIT();
+}
