@@ -115,6 +115,9 @@ static void usage(FILE *out) {
           "wallet funding runs on the sandbox provider; PLAZA_SANDBOX_DELAY_MS=N makes it\n"
           "answer after N ms, PLAZA_SANDBOX_FAIL=1 makes it fail. PLAZA_TEST_TRANSFER_TTL_MS\n"
           "shortens the 24 h after which a pending transfer is refunded: for tests only.\n"
+          "PLAZA_TEST_SENDLOG_BYTES makes a new send log that small (at least 1 MiB), and\n"
+          "PLAZA_TEST_APPLY_DELAY_MS holds messages in it that long before the database\n"
+          "has them: for tests only.\n"
           "\n"
           "SIGTERM or SIGINT stops gracefully: no new connections, in-flight requests\n"
           "finish, WebSockets close with 1001, every acknowledged write is on disk.\n");
@@ -513,6 +516,29 @@ static int user_main(int argc, char **argv) {
   return 0;
 }
 
+/* Tests only: PLAZA_TEST_SENDLOG_BYTES makes a new send log that small (so
+ * that tests go round the ring), PLAZA_TEST_APPLY_DELAY_MS holds logged
+ * messages back from the database that long (so that kill -9 finds them
+ * unapplied). */
+static int store_test_settings(pz_store_config_t *cfg, pz_err_t *err) {
+  unsigned long v = 0;
+  const char *bytes = env_or("PLAZA_TEST_SENDLOG_BYTES", NULL);
+  if (bytes) {
+    if (parse_uint(bytes, 1ul << 30, &v) < 0 || v < (1ul << 20) || v % 8)
+      return pz_err_set(err, PZ_EINVAL, NULL, "PLAZA_TEST_SENDLOG_BYTES wants a multiple of 8 from 1048576");
+    cfg->sendlog_bytes = v;
+    PZ_LOG(PZ_LOG_WARN, NULL, "test setting: a small send log", "bytes=%lu", v);
+  }
+  const char *delay = env_or("PLAZA_TEST_APPLY_DELAY_MS", NULL);
+  if (delay) {
+    if (parse_uint(delay, 60000, &v) < 0)
+      return pz_err_set(err, PZ_EINVAL, NULL, "PLAZA_TEST_APPLY_DELAY_MS wants 0 to 60000 ms");
+    cfg->test_apply_delay_ms = (unsigned)v;
+    PZ_LOG(PZ_LOG_WARN, NULL, "test setting: logged messages reach the database late", "delay_ms=%lu", v);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "ledger") == 0) return ledger_main(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "user") == 0) return user_main(argc - 1, argv + 1);
@@ -546,6 +572,10 @@ int main(int argc, char **argv) {
   int rc;
 
   pz_store_config_t scfg = {.data_dir = opt.data_dir, .readers = 8};
+  if ((rc = store_test_settings(&scfg, &err)) < 0) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "bad test setting", "error=%s", pz_err_message(&err));
+    return 1;
+  }
   if ((rc = pz_store_open(&d.store, d.loop, &scfg, &err)) < 0) {
     PZ_LOG(PZ_LOG_ERROR, NULL, "cannot open store", "error=%s", pz_err_message(&err));
     return 1;

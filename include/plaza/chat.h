@@ -16,8 +16,7 @@
 #define PZ_CHAT_SYNC_DEFAULT 100
 #define PZ_CHAT_SYNC_MAX 1000
 
-/* Event types of the user streams. */
-#define PZ_EVENT_MESSAGE_NEW "message.new"
+/* Event types of the user streams (message.new is store_chat.h's: the send log writes it). */
 #define PZ_EVENT_CONVERSATION_NEW "conversation.new"
 #define PZ_EVENT_CONVERSATION_READ "conversation.read"
 
@@ -55,10 +54,7 @@ int pz_chat_limiter_take(pz_chat_limiter_t *l, int64_t user_id, int64_t now_ms, 
  * those users' sockets once the job is durable. Owner frees with
  * pz_chat_fanout_free; any thread. */
 typedef struct pz_chat_fanout_s {
-  struct {
-    int64_t user_id;
-    int64_t seq;
-  } * items;
+  pz_store_user_seq_t *items;
   unsigned n, cap;
 } pz_chat_fanout_t;
 
@@ -106,6 +102,14 @@ int pz_chat_group_create(pz_db_t *db, int64_t me, pz_str_t title, const int64_t 
  * conversation. Writer. */
 int pz_chat_send(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_rec_t *stored, bool *created,
                  pz_chat_fanout_t *fanout, pz_err_t *err);
+/* The send log's check of a new text message (store.h's job log
+ * callback): on the log thread's snapshot, the same rules as
+ * pz_chat_send; then it claims the members' seqs into fanout and writes
+ * the record to log into rec. 1: logged; 0: leave it to pz_chat_send on
+ * the writer (a retry of a client id already used, a reply, whatever the
+ * log does not carry); or the refusal pz_chat_send would give. Log thread. */
+int pz_chat_send_log(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_chat_fanout_t *fanout, pz_buf_t *rec,
+                     pz_err_t *err);
 
 /* Moves me's read marker in conv_id to message_id (a message of it) unless
  * it is there or further. When it moves, the conversation.read event

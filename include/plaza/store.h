@@ -30,8 +30,18 @@ struct pz_store_job_s {
   void *data;            /* the caller's */
   int rc;                /* run's result; PZ_EIO for all jobs of a batch whose commit failed */
   pz_err_t err;
+  /* Optional: a write that may be made durable in the send log instead
+   * (engine.c). Called on the log thread, inside a read transaction,
+   * while no other write claims event seqs: 1 when it appended the
+   * record to log to rec (pz_store_msg_log_encode); the job is then done
+   * once that record is durable, and run is never called. 0 leaves the
+   * job to the writer (run), as if log were NULL; a negative PZ_E code
+   * with err filled ends the job with it, nothing written. */
+  int (*log)(pz_db_t *db, pz_store_job_t *job, pz_buf_t *rec);
   /* private to the store */
   pz_store_job_t *next;
+  pz_buf_t rec;        /* the logged record, until it is applied */
+  uint64_t log_target; /* a read: the last logged record it must see applied */
   uv_work_t work;
   pz_store_t *store;
   uint64_t horizon; /* a read: the last commit its snapshot may hold */
@@ -42,6 +52,8 @@ typedef struct pz_store_config_s {
   unsigned max_batch;     /* jobs per commit at most; default 1024 */
   unsigned readers;       /* read connections; default 4 */
   unsigned test_sync_delay_ms; /* tests only: the syncer waits this long before each fsync */
+  uint64_t sendlog_bytes;      /* size of a new send log, DATA_DIR/sendlog; default 64 MiB */
+  unsigned test_apply_delay_ms; /* tests only: the writer waits this long before applying logged records */
 } pz_store_config_t;
 
 /* Claims the data directory (an exclusive lock on DATA_DIR/plazad.lock:

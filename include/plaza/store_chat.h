@@ -127,6 +127,9 @@ int pz_store_msg_set_event(pz_db_t *db, int64_t message_id, pz_str_t event, pz_e
 int pz_store_msg_exists(pz_db_t *db, int64_t conv_id, int64_t id, bool *found, pz_err_t *err);
 /* Message id of conversation conv_id (another conversation's is PZ_ENOTFOUND). */
 int pz_store_msg_get(pz_db_t *db, int64_t conv_id, int64_t id, pz_msg_rec_t *out, pz_err_t *err);
+/* Whether sender_id sent a message to conv_id with client_id. */
+int pz_store_msg_client_exists(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_str_t client_id, bool *found,
+                               pz_err_t *err);
 /* The message sender_id sent to conv_id with client_id. */
 int pz_store_msg_by_client(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_str_t client_id, pz_msg_rec_t *out,
                            pz_err_t *err);
@@ -172,6 +175,39 @@ int pz_store_event_gone(pz_db_t *db, int64_t user_id, int64_t after, bool *gone,
  * were looked at: fewer than max means nothing older is left. Writer. */
 int pz_store_event_prune(pz_db_t *db, int64_t before, unsigned max, int64_t *cursor, unsigned *n, unsigned *examined,
                          pz_err_t *err);
+
+/* ---- the send log (msglog.c) ----
+ *
+ * A new text message can be made durable in the send log (engine.c)
+ * before the database has it: the log thread checks it on a read
+ * connection, claims its members' seqs, and logs a record that the writer
+ * applies afterwards (message row and events, with those seqs). */
+
+/* The event type of a new message in every member's stream. */
+#define PZ_EVENT_MESSAGE_NEW "message.new"
+
+/* One event of one user's stream. */
+typedef struct pz_store_user_seq_s {
+  int64_t user_id;
+  int64_t seq;
+} pz_store_user_seq_t;
+
+/* Claims the next seq of user_id's stream, counting events logged and not
+ * yet applied. Log thread (inside a pz_store_job_t log callback). */
+int pz_store_event_claim(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err);
+/* Gives back the last seq claimed for user_id, which no record will carry:
+ * only within the same log callback, right after the claim. Log thread. */
+void pz_store_event_unclaim(pz_db_t *db, int64_t user_id);
+/* Whether sender_id's message with client_id in conv_id may be logged
+ * afresh: false when one with that client id is logged and not yet in the
+ * database (the caller then leaves the send to the writer, which answers
+ * it with the first); otherwise remembers it and says true. Log thread. */
+bool pz_store_msg_log_claim_client(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_str_t client_id);
+/* Appends to rec the send log record of new message m with event (its
+ * message.new payload, as pz_store_msg_insert keeps it) and the members'
+ * events, the (user, seq) pairs in fan[0..n). Any thread. */
+void pz_store_msg_log_encode(const pz_msg_rec_t *m, pz_str_t event, const pz_store_user_seq_t *fan, unsigned n,
+                             pz_buf_t *rec);
 
 /* ---- message operations (msgops.c) ---- */
 

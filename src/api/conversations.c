@@ -218,6 +218,13 @@ int pz__api_send_run(pz_db_t *db, pz__api_send_t *s, pz_err_t *err) {
   return rc;
 }
 
+int pz__api_send_log(pz_db_t *db, pz__api_send_t *s, pz_buf_t *rec, pz_err_t *err) {
+  if (s->upload_id) return 0;
+  int rc = pz_chat_send_log(db, &s->msg, pz_str_n(s->payload, s->payload_len), &s->fanout, rec, err);
+  if (rc > 0) s->created = true;
+  return rc;
+}
+
 void pz__api_send_publish(pz_api_t *api, pz__api_send_t *s) {
   if (s->created) pz_metrics_count("messages_sent", 1);
   pz__api_publish(api, &s->fanout, pz_str_n(s->payload, s->payload_len));
@@ -473,6 +480,11 @@ static int send_run(pz_db_t *db, pz_store_job_t *job) {
   return pz__api_send_run(db, &c->send, &job->err);
 }
 
+static int send_log(pz_db_t *db, pz_store_job_t *job, pz_buf_t *rec) {
+  send_ctx_t *c = job->data;
+  return pz__api_send_log(db, &c->send, rec, &job->err);
+}
+
 static void send_done(pz__api_ctx_t *base) {
   send_ctx_t *c = (send_ctx_t *)base;
   if (base->job.rc < 0) {
@@ -498,6 +510,7 @@ static void send_authed(pz_req_t *req) {
   }
   send_ctx_t *c = pz__api_ctx_new(req, sizeof(*c), send_run);
   c->base.done = send_done;
+  c->base.job.log = send_log;
   pz_arena_on_reset(req->arena, send_ctx_release, c);
   if (pz__api_send_decode(&c->send, req->user_id, conv_id, body, &err) < 0) goto fail;
   pz__api_write(&c->base);

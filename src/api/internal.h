@@ -247,6 +247,9 @@ int pz__api_send_rate(pz_api_t *api, int64_t user_id, unsigned *retry_after_s, p
  * message id and time. Loop thread. Release s with pz__api_send_release
  * whatever the result. */
 int pz__api_send_decode(pz__api_send_t *s, int64_t user_id, int64_t conv_id, json_t *obj, pz_err_t *err);
+/* The send's check for the send log (pz_store_job_t's log): a text
+ * message without an upload goes through pz_chat_send_log. Log thread. */
+int pz__api_send_log(pz_db_t *db, pz__api_send_t *s, pz_buf_t *rec, pz_err_t *err);
 /* Runs the send inside a write job. Writer thread. */
 int pz__api_send_run(pz_db_t *db, pz__api_send_t *s, pz_err_t *err);
 /* Pushes the events of a send that succeeded to the members' sockets. Loop thread. */

@@ -507,6 +507,11 @@ static int ws_send_run(pz_db_t *db, pz_store_job_t *job) {
   return pz__api_send_run(db, &s->send, &job->err);
 }
 
+static int ws_send_log(pz_db_t *db, pz_store_job_t *job, pz_buf_t *rec) {
+  ws_send_t *s = job->data;
+  return pz__api_send_log(db, &s->send, rec, &job->err);
+}
+
 static void ws_send_done(pz_store_job_t *job) {
   ws_send_t *s = job->data;
   ws_conn_t *c = s->conn;
@@ -543,6 +548,7 @@ static void send_message(ws_conn_t *c, json_t *msg) {
   }
   s->conn = c;
   s->job.run = ws_send_run;
+  s->job.log = ws_send_log;
   s->job.done = ws_send_done;
   s->job.data = s;
   c->jobs++;

@@ -284,6 +284,52 @@ int pz_chat_send(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_
   return rc;
 }
 
+static int send_log_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_chat_fanout_t *fanout,
+                            pz_buf_t *rec, members_t *members, pz_err_t *err) {
+  if (msg->reply_to || (msg->type[0] && strcmp(msg->type, "text") != 0)) return 0;
+  pz_conv_rec_t conv;
+  int rc = pz_store_conv_get(db, msg->conversation_id, &conv, err);
+  if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such conversation");
+  if (rc < 0) return rc;
+  if ((rc = pz_store_member_ids(db, conv.id, collect_member, members, err)) < 0) return rc;
+  int64_t other = 0;
+  bool member = false;
+  for (unsigned i = 0; i < members->n; i++) {
+    if (members->ids[i] == msg->sender_id)
+      member = true;
+    else
+      other = members->ids[i];
+  }
+  if (!member) return not_member(err);
+  /* A retry is the writer's to answer, with the first message. */
+  bool seen = false;
+  if ((rc = pz_store_msg_client_exists(db, conv.id, msg->sender_id, pz_str(msg->client_id), &seen, err)) < 0) return rc;
+  if (seen || !pz_store_msg_log_claim_client(db, conv.id, msg->sender_id, pz_str(msg->client_id))) return 0;
+  if ((rc = send_rules(db, &conv, other, msg, err)) < 0) return rc;
+  for (unsigned i = 0; i < members->n; i++) {
+    int64_t seq;
+    if ((rc = pz_store_event_claim(db, members->ids[i], &seq, err)) < 0) {
+      /* No record will carry the seqs claimed so far: give them back. */
+      while (i-- > 0) pz_store_event_unclaim(db, members->ids[i]);
+      fanout->n = 0;
+      return rc;
+    }
+    fanout_add(fanout, members->ids[i], seq);
+  }
+  pz_store_msg_log_encode(msg, payload, fanout->items, fanout->n, rec);
+  return 1;
+}
+
+int pz_chat_send_log(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_chat_fanout_t *fanout, pz_buf_t *rec,
+                     pz_err_t *err) {
+  members_t members = {0};
+  members.ids = members.small;
+  members.cap = sizeof(members.small) / sizeof(members.small[0]);
+  int rc = send_log_checked(db, msg, payload, fanout, rec, &members, err);
+  if (members.ids != members.small) pz_free(members.ids);
+  return rc;
+}
+
 int pz_chat_mark_read(pz_db_t *db, int64_t me, int64_t conv_id, int64_t message_id, pz_str_t payload, int64_t now,
                       int64_t *marker, unsigned *unread, pz_chat_fanout_t *fanout, pz_err_t *err) {
   int rc = pz_chat_member_check(db, me, conv_id, NULL, err);

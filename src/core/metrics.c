@@ -43,6 +43,7 @@ static _Atomic uint64_t batch_buckets[N_BATCH + 1];
 static _Atomic uint64_t batch_count, batch_sum;
 static _Atomic uint64_t fsync_buckets[N_FSYNC + 1];
 static _Atomic uint64_t fsync_count, fsync_sum_ns;
+static _Atomic uint64_t sendlog_records, sendlog_appends, sendlog_ns;
 
 
 int pz_metrics_route(const char *method, const char *pattern) {
@@ -74,6 +75,12 @@ void pz_metrics_request(int route, int status, uint64_t duration_ns) {
 
 void pz_metrics_connections(int delta) { connections += delta; }
 void pz_metrics_websockets(int delta) { websockets += delta; }
+
+void pz_metrics_sendlog(unsigned records, uint64_t ns) {
+  atomic_fetch_add_explicit(&sendlog_records, records, memory_order_relaxed);
+  atomic_fetch_add_explicit(&sendlog_appends, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&sendlog_ns, ns, memory_order_relaxed);
+}
 
 void pz_metrics_commit(unsigned jobs, uint64_t fsync_ns) {
   unsigned b = 0;
@@ -176,6 +183,15 @@ void pz_metrics_render(pz_buf_t *out) {
   pz_buf_printf(out, "plaza_commit_fsync_seconds_sum %.6f\nplaza_commit_fsync_seconds_count %llu\n",
                 (double)atomic_load(&fsync_sum_ns) / 1e9, (unsigned long long)atomic_load(&fsync_count));
 
+  pz_buf_printf(out,
+                "# HELP plaza_sendlog_records_total Messages made durable in the send log.\n"
+                "# TYPE plaza_sendlog_records_total counter\nplaza_sendlog_records_total %llu\n"
+                "# HELP plaza_sendlog_appends_total Appends to the send log, one fdatasync each.\n"
+                "# TYPE plaza_sendlog_appends_total counter\nplaza_sendlog_appends_total %llu\n"
+                "# HELP plaza_sendlog_append_seconds_total Time spent writing and syncing the send log.\n"
+                "# TYPE plaza_sendlog_append_seconds_total counter\nplaza_sendlog_append_seconds_total %.6f\n",
+                (unsigned long long)atomic_load(&sendlog_records), (unsigned long long)atomic_load(&sendlog_appends),
+                (double)atomic_load(&sendlog_ns) / 1e9);
   for (unsigned i = 0; i < n_counters; i++)
     pz_buf_printf(out, "# TYPE plaza_%s_total counter\nplaza_%s_total %llu\n", counters[i].name, counters[i].name,
                   (unsigned long long)counters[i].n);

@@ -332,6 +332,25 @@ int pz_store_msg_by_client(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_s
   return rc;
 }
 
+static const char SQL_MSG_CLIENT_EXISTS[] =
+    "SELECT 1 FROM messages WHERE conversation_id = ?1 AND sender_id = ?2 AND client_id = ?3";
+
+int pz_store_msg_client_exists(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_str_t client_id, bool *found,
+                               pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_CLIENT_EXISTS, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, conv_id, sender_id);
+  if (rc == 0 && (rc = pz__db_bind_str(st, 3, client_id)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  if (rc == 0) rc = pz__db_step_row(db, st, err);
+  sqlite3_reset(st);
+  *found = rc == 0;
+  if (rc == PZ_ENOTFOUND) {
+    *err = (pz_err_t){0};
+    rc = 0;
+  }
+  return rc;
+}
+
 static const char SQL_MSG_LIST[] = "SELECT " MSG_COLS("g") " FROM messages g"
                                    " WHERE g.conversation_id = ?1 AND g.id < ?2 ORDER BY g.id DESC LIMIT ?3";
 
@@ -426,9 +445,15 @@ int pz_store_event_append_msg(pz_db_t *db, int64_t user_id, pz_str_t type, int64
   int rc = event_last(db, user_id, seq, err);
   if (rc < 0) return rc;
   ++*seq;
+  return pz__store_event_put(db, user_id, *seq, type, message_id, payload, now, err);
+}
+
+int pz__store_event_put(pz_db_t *db, int64_t user_id, int64_t seq, pz_str_t type, int64_t message_id, pz_str_t payload,
+                        int64_t now, pz_err_t *err) {
+  int rc;
   sqlite3_stmt *st = pz__db_stmt(db, SQL_EVENT_INSERT, err);
   if (st == NULL) return err->code;
-  if ((rc = PZ__DB_BIND(db, st, err, user_id, *seq)) < 0) return rc;
+  if ((rc = PZ__DB_BIND(db, st, err, user_id, seq)) < 0) return rc;
   /* NULL, not 0, for an event about no message: the index leaves those out. */
   if ((rc = pz__db_bind_str(st, 3, type)) != SQLITE_OK || (rc = pz__db_bind_str(st, 4, payload)) != SQLITE_OK ||
       (rc = sqlite3_bind_int64(st, 5, now)) != SQLITE_OK ||
@@ -436,8 +461,12 @@ int pz_store_event_append_msg(pz_db_t *db, int64_t user_id, pz_str_t type, int64
     return pz__db_fail(db, rc, err);
   if ((rc = pz__db_step_done(db, st, err)) < 0) return rc;
   struct pz__seq_slot *slot = seq_slot(db, user_id);
-  if (slot) *slot = (struct pz__seq_slot){user_id, *seq, db->seq_gen};
+  if (slot) *slot = (struct pz__seq_slot){user_id, seq, db->seq_gen};
   return 0;
+}
+
+int pz__store_event_last_read(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
+  return event_last_read(db, user_id, seq, err);
 }
 
 int pz_store_event_append_shared(pz_db_t *db, int64_t user_id, pz_str_t type, int64_t message_id, int64_t now,

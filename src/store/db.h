@@ -5,6 +5,9 @@
 #include <sqlite3.h>
 #include <string.h>
 #include "plaza/store.h"
+#include "plaza/store_chat.h"
+
+typedef struct pz__log_pending_s pz__log_pending_t;
 
 #define PZ_DB_STMT_CACHE 256 /* a power of two: open addressing by SQL text address */
 
@@ -24,6 +27,8 @@ struct pz_db_s {
    * pz__db_forget_writes. Allocated at the first append. */
   struct pz__seq_slot *seqs;
   uint64_t seq_gen;
+  /* The log thread's connection only: what it logged ahead of the writer. */
+  pz__log_pending_t *pending;
   /* Ids of the wallet's system accounts (escrow, external, fees per
    * currency) as this connection read or wrote them (store/wallet.c),
    * each valid in the seq_gen it was remembered in: one look-up fewer per
@@ -46,6 +51,35 @@ static inline void pz__db_forget_writes(pz_db_t *db) { db->seq_gen++; }
  * COMMIT. A failure there fails the whole batch (every job gets PZ_EIO). */
 #define PZ__DB_BATCH_FTS 1u /* messages waiting to be indexed for search */
 int pz__store_batch_end(pz_db_t *db, pz_err_t *err);
+
+/* Inserts user_id's event seq (the caller chose it) and remembers it as
+ * the stream's last (chat.c). Writer. */
+int pz__store_event_put(pz_db_t *db, int64_t user_id, int64_t seq, pz_str_t type, int64_t message_id, pz_str_t payload,
+                        int64_t now, pz_err_t *err);
+/* user_id's last seq as the connection's snapshot has it; 0 for none. */
+int pz__store_event_last_read(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err);
+
+/* ---- the send log (engine.c, msglog.c) ---- */
+
+/* Record types of the send log. */
+#define PZ__LOG_MSG 1u /* a new message with its events (msglog.c) */
+
+/* What the log thread has claimed and not yet seen applied: each stream's
+ * last seq claimed, and the client ids of messages logged. Owned by the log
+ * thread's connection (db->pending) and emptied once the writer has applied
+ * everything logged. */
+void pz__log_pending_clear(pz__log_pending_t *p);
+void pz__log_pending_free(pz__log_pending_t *p);
+
+/* Applies a PZ__LOG_MSG record inside the writer's transaction: the
+ * message row and its members' events with their logged seqs. PZ_EINVAL
+ * for a record that does not decode. Writer. */
+int pz__store_msg_log_apply(pz_db_t *db, const void *rec, uint32_t len, pz_err_t *err);
+/* Decodes a PZ__LOG_MSG record into m (event and the pairs borrowed from
+ * rec, fan allocated with pz_malloc): 0, or PZ_EINVAL. For apply and the
+ * fuzz target. */
+int pz__store_msg_log_decode(const void *rec, uint32_t len, pz_msg_rec_t *m, pz_str_t *event, pz_store_user_seq_t **fan,
+                             unsigned *n_fan);
 
 /* Returns the cached prepared statement for the static string sql, reset
  * and with its bindings cleared; NULL with err filled (PZ_EIO) when it does

@@ -1,18 +1,21 @@
 /* The commit pipeline: one writer thread group-commits queued jobs; reads run on pooled read connections. */
 #include <errno.h>
-#include <stdatomic.h>
-#include <stdlib.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "plaza/id.h"
 #include "plaza/log.h"
 #include "plaza/metrics.h"
 #include "store/db.h"
+#include "store/sendlog.h"
 
 struct pz_store_s {
   uv_loop_t *loop;
@@ -59,7 +62,12 @@ struct pz_store_s {
   bool sync_started, writer_exited;
   pz_store_job_t *sync_head, *sync_tail;
   unsigned sync_jobs;
+  bool sync_wanted; /* a batch committed since the last fsync */
   uint64_t queued_upto;
+  /* The count of committed (below) at the last batch that carried jobs:
+   * what the log thread's answers wait for (batches of records alone carry
+   * no answers to keep in order). */
+  _Atomic uint64_t jobs_committed;
   /* Batches begun (counted before their COMMIT) and batches on disk. A read
    * whose snapshot may hold commit N is not answered before durable >= N:
    * no client sees what a power cut could still take back. */
@@ -76,6 +84,47 @@ struct pz_store_s {
   /* DATA_DIR/plazad.lock, held (flock) while this store serves the
    * directory; -1 when not claimed. */
   int lock_fd;
+
+  /* The send log (sendlog.h). Jobs with a log callback go to the log
+   * thread, which checks them on its own read connection (logdb), claims
+   * their event seqs, appends their records with one fdatasync per batch
+   * and answers them: their writes are durable then. The writer applies
+   * the records afterwards (apply list), in the order of their lsns.
+   *
+   * Sequencing: the log thread claims seqs holding seq_mu; the writer holds
+   * it for every batch of ordinary jobs, after waiting for every claimed
+   * record to be durable and applying them all first. So a stream's events
+   * reach the database in seq order, and the completions reach the loop in
+   * that order too. A read waits until what was durable when it came
+   * (log_target) is applied: an answered send is in every later read.
+   * NULL log: no log thread; every job goes to the writer.
+   * Guarded by lock: log_head/tail, apply_head/tail, free_from, apply_count,
+   * apply_pos, log_exited, log_waiting. */
+  pz__sendlog_t *log;
+  pz_db_t logdb;
+  uv_thread_t log_thread;
+  bool log_started, log_exited, log_waiting;
+  uv_cond_t log_wake, log_cond;
+  uv_mutex_t seq_mu;
+  pz_store_job_t *log_head, *log_tail;
+  struct apply_s *apply_head, *apply_tail;
+  /* Where the first record whose apply is not yet durable lies: the ring
+   * keeps everything from there on (the writer's COMMIT is on disk only
+   * once the syncer's fsync is). apply_count / apply_pos: the last batch
+   * that applied records (its committed count) and where its records end. */
+  pz__sendlog_pos_t free_from;
+  uint64_t apply_count;
+  pz__sendlog_pos_t apply_pos;
+  /* The last lsn claimed (seq_mu), durable (written and synced), applied (committed). */
+  _Atomic uint64_t log_claimed, log_durable, log_applied;
+  unsigned apply_delay_ms;                     /* tests only */
+  pz_store_job_t *lparked_head, *lparked_tail; /* reads waiting for the apply; loop thread */
+  /* Records wait to be applied until APPLY_GATHER of them or APPLY_WAIT_MS
+   * have gathered, unless a read waits for them (apply_now): a big apply
+   * writes each page it touches once for many records. Guarded by lock. */
+  unsigned apply_n;
+  uint64_t apply_since; /* pz_mono_ns of the oldest record waiting */
+  bool apply_now;
 
   /* Loop thread only. */
   unsigned pending_writes, pending_reads;
@@ -240,12 +289,88 @@ static int step_once(pz_db_t *db, const char *sql, pz_err_t *err) {
   return rc;
 }
 
-/* Runs one batch in one transaction, a savepoint per job, so that a failing
- * job rolls back alone. One COMMIT (one fsync) serves the whole batch. */
-static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
+/* Records of one append of the log thread, for the writer to apply. */
+typedef struct apply_s {
+  struct apply_s *next;
+  unsigned n;
+  uint64_t first_lsn;
+  pz_buf_t *recs;              /* n records */
+  pz__sendlog_pos_t *next_pos; /* n: where the chain goes on after each */
+} apply_t;
+
+static void apply_free(apply_t *a) {
+  while (a) {
+    apply_t *next = a->next;
+    for (unsigned i = 0; i < a->n; i++)
+      pz_buf_free(&a->recs[i]);
+    pz_free(a->recs);
+    pz_free(a->next_pos);
+    pz_free(a);
+    a = next;
+  }
+}
+
+static const char SQL_SENDLOG_STATE[] = "SELECT next_lsn, next_off, epoch FROM sendlog_state WHERE id = 1";
+static const char SQL_SENDLOG_EPOCH[] = "UPDATE sendlog_state SET epoch = ?1 WHERE id = 1";
+static const char SQL_SENDLOG_MOVE[] = "UPDATE sendlog_state SET next_lsn = ?1, next_off = ?2 WHERE id = 1";
+
+/* Applies one logged record in its own savepoint. A record the database
+ * refuses (a bug: it was checked before it was logged) is skipped with an
+ * error in the log rather than stopping every later one; anything else
+ * wrong with the database stops plazad, which applies it again at start. */
+static void apply_one(pz_db_t *db, uint64_t lsn, const void *rec, uint32_t len) {
+  pz_err_t err = {0};
+  if (step_once(db, SQL_SAVEPOINT, &err) < 0) goto fatal;
+  int rc = pz__store_msg_log_apply(db, rec, len, &err);
+  reset_busy(db);
+  if (rc == PZ_ECONFLICT || rc == PZ_EINVAL) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "a send log record was refused by the database: skipped", "lsn=%llu code=%d",
+           (unsigned long long)lsn, rc);
+    step_once(db, SQL_ROLLBACK_TO, NULL);
+    pz__db_forget_writes(db);
+  } else if (rc < 0) {
+    goto fatal;
+  }
+  step_once(db, SQL_RELEASE, NULL);
+  if (sqlite3_get_autocommit(db->sql)) goto fatal;
+  return;
+fatal:
+  PZ_LOG(PZ_LOG_ERROR, NULL, "cannot apply the send log: stopping", "lsn=%llu", (unsigned long long)lsn);
+  abort();
+}
+
+/* Moves sendlog_state past what was applied, in the same transaction. */
+static void apply_moved(pz_db_t *db, pz__sendlog_pos_t next) {
+  pz_err_t err = {0};
+  sqlite3_stmt *q = pz__db_stmt(db, SQL_SENDLOG_MOVE, &err);
+  if (q == NULL || PZ__DB_BIND(db, q, &err, (int64_t)next.lsn, (int64_t)next.off) < 0 ||
+      pz__db_step_done(db, q, &err) < 0) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "cannot record the send log's position: stopping", NULL);
+    abort();
+  }
+  sqlite3_reset(q);
+}
+
+/* Runs one batch in one transaction: first the logged records of applies
+ * (none: NULL), then the jobs, a savepoint per job, so that a failing job
+ * rolls back alone. One COMMIT (one fsync) serves the whole batch. */
+static void run_batch(pz_store_t *st, apply_t *applies, pz_store_job_t *batch, unsigned n) {
   pz_db_t *db = &st->writer;
   pz_err_t err = {0};
   int rc = step_once(db, SQL_BEGIN, &err);
+  uint64_t applied = 0;
+  if (applies && rc < 0) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "cannot apply the send log: stopping", NULL);
+    abort();
+  }
+  pz__sendlog_pos_t applied_pos = {0, 0};
+  for (apply_t *a = applies; a; a = a->next) {
+    for (unsigned i = 0; i < a->n; i++)
+      apply_one(db, a->first_lsn + i, a->recs[i].data, (uint32_t)a->recs[i].len);
+    applied = a->first_lsn + a->n - 1;
+    applied_pos = a->next_pos[a->n - 1];
+  }
+  if (applied) apply_moved(db, applied_pos);
   for (pz_store_job_t *job = batch; job; job = job->next) {
     if (rc < 0) {
       job->rc = rc;
@@ -279,11 +404,22 @@ static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
   }
   /* Counted before the COMMIT makes the batch visible: a reader that sees
    * it reads a count that covers it (see durable). */
-  atomic_fetch_add(&st->committed, 1);
+  uint64_t count = atomic_fetch_add(&st->committed, 1) + 1;
+  if (applied) {
+    uv_mutex_lock(&st->lock);
+    st->apply_count = count;
+    st->apply_pos = applied_pos;
+    uv_mutex_unlock(&st->lock);
+  }
+  if (batch) atomic_store(&st->jobs_committed, count);
   uint64_t t0 = pz_mono_ns();
   if (rc == 0) rc = step_once(db, SQL_COMMIT, &err);
   uint64_t t1 = pz_mono_ns();
   if (rc < 0) {
+    if (applies) {
+      PZ_LOG(PZ_LOG_ERROR, NULL, "cannot commit the send log's records: stopping", NULL);
+      abort();
+    }
     if (!sqlite3_get_autocommit(db->sql)) step_once(db, SQL_ROLLBACK, NULL);
     pz__db_forget_writes(db);
     for (pz_store_job_t *job = batch; job; job = job->next) {
@@ -292,6 +428,7 @@ static void run_batch(pz_store_t *st, pz_store_job_t *batch, unsigned n) {
     }
     return;
   }
+  if (applied) atomic_store(&st->log_applied, applied);
   if (st->wal_fd < 0) pz_metrics_commit(n, t1 - t0); /* else the syncer counts */
 }
 
@@ -351,47 +488,302 @@ static void list_append(pz_store_job_t **head, pz_store_job_t **tail, pz_store_j
   *tail = last;
 }
 
-/* Hands finished jobs to the loop. Called with lock held. */
-static void append_done(pz_store_t *st, pz_store_job_t *head, pz_store_job_t *tail) {
-  list_append(&st->done_head, &st->done_tail, head, tail);
-  uv_async_send(&st->async);
+/* Once the batch that applied records is durable, the ring may write
+ * over them. Called with lock held. */
+static void log_freed(pz_store_t *st) {
+  if (st->apply_count && st->apply_count <= atomic_load(&st->durable)) {
+    st->free_from = st->apply_pos;
+    st->apply_count = 0;
+  }
+}
+
+/* Hands a committed batch (jobs may be none: records applied) to the
+ * syncer, or answers it at once without one. Called with lock held. */
+static void batch_committed(pz_store_t *st, pz_store_job_t *batch, pz_store_job_t *last, unsigned n) {
+  if (st->wal_fd >= 0) {
+    if (batch) list_append(&st->sync_head, &st->sync_tail, batch, last);
+    st->sync_jobs += n;
+    st->queued_upto = atomic_load(&st->committed);
+    st->sync_wanted = true;
+    uv_cond_signal(&st->sync_wake);
+  } else {
+    atomic_store(&st->durable, atomic_load(&st->committed));
+    log_freed(st);
+    if (batch) list_append(&st->done_head, &st->done_tail, batch, last);
+    uv_cond_broadcast(&st->log_cond);
+    uv_async_send(&st->async);
+  }
+}
+
+/* Takes every record the log thread has made durable. Called with lock held. */
+static apply_t *take_applies(pz_store_t *st) {
+  apply_t *a = st->apply_head;
+  st->apply_head = st->apply_tail = NULL;
+  st->apply_n = 0;
+  st->apply_now = false;
+  return a;
+}
+
+/* Before a batch of ordinary jobs: holds seq_mu, with every record claimed
+ * so far durable and taken into *applies. While the log thread holds
+ * seq_mu it may be waiting for room in the log, which only applying makes:
+ * so the writer applies what is durable meanwhile instead of blocking. */
+static void sequence_enter(pz_store_t *st, apply_t **applies) {
+  while (uv_mutex_trylock(&st->seq_mu) != 0) {
+    uv_mutex_lock(&st->lock);
+    apply_t *a = take_applies(st);
+    if (a == NULL) uv_cond_timedwait(&st->wake, &st->lock, 1000000); /* 1 ms */
+    uv_mutex_unlock(&st->lock);
+    if (a) {
+      run_batch(st, a, NULL, 0);
+      apply_free(a);
+      uv_mutex_lock(&st->lock);
+      batch_committed(st, NULL, NULL, 0);
+      uv_cond_broadcast(&st->log_cond);
+      uv_mutex_unlock(&st->lock);
+    }
+  }
+  uv_mutex_lock(&st->lock);
+  while (atomic_load(&st->log_durable) != atomic_load(&st->log_claimed))
+    uv_cond_wait(&st->log_cond, &st->lock);
+  *applies = take_applies(st);
+  uv_mutex_unlock(&st->lock);
+}
+
+#define APPLY_GATHER 4000
+#define APPLY_WAIT_MS 50
+#define APPLY_NICE 19
+
+/* Whether records alone are worth a batch now. Called with lock held. */
+static bool apply_due(pz_store_t *st, uint64_t *wait_ns) {
+  if (st->apply_head == NULL) return false;
+  if (st->apply_now || st->log_waiting || st->apply_n >= APPLY_GATHER || st->stopping) return true;
+  uint64_t age = pz_mono_ns() - st->apply_since;
+  if (age >= APPLY_WAIT_MS * 1000000ull) return true;
+  *wait_ns = APPLY_WAIT_MS * 1000000ull - age;
+  return false;
 }
 
 static void writer_main(void *arg) {
   pz_store_t *st = arg;
   pthread_setname_np(pthread_self(), "pz-writer");
+  int nice_now = 0;
   uv_mutex_lock(&st->lock);
   for (;;) {
-    while (st->queue_head == NULL && !st->stopping) uv_cond_wait(&st->wake, &st->lock);
-    if (st->queue_head == NULL) break; /* stopping, and the queue is drained */
+    uint64_t wait_ns = 0;
+    while (st->queue_head == NULL && !apply_due(st, &wait_ns) &&
+           !(st->stopping && (!st->log_started || st->log_exited))) {
+      if (wait_ns)
+        uv_cond_timedwait(&st->wake, &st->lock, wait_ns);
+      else
+        uv_cond_wait(&st->wake, &st->lock);
+      wait_ns = 0;
+    }
+    if (st->queue_head == NULL && st->apply_head == NULL) break; /* stopping, and everything is drained */
     /* Take what has queued up, at most max_batch jobs: while this batch
      * commits, the next one gathers. */
     pz_store_job_t *batch = st->queue_head, *last = batch;
-    unsigned n = 1;
-    while (last->next && n < st->max_batch) {
-      last = last->next;
-      n++;
+    unsigned n = 0;
+    if (batch) {
+      n = 1;
+      while (last->next && n < st->max_batch) {
+        last = last->next;
+        n++;
+      }
+      st->queue_head = last->next;
+      if (st->queue_head == NULL) st->queue_tail = NULL;
+      last->next = NULL;
     }
-    st->queue_head = last->next;
-    if (st->queue_head == NULL) st->queue_tail = NULL;
-    last->next = NULL;
+    bool urgent = st->apply_now || st->log_waiting; /* a read or the log waits for these records */
+    apply_t *applies = batch ? NULL : take_applies(st);
     uv_mutex_unlock(&st->lock);
 
-    run_batch(st, batch, n);
+    bool sequenced = batch && st->log;
+    if (sequenced) sequence_enter(st, &applies);
+    if (applies && st->apply_delay_ms && !sequenced) uv_sleep(st->apply_delay_ms);
+    /* Records alone answer nobody (unless a read waits for them): they
+     * yield the CPU to the threads that do, so that the records stay
+     * behind rather than the answers; the log's room holds them back if
+     * they fall too far. */
+    int nice_wanted = batch || urgent ? 0 : APPLY_NICE;
+    if (nice_wanted != nice_now && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice_wanted) == 0)
+      nice_now = nice_wanted;
+    run_batch(st, applies, batch, n);
+    if (sequenced) uv_mutex_unlock(&st->seq_mu); /* committed: the log thread's next snapshot has it */
+    apply_free(applies);
 
     uv_mutex_lock(&st->lock);
-    if (st->wal_fd >= 0) {
-      list_append(&st->sync_head, &st->sync_tail, batch, last);
-      st->sync_jobs += n;
-      st->queued_upto = atomic_load(&st->committed);
-      uv_cond_signal(&st->sync_wake);
-    } else {
-      atomic_store(&st->durable, atomic_load(&st->committed));
-      append_done(st, batch, last);
-    }
+    if (applies) uv_cond_broadcast(&st->log_cond); /* room in the log */
+    batch_committed(st, batch, last, n);
   }
   st->writer_exited = true;
   uv_cond_signal(&st->sync_wake);
+  uv_mutex_unlock(&st->lock);
+}
+
+/* ---- the log thread ---- */
+
+static int log_checked(pz_store_t *st, pz_store_job_t *job) {
+  pz_db_t *db = &st->logdb;
+  memset(&job->err, 0, sizeof(job->err));
+  job->rec.len = 0;
+  int rc = job->log(db, job, &job->rec);
+  reset_busy(db);
+  if (rc < 0 && job->err.code == 0) pz_err_set(&job->err, rc, NULL, NULL);
+  return rc;
+}
+
+/* How many of recs[0..n) (at least one) fit in the ring now, waiting for
+ * the writer to apply and free records until one does. */
+static unsigned log_room(pz_store_t *st, const pz__sendlog_rec_t *recs, unsigned n) {
+  uv_mutex_lock(&st->lock);
+  for (;;) {
+    pz__sendlog_pos_t end = pz__sendlog_end(st->log);
+    uint64_t oldest = st->free_from.lsn == end.lsn ? PZ__SENDLOG_NONE : st->free_from.off;
+    unsigned k = n;
+    while (k > 0 && !pz__sendlog_room(st->log, oldest, recs, k))
+      k = k > 8 ? k / 2 : k - 1;
+    if (k > 0) {
+      st->log_waiting = false;
+      uv_mutex_unlock(&st->lock);
+      return k;
+    }
+    if (oldest == PZ__SENDLOG_NONE) {
+      PZ_LOG(PZ_LOG_ERROR, NULL, "a record is larger than the send log: stopping", "bytes=%u", recs[0].len);
+      abort();
+    }
+    st->log_waiting = true;
+    uv_cond_signal(&st->wake);
+    uv_cond_wait(&st->log_cond, &st->lock);
+  }
+}
+
+/* Appends recs[0..n) (lsns from first on) with one fdatasync, and hands
+ * their records (bufs) to the writer. */
+static void log_append(pz_store_t *st, const pz__sendlog_rec_t *recs, pz_buf_t *bufs, uint64_t first, unsigned n) {
+  pz_err_t err = {0};
+  apply_t *a = pz_calloc(1, sizeof(*a));
+  a->n = n;
+  a->first_lsn = first;
+  a->next_pos = pz_malloc(n * sizeof(*a->next_pos));
+  uint64_t t0 = pz_mono_ns();
+  if (pz__sendlog_append(st->log, recs, n, a->next_pos, &err) < 0) {
+    PZ_LOG(PZ_LOG_ERROR, NULL, "cannot write the send log: stopping", "error=%s", pz_err_message(&err));
+    abort();
+  }
+  pz_metrics_sendlog(n, pz_mono_ns() - t0);
+  a->recs = pz_malloc(n * sizeof(*a->recs));
+  memcpy(a->recs, bufs, n * sizeof(*a->recs));
+  uv_mutex_lock(&st->lock);
+  atomic_store(&st->log_durable, first + n - 1);
+  bool was_empty = st->apply_tail == NULL; /* the writer starts its clock */
+  if (was_empty) {
+    st->apply_head = a;
+    st->apply_since = pz_mono_ns();
+  } else {
+    st->apply_tail->next = a;
+  }
+  st->apply_tail = a;
+  st->apply_n += n;
+  uv_cond_broadcast(&st->log_cond); /* a writer waiting for what was claimed */
+  if (was_empty || st->apply_n >= APPLY_GATHER) uv_cond_signal(&st->wake);
+  uv_mutex_unlock(&st->lock);
+}
+
+/* One batch: checks every job under seq_mu on one snapshot, then appends
+ * the records that were logged with one fdatasync and answers them. Jobs
+ * the callback leaves to the writer join its queue; refused ones are
+ * answered at once. */
+static void log_batch(pz_store_t *st, pz_store_job_t *jobs) {
+  pz_store_job_t *logged = NULL, *logged_tail = NULL, *slow = NULL, *slow_tail = NULL, *failed = NULL,
+                 *failed_tail = NULL;
+  unsigned n = 0;
+  uv_mutex_lock(&st->seq_mu);
+  uint64_t horizon = atomic_load(&st->jobs_committed);
+  pz__sendlog_pos_t end = pz__sendlog_end(st->log);
+  /* Everything logged is in the database: the claims start afresh from it. */
+  if (atomic_load(&st->log_applied) + 1 == end.lsn) pz__log_pending_clear(st->logdb.pending);
+  pz_err_t err = {0};
+  int began = step_once(&st->logdb, SQL_BEGIN_READ, &err);
+  for (pz_store_job_t *job = jobs, *next; job; job = next) {
+    next = job->next;
+    job->next = NULL;
+    int rc = began < 0 ? 0 : log_checked(st, job);
+    if (rc > 0) {
+      list_append(&logged, &logged_tail, job, job);
+      n++;
+    } else {
+      pz_buf_free(&job->rec);
+      job->rc = rc;
+      if (rc == 0)
+        list_append(&slow, &slow_tail, job, job);
+      else
+        list_append(&failed, &failed_tail, job, job);
+    }
+  }
+  if (began == 0) step_once(&st->logdb, SQL_COMMIT, NULL);
+
+  pz__sendlog_rec_t *recs = n ? pz_malloc(n * sizeof(*recs)) : NULL;
+  pz_buf_t *bufs = n ? pz_malloc(n * sizeof(*bufs)) : NULL;
+  unsigned i = 0;
+  for (pz_store_job_t *job = logged; job; job = job->next, i++) {
+    recs[i] = (pz__sendlog_rec_t){PZ__LOG_MSG, job->rec.data, (uint32_t)job->rec.len};
+    bufs[i] = job->rec; /* the writer frees them once applied */
+    job->rec = (pz_buf_t){0};
+    job->rc = 0;
+  }
+  /* Appends in as few pieces as the ring's room allows: all at once
+   * nearly always. While a piece waits for room this thread keeps seq_mu,
+   * and the writer, which wants it, applies the pieces before meanwhile. */
+  unsigned k = n ? log_room(st, recs, n) : 0;
+  if (k == n) {
+    if (n) atomic_store(&st->log_claimed, end.lsn + n - 1);
+    uv_mutex_unlock(&st->seq_mu);
+    if (n) log_append(st, recs, bufs, end.lsn, n);
+  } else {
+    for (i = 0; i < n; i += k) {
+      if (i) k = log_room(st, recs + i, n - i);
+      log_append(st, recs + i, bufs + i, end.lsn + i, k);
+    }
+    atomic_store(&st->log_claimed, end.lsn + n - 1);
+    uv_mutex_unlock(&st->seq_mu);
+  }
+  pz_free(recs);
+  pz_free(bufs);
+
+  uv_mutex_lock(&st->lock);
+  if (n) {
+    /* Answered in seq order: every batch the writer committed before these
+     * seqs were claimed is answered first, once its fsync is done. */
+    while (atomic_load(&st->durable) < horizon)
+      uv_cond_wait(&st->log_cond, &st->lock);
+    list_append(&st->done_head, &st->done_tail, logged, logged_tail);
+  }
+  if (failed) list_append(&st->done_head, &st->done_tail, failed, failed_tail);
+  if (slow) {
+    list_append(&st->queue_head, &st->queue_tail, slow, slow_tail);
+    uv_cond_signal(&st->wake);
+  }
+  if (n || failed) uv_async_send(&st->async);
+  uv_mutex_unlock(&st->lock);
+}
+
+static void log_main(void *arg) {
+  pz_store_t *st = arg;
+  pthread_setname_np(pthread_self(), "pz-sendlog");
+  uv_mutex_lock(&st->lock);
+  for (;;) {
+    while (st->log_head == NULL && !st->stopping)
+      uv_cond_wait(&st->log_wake, &st->lock);
+    if (st->log_head == NULL) break; /* stopping, and the queue is drained */
+    pz_store_job_t *jobs = st->log_head;
+    st->log_head = st->log_tail = NULL;
+    uv_mutex_unlock(&st->lock);
+    log_batch(st, jobs);
+    uv_mutex_lock(&st->lock);
+  }
+  st->log_exited = true;
+  uv_cond_signal(&st->wake);
   uv_mutex_unlock(&st->lock);
 }
 
@@ -404,13 +796,15 @@ static void sync_main(void *arg) {
   pthread_setname_np(pthread_self(), "pz-fsync");
   uv_mutex_lock(&st->lock);
   for (;;) {
-    while (st->sync_head == NULL && !st->writer_exited) uv_cond_wait(&st->sync_wake, &st->lock);
-    if (st->sync_head == NULL) break; /* the writer is gone and everything is synced */
+    while (!st->sync_wanted && !st->writer_exited)
+      uv_cond_wait(&st->sync_wake, &st->lock);
+    if (!st->sync_wanted) break; /* the writer is gone and everything is synced */
     pz_store_job_t *head = st->sync_head, *tail = st->sync_tail;
     unsigned n = st->sync_jobs;
     uint64_t upto = st->queued_upto;
     st->sync_head = st->sync_tail = NULL;
     st->sync_jobs = 0;
+    st->sync_wanted = false;
     uv_mutex_unlock(&st->lock);
 
     if (st->sync_delay_ms) uv_sleep(st->sync_delay_ms);
@@ -419,16 +813,21 @@ static void sync_main(void *arg) {
       PZ_LOG(PZ_LOG_ERROR, NULL, "fsync of the WAL failed: stopping", "error=%s", strerror(errno));
       abort();
     }
-    pz_metrics_commit(n, pz_mono_ns() - t0);
+    if (n) pz_metrics_commit(n, pz_mono_ns() - t0);
 
     uv_mutex_lock(&st->lock);
     atomic_store(&st->durable, upto);
-    append_done(st, head, tail);
+    log_freed(st);
+    if (head) list_append(&st->done_head, &st->done_tail, head, tail);
+    uv_cond_broadcast(&st->log_cond);
+    uv_async_send(&st->async);
   }
   uv_mutex_unlock(&st->lock);
 }
 
 static void finish_read(pz_store_t *st, pz_store_job_t *job);
+static void read_work(uv_work_t *w);
+static void read_after(uv_work_t *w, int status);
 
 static void deliver_done(pz_store_t *st) {
   uv_mutex_lock(&st->lock);
@@ -442,6 +841,22 @@ static void deliver_done(pz_store_t *st) {
     job->done(job);
     job = next;
   }
+  /* Reads that waited for the writer to apply what the log made durable
+   * before they came: they run now. */
+  uint64_t applied = atomic_load(&st->log_applied);
+  pz_store_job_t **lp = &st->lparked_head, *ltail = NULL;
+  while ((job = *lp) != NULL) {
+    if (job->log_target <= applied) {
+      *lp = job->next;
+      job->next = NULL;
+      int rc = uv_queue_work(st->loop, &job->work, read_work, read_after);
+      PZ_ASSERT(rc == 0);
+    } else {
+      ltail = job;
+      lp = &job->next;
+    }
+  }
+  st->lparked_tail = ltail;
   /* Reads that waited for the disk to catch up with their snapshot, in
    * the order they came. */
   uint64_t durable = atomic_load(&st->durable);
@@ -468,8 +883,14 @@ int pz_store_write(pz_store_t *st, pz_store_job_t *job) {
   job->rc = 0;
   st->pending_writes++;
   uv_mutex_lock(&st->lock);
-  list_append(&st->queue_head, &st->queue_tail, job, job);
-  uv_cond_signal(&st->wake);
+  if (job->log && st->log) {
+    job->rec = (pz_buf_t){0};
+    list_append(&st->log_head, &st->log_tail, job, job);
+    uv_cond_signal(&st->log_wake);
+  } else {
+    list_append(&st->queue_head, &st->queue_tail, job, job);
+    uv_cond_signal(&st->wake);
+  }
   uv_mutex_unlock(&st->lock);
   return 0;
 }
@@ -539,6 +960,17 @@ int pz_store_read(pz_store_t *st, pz_store_job_t *job) {
   job->store = st;
   job->work.data = job;
   st->pending_reads++;
+  /* Every send answered before this read came is in what it reads. */
+  job->log_target = atomic_load(&st->log_durable);
+  if (job->log_target > atomic_load(&st->log_applied)) {
+    job->next = NULL;
+    list_append(&st->lparked_head, &st->lparked_tail, job, job);
+    uv_mutex_lock(&st->lock);
+    st->apply_now = true;
+    uv_cond_signal(&st->wake);
+    uv_mutex_unlock(&st->lock);
+    return 0;
+  }
   int rc = uv_queue_work(st->loop, &job->work, read_work, read_after);
   PZ_ASSERT(rc == 0); /* fails only for a NULL callback */
   return 0;
@@ -655,6 +1087,84 @@ static int open_wal(pz_store_t *st) {
   return fd;
 }
 
+/* ---- the send log at start ---- */
+
+typedef struct {
+  pz_db_t *db;
+  pz__sendlog_pos_t next;
+  uint64_t n;
+} recover_t;
+
+static int recover_one(void *arg, uint64_t lsn, uint16_t type, const void *data, uint32_t len, pz__sendlog_pos_t next,
+                       pz_err_t *err) {
+  recover_t *r = arg;
+  if (type != PZ__LOG_MSG)
+    return pz_err_set(err, PZ_EIO, NULL, "record %llu of the send log has an unknown type %u", (unsigned long long)lsn,
+                      type);
+  apply_one(r->db, lsn, data, len);
+  r->next = next;
+  r->n++;
+  return 0;
+}
+
+#define SENDLOG_DEFAULT_BYTES (64u << 20)
+#define SENDLOG_MIN_BYTES (1u << 20)
+
+/* Opens DATA_DIR/sendlog and applies, in one transaction, every record
+ * durable there and not yet in the database: those a crash or kill -9
+ * left unapplied. Then appends go on after the last whole record. */
+static int log_open(pz_store_t *st, const pz_store_config_t *cfg, pz_err_t *err) {
+  size_t n = strlen(st->path) + 1;
+  char *path = pz_malloc(n);
+  snprintf(path, n, "%.*ssendlog", (int)(strlen(st->path) - strlen("plaza.db")), st->path);
+  uint64_t bytes = cfg->sendlog_bytes ? cfg->sendlog_bytes : SENDLOG_DEFAULT_BYTES;
+  /* A record is at most a few hundred KiB (a message of the longest text
+   * and body, its JSON, 500 members' seqs): a ring of a MiB holds any. */
+  if (bytes < SENDLOG_MIN_BYTES || bytes % 8) {
+    pz_free(path);
+    return pz_err_set(err, PZ_EINVAL, NULL, "the send log wants a multiple of 8 bytes from %u", SENDLOG_MIN_BYTES);
+  }
+  int rc = pz__sendlog_open(&st->log, path, bytes, err);
+  pz_free(path);
+  if (rc < 0) return rc;
+  pz_db_t *db = &st->writer;
+  pz__sendlog_pos_t start = {1, 0};
+  sqlite3_stmt *q = pz__db_stmt(db, SQL_SENDLOG_STATE, err);
+  if (q == NULL) return err->code;
+  if ((rc = pz__db_step_row(db, q, err)) < 0) return rc;
+  start.lsn = (uint64_t)sqlite3_column_int64(q, 0);
+  start.off = (uint64_t)sqlite3_column_int64(q, 1);
+  uint32_t epoch = (uint32_t)sqlite3_column_int64(q, 2) + 1;
+  sqlite3_reset(q);
+  recover_t r = {db, start, 0};
+  pz__sendlog_pos_t end;
+  if ((rc = step_once(db, SQL_BEGIN, err)) < 0) return rc;
+  rc = pz__sendlog_recover(st->log, start, recover_one, &r, &end, err);
+  if (rc == 0 && r.n) {
+    apply_moved(db, r.next);
+    if (db->batch_pending) rc = pz__store_batch_end(db, err);
+    db->batch_pending = 0;
+  }
+  /* This process's epoch, on disk before its first record. */
+  sqlite3_stmt *e = rc == 0 ? pz__db_stmt(db, SQL_SENDLOG_EPOCH, err) : NULL;
+  if (e && (rc = PZ__DB_BIND(db, e, err, (int64_t)epoch)) == 0) rc = pz__db_step_done(db, e, err);
+  if (rc == 0 && e == NULL) rc = err->code;
+  if (rc == 0) rc = step_once(db, SQL_COMMIT, err);
+  if (rc < 0) {
+    step_once(db, SQL_ROLLBACK, NULL);
+    pz__db_forget_writes(db);
+    return rc;
+  }
+  pz__sendlog_set_epoch(st->log, epoch);
+  if (r.n) PZ_LOG(PZ_LOG_INFO, NULL, "send log records applied at start", "records=%llu", (unsigned long long)r.n);
+  st->free_from = end;
+  atomic_store(&st->log_claimed, end.lsn - 1);
+  atomic_store(&st->log_durable, end.lsn - 1);
+  atomic_store(&st->log_applied, end.lsn - 1);
+  st->apply_delay_ms = cfg->test_apply_delay_ms;
+  return db_open(&st->logdb, st->path, true, err);
+}
+
 int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cfg, pz_err_t *err) {
   pz_store_t *st;
   int rc = open_common(&st, cfg->data_dir, true, err);
@@ -662,6 +1172,15 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
   st->loop = loop;
   st->max_batch = cfg->max_batch ? cfg->max_batch : 1024;
   st->sync_delay_ms = cfg->test_sync_delay_ms;
+  if ((rc = log_open(st, cfg, err)) < 0) {
+    pz__sendlog_close(st->log);
+    db_close(&st->logdb);
+    db_close(&st->writer);
+    if (st->lock_fd >= 0) close(st->lock_fd);
+    pz_free(st->path);
+    pz_free(st);
+    return rc;
+  }
   st->n_readers = cfg->readers ? cfg->readers : 4;
   st->readers = pz_calloc(st->n_readers, sizeof(pz_db_t));
   st->free_readers = pz_calloc(st->n_readers, sizeof(pz_db_t *));
@@ -685,6 +1204,9 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
   st->async.data = st;
   uv_cond_init(&st->ckpt_wake);
   uv_cond_init(&st->sync_wake);
+  uv_cond_init(&st->log_wake);
+  uv_cond_init(&st->log_cond);
+  uv_mutex_init(&st->seq_mu);
   st->wal_fd = open_wal(st);
   if (st->wal_fd >= 0) uv_thread_create(&st->sync_thread, sync_main, st);
   st->sync_started = st->wal_fd >= 0;
@@ -695,6 +1217,8 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
   } /* else the writer keeps SQLite's own checkpoints after commits */
   uv_thread_create(&st->writer_thread, writer_main, st);
   st->writer_started = true;
+  uv_thread_create(&st->log_thread, log_main, st);
+  st->log_started = true;
   *out = st;
   return 0;
 }
@@ -703,7 +1227,14 @@ static void free_store(uv_handle_t *h) {
   pz_store_t *st = h->data;
   for (unsigned i = 0; i < st->n_readers; i++) db_close(&st->readers[i]);
   db_close(&st->ckpt);
+  pz__log_pending_free(st->logdb.pending);
+  st->logdb.pending = NULL;
+  db_close(&st->logdb);
+  pz__sendlog_close(st->log);
   db_close(&st->writer);
+  uv_cond_destroy(&st->log_wake);
+  uv_cond_destroy(&st->log_cond);
+  uv_mutex_destroy(&st->seq_mu);
   uv_mutex_destroy(&st->lock);
   uv_cond_destroy(&st->wake);
   uv_cond_destroy(&st->ckpt_wake);
@@ -737,7 +1268,9 @@ void pz_store_close(pz_store_t *st) {
   st->stopping = true;
   uv_cond_signal(&st->wake);
   uv_cond_signal(&st->ckpt_wake);
+  uv_cond_signal(&st->log_wake);
   uv_mutex_unlock(&st->lock);
+  if (st->log_started) uv_thread_join(&st->log_thread); /* it drains first; the writer waits for it */
   uv_thread_join(&st->writer_thread);
   if (st->sync_started) uv_thread_join(&st->sync_thread); /* it drains first */
   if (st->ckpt_started) uv_thread_join(&st->ckpt_thread);
@@ -764,7 +1297,7 @@ int pz_store_run_sync(pz_store_t *st, pz_store_job_t *job) {
   pz_store_job_t *saved_next = job->next;
   job->next = NULL;
   job->store = st;
-  run_batch(st, job, 1);
+  run_batch(st, NULL, job, 1);
   job->next = saved_next;
   return job->rc;
 }

@@ -677,6 +677,15 @@ static const char migration_16[] =
     "UPDATE uploads SET linked = 1 WHERE id IN (SELECT upload_id FROM message_uploads);"
     "CREATE INDEX uploads_unlinked ON uploads (created_at) WHERE linked = 0;";
 
+/* The send log (engine.c): where the first record not yet applied lies,
+ * and the epoch of the last process that opened it. The writer moves the
+ * position in the transaction that applies records, so that a restart
+ * applies each logged record exactly once. */
+static const char migration_17[] =
+    "CREATE TABLE sendlog_state (id INTEGER PRIMARY KEY CHECK (id = 1), next_lsn INTEGER NOT NULL,"
+    " next_off INTEGER NOT NULL, epoch INTEGER NOT NULL);"
+    "INSERT INTO sendlog_state (id, next_lsn, next_off, epoch) VALUES (1, 1, 0, 0);";
+
 const char *const pz__migrations[] = {
     migration_1,
     migration_2,
@@ -694,6 +703,7 @@ const char *const pz__migrations[] = {
     migration_14,
     migration_15,
     migration_16,
+    migration_17,
 };
 
 const unsigned pz__n_migrations = sizeof(pz__migrations) / sizeof(pz__migrations[0]);
