@@ -226,22 +226,30 @@ static int send_rules(pz_db_t *db, const pz_conv_rec_t *conv, int64_t other, con
   return pz_chat_mentions_check(db, conv->id, msg->mentions, msg->n_mentions, err);
 }
 
-static int send_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_rec_t *stored, bool *created,
-                        pz_chat_fanout_t *fanout, members_t *members, pz_err_t *err) {
-  pz_conv_rec_t conv;
-  int rc = pz_store_conv_get(db, msg->conversation_id, &conv, err);
+/* The conversation of a send, its members, and a direct chat's other
+ * side; not_member unless the sender is one of them. */
+static int send_members(pz_db_t *db, const pz_msg_rec_t *msg, pz_conv_rec_t *conv, members_t *members, int64_t *other,
+                        pz_err_t *err) {
+  int rc = pz_store_conv_get(db, msg->conversation_id, conv, err);
   if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such conversation");
   if (rc < 0) return rc;
-  if ((rc = pz_store_member_ids(db, conv.id, collect_member, members, err)) < 0) return rc;
-  int64_t other = 0;
+  if ((rc = pz_store_member_ids(db, conv->id, collect_member, members, err)) < 0) return rc;
   bool member = false;
   for (unsigned i = 0; i < members->n; i++) {
     if (members->ids[i] == msg->sender_id)
       member = true;
     else
-      other = members->ids[i];
+      *other = members->ids[i];
   }
-  if (!member) return not_member(err);
+  return member ? 0 : not_member(err);
+}
+
+static int send_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_rec_t *stored, bool *created,
+                        pz_chat_fanout_t *fanout, members_t *members, pz_err_t *err) {
+  pz_conv_rec_t conv;
+  int64_t other = 0;
+  int rc = send_members(db, msg, &conv, members, &other, err);
+  if (rc < 0) return rc;
   rc = send_rules(db, &conv, other, msg, err);
   if (rc == 0) rc = pz_store_msg_insert(db, msg, payload, err);
   if (rc < 0) {
@@ -288,19 +296,9 @@ static int send_log_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t paylo
                             pz_buf_t *rec, members_t *members, pz_err_t *err) {
   if (msg->reply_to || (msg->type[0] && strcmp(msg->type, "text") != 0)) return 0;
   pz_conv_rec_t conv;
-  int rc = pz_store_conv_get(db, msg->conversation_id, &conv, err);
-  if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such conversation");
-  if (rc < 0) return rc;
-  if ((rc = pz_store_member_ids(db, conv.id, collect_member, members, err)) < 0) return rc;
   int64_t other = 0;
-  bool member = false;
-  for (unsigned i = 0; i < members->n; i++) {
-    if (members->ids[i] == msg->sender_id)
-      member = true;
-    else
-      other = members->ids[i];
-  }
-  if (!member) return not_member(err);
+  int rc = send_members(db, msg, &conv, members, &other, err);
+  if (rc < 0) return rc;
   /* A retry is the writer's to answer, with the first message. */
   bool seen = false;
   if ((rc = pz_store_msg_client_exists(db, conv.id, msg->sender_id, pz_str(msg->client_id), &seen, err)) < 0) return rc;

@@ -93,9 +93,9 @@ struct pz_store_s {
    *
    * Sequencing: the log thread claims seqs holding seq_mu; the writer holds
    * it for every batch of ordinary jobs, after waiting for every claimed
-   * record to be durable and applying them all first. So a stream's events
-   * reach the database in seq order, and the completions reach the loop in
-   * that order too. A read waits until what was durable when it came
+   * record to be durable and answered, and applying them all first. So a
+   * stream's events reach the database in seq order, and the completions
+   * reach the loop in that order too. A read waits until what was durable when it came
    * (log_target) is applied: an answered send is in every later read.
    * NULL log: no log thread; every job goes to the writer.
    * Guarded by lock: log_head/tail, apply_head/tail, free_from, apply_count,
@@ -115,8 +115,9 @@ struct pz_store_s {
   pz__sendlog_pos_t free_from;
   uint64_t apply_count;
   pz__sendlog_pos_t apply_pos;
-  /* The last lsn claimed (seq_mu), durable (written and synced), applied (committed). */
-  _Atomic uint64_t log_claimed, log_durable, log_applied;
+  /* The last lsn claimed (seq_mu), durable (written and synced), answered
+   * (handed to the loop), applied (committed). */
+  _Atomic uint64_t log_claimed, log_durable, log_answered, log_applied;
   unsigned apply_delay_ms;                     /* tests only */
   pz_store_job_t *lparked_head, *lparked_tail; /* reads waiting for the apply; loop thread */
   /* Records wait to be applied until APPLY_GATHER of them or APPLY_WAIT_MS
@@ -125,6 +126,10 @@ struct pz_store_s {
   unsigned apply_n;
   uint64_t apply_since; /* pz_mono_ns of the oldest record waiting */
   bool apply_now;
+  /* The writer's nice value while it applies records (writer_nice). */
+  pid_t writer_tid;
+  bool renice_ok;
+  _Atomic bool writer_niced;
 
   /* Loop thread only. */
   unsigned pending_writes, pending_reads;
@@ -525,7 +530,7 @@ static apply_t *take_applies(pz_store_t *st) {
 }
 
 /* Before a batch of ordinary jobs: holds seq_mu, with every record claimed
- * so far durable and taken into *applies. While the log thread holds
+ * so far durable, answered and taken into *applies. While the log thread holds
  * seq_mu it may be waiting for room in the log, which only applying makes:
  * so the writer applies what is durable meanwhile instead of blocking. */
 static void sequence_enter(pz_store_t *st, apply_t **applies) {
@@ -543,16 +548,48 @@ static void sequence_enter(pz_store_t *st, apply_t **applies) {
       uv_mutex_unlock(&st->lock);
     }
   }
+  /* Claimed records are answered first: their events have lower seqs. */
   uv_mutex_lock(&st->lock);
-  while (atomic_load(&st->log_durable) != atomic_load(&st->log_claimed))
+  while (atomic_load(&st->log_answered) != atomic_load(&st->log_claimed))
     uv_cond_wait(&st->log_cond, &st->lock);
   *applies = take_applies(st);
   uv_mutex_unlock(&st->lock);
 }
 
+#define APPLY_NICE 19
 #define APPLY_GATHER 4000
 #define APPLY_WAIT_MS 50
-#define APPLY_NICE 19
+
+/* Records alone answer nobody (unless a read waits for them): the writer
+ * applies them at nice 19, yielding the CPU to the threads that answer, so
+ * that the records stay behind rather than the answers (the log's room
+ * holds them back if they fall too far). Whoever hands the writer
+ * something that answers (a job, a read waiting for records) puts it back
+ * to nice 0 at once, so that nothing waits behind a starved apply. Only
+ * where a thread may raise its priority again (root, CAP_SYS_NICE or
+ * RLIMIT_NICE: renice_ok); elsewhere everything runs at nice 0. */
+static void writer_unnice(pz_store_t *st) {
+  if (atomic_load(&st->writer_niced) && atomic_exchange(&st->writer_niced, false))
+    setpriority(PRIO_PROCESS, (id_t)st->writer_tid, 0);
+}
+
+static void writer_nice(pz_store_t *st) {
+  if (!st->renice_ok || atomic_load(&st->writer_niced)) return;
+  if (setpriority(PRIO_PROCESS, (id_t)st->writer_tid, APPLY_NICE) != 0) return;
+  atomic_store(&st->writer_niced, true);
+  uv_mutex_lock(&st->lock);
+  bool wanted = st->queue_head || st->apply_now || st->log_waiting;
+  uv_mutex_unlock(&st->lock);
+  if (wanted) writer_unnice(st);
+}
+
+/* Whether this process may lower a thread's nice value after raising it:
+ * tried on a thread of its own, which ends either way. */
+static void renice_probe(void *arg) {
+  bool *ok = arg;
+  id_t tid = (id_t)syscall(SYS_gettid);
+  *ok = setpriority(PRIO_PROCESS, tid, 1) == 0 && setpriority(PRIO_PROCESS, tid, 0) == 0;
+}
 
 /* Whether records alone are worth a batch now. Called with lock held. */
 static bool apply_due(pz_store_t *st, uint64_t *wait_ns) {
@@ -567,7 +604,7 @@ static bool apply_due(pz_store_t *st, uint64_t *wait_ns) {
 static void writer_main(void *arg) {
   pz_store_t *st = arg;
   pthread_setname_np(pthread_self(), "pz-writer");
-  int nice_now = 0;
+  st->writer_tid = (pid_t)syscall(SYS_gettid);
   uv_mutex_lock(&st->lock);
   for (;;) {
     uint64_t wait_ns = 0;
@@ -601,13 +638,10 @@ static void writer_main(void *arg) {
     bool sequenced = batch && st->log;
     if (sequenced) sequence_enter(st, &applies);
     if (applies && st->apply_delay_ms && !sequenced) uv_sleep(st->apply_delay_ms);
-    /* Records alone answer nobody (unless a read waits for them): they
-     * yield the CPU to the threads that do, so that the records stay
-     * behind rather than the answers; the log's room holds them back if
-     * they fall too far. */
-    int nice_wanted = batch || urgent ? 0 : APPLY_NICE;
-    if (nice_wanted != nice_now && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice_wanted) == 0)
-      nice_now = nice_wanted;
+    if (batch || urgent)
+      writer_unnice(st);
+    else
+      writer_nice(st);
     run_batch(st, applies, batch, n);
     if (sequenced) uv_mutex_unlock(&st->seq_mu); /* committed: the log thread's next snapshot has it */
     apply_free(applies);
@@ -654,13 +688,19 @@ static unsigned log_room(pz_store_t *st, const pz__sendlog_rec_t *recs, unsigned
     }
     st->log_waiting = true;
     uv_cond_signal(&st->wake);
+    writer_unnice(st);
     uv_cond_wait(&st->log_cond, &st->lock);
   }
 }
 
-/* Appends recs[0..n) (lsns from first on) with one fdatasync, and hands
- * their records (bufs) to the writer. */
-static void log_append(pz_store_t *st, const pz__sendlog_rec_t *recs, pz_buf_t *bufs, uint64_t first, unsigned n) {
+/* Appends recs[0..n) (lsns from first on) with one fdatasync, answers
+ * their jobs (the chain from jobs, n long) and only then hands the records
+ * (bufs) to the writer: a read that finds a message in the database finds
+ * its answer, and its live events, delivered before its own (read_after).
+ * Answers wait for every batch the writer committed before these seqs were
+ * claimed (horizon), so that each stream is answered in seq order. */
+static void log_append(pz_store_t *st, const pz__sendlog_rec_t *recs, pz_buf_t *bufs, uint64_t first, unsigned n,
+                       pz_store_job_t *jobs, uint64_t horizon) {
   pz_err_t err = {0};
   apply_t *a = pz_calloc(1, sizeof(*a));
   a->n = n;
@@ -674,8 +714,15 @@ static void log_append(pz_store_t *st, const pz__sendlog_rec_t *recs, pz_buf_t *
   pz_metrics_sendlog(n, pz_mono_ns() - t0);
   a->recs = pz_malloc(n * sizeof(*a->recs));
   memcpy(a->recs, bufs, n * sizeof(*a->recs));
+  pz_store_job_t *last = jobs;
+  for (unsigned i = 1; i < n; i++)
+    last = last->next;
   uv_mutex_lock(&st->lock);
   atomic_store(&st->log_durable, first + n - 1);
+  while (atomic_load(&st->durable) < horizon)
+    uv_cond_wait(&st->log_cond, &st->lock);
+  list_append(&st->done_head, &st->done_tail, jobs, last);
+  atomic_store(&st->log_answered, first + n - 1);
   bool was_empty = st->apply_tail == NULL; /* the writer starts its clock */
   if (was_empty) {
     st->apply_head = a;
@@ -685,8 +732,9 @@ static void log_append(pz_store_t *st, const pz__sendlog_rec_t *recs, pz_buf_t *
   }
   st->apply_tail = a;
   st->apply_n += n;
-  uv_cond_broadcast(&st->log_cond); /* a writer waiting for what was claimed */
+  uv_cond_broadcast(&st->log_cond); /* a writer waiting to run after these */
   if (was_empty || st->apply_n >= APPLY_GATHER) uv_cond_signal(&st->wake);
+  uv_async_send(&st->async);
   uv_mutex_unlock(&st->lock);
 }
 
@@ -739,11 +787,20 @@ static void log_batch(pz_store_t *st, pz_store_job_t *jobs) {
   if (k == n) {
     if (n) atomic_store(&st->log_claimed, end.lsn + n - 1);
     uv_mutex_unlock(&st->seq_mu);
-    if (n) log_append(st, recs, bufs, end.lsn, n);
+    if (n) log_append(st, recs, bufs, end.lsn, n, logged, horizon);
   } else {
+    pz_store_job_t *chunk = logged;
     for (i = 0; i < n; i += k) {
       if (i) k = log_room(st, recs + i, n - i);
-      log_append(st, recs + i, bufs + i, end.lsn + i, k);
+      pz_store_job_t *rest = chunk;
+      for (unsigned j = 0; j < k; j++)
+        rest = rest->next; /* jobs of the next chunk; the list is cut below */
+      pz_store_job_t *tail = chunk;
+      for (unsigned j = 1; j < k; j++)
+        tail = tail->next;
+      tail->next = NULL;
+      log_append(st, recs + i, bufs + i, end.lsn + i, k, chunk, horizon);
+      chunk = rest;
     }
     atomic_store(&st->log_claimed, end.lsn + n - 1);
     uv_mutex_unlock(&st->seq_mu);
@@ -752,20 +809,14 @@ static void log_batch(pz_store_t *st, pz_store_job_t *jobs) {
   pz_free(bufs);
 
   uv_mutex_lock(&st->lock);
-  if (n) {
-    /* Answered in seq order: every batch the writer committed before these
-     * seqs were claimed is answered first, once its fsync is done. */
-    while (atomic_load(&st->durable) < horizon)
-      uv_cond_wait(&st->log_cond, &st->lock);
-    list_append(&st->done_head, &st->done_tail, logged, logged_tail);
-  }
   if (failed) list_append(&st->done_head, &st->done_tail, failed, failed_tail);
   if (slow) {
     list_append(&st->queue_head, &st->queue_tail, slow, slow_tail);
     uv_cond_signal(&st->wake);
   }
-  if (n || failed) uv_async_send(&st->async);
+  if (failed) uv_async_send(&st->async);
   uv_mutex_unlock(&st->lock);
+  if (slow) writer_unnice(st);
 }
 
 static void log_main(void *arg) {
@@ -892,6 +943,7 @@ int pz_store_write(pz_store_t *st, pz_store_job_t *job) {
     uv_cond_signal(&st->wake);
   }
   uv_mutex_unlock(&st->lock);
+  if (!job->log) writer_unnice(st);
   return 0;
 }
 
@@ -945,6 +997,14 @@ static void finish_read(pz_store_t *st, pz_store_job_t *job) {
 static void read_after(uv_work_t *w, int status) {
   pz_store_job_t *job = w->data;
   pz_store_t *st = job->store;
+  /* Writes the snapshot holds are answered first, their live events
+   * pushed: a WebSocket's catch-up relies on it. Whatever is durable is in
+   * the done list already (the syncer and the log thread put it there as
+   * they mark it durable), though its async may not have run yet. */
+  uv_mutex_lock(&st->lock);
+  bool answers = st->done_head != NULL;
+  uv_mutex_unlock(&st->lock);
+  if (answers) deliver_done(st);
   if (status == UV_ECANCELED) {
     pz_err_set(&job->err, job->rc = PZ_ESHUTDOWN, NULL, NULL);
   } else if (job->horizon > atomic_load(&st->durable)) {
@@ -969,6 +1029,7 @@ int pz_store_read(pz_store_t *st, pz_store_job_t *job) {
     st->apply_now = true;
     uv_cond_signal(&st->wake);
     uv_mutex_unlock(&st->lock);
+    writer_unnice(st);
     return 0;
   }
   int rc = uv_queue_work(st->loop, &job->work, read_work, read_after);
@@ -1134,8 +1195,10 @@ static int log_open(pz_store_t *st, const pz_store_config_t *cfg, pz_err_t *err)
   if ((rc = pz__db_step_row(db, q, err)) < 0) return rc;
   start.lsn = (uint64_t)sqlite3_column_int64(q, 0);
   start.off = (uint64_t)sqlite3_column_int64(q, 1);
-  uint32_t epoch = (uint32_t)sqlite3_column_int64(q, 2) + 1;
+  uint32_t epoch = (uint32_t)sqlite3_column_int64(q, 2);
   sqlite3_reset(q);
+  uint32_t in_file = pz__sendlog_max_epoch(st->log);
+  epoch = (in_file > epoch ? in_file : epoch) + 1;
   recover_t r = {db, start, 0};
   pz__sendlog_pos_t end;
   if ((rc = step_once(db, SQL_BEGIN, err)) < 0) return rc;
@@ -1160,6 +1223,7 @@ static int log_open(pz_store_t *st, const pz_store_config_t *cfg, pz_err_t *err)
   st->free_from = end;
   atomic_store(&st->log_claimed, end.lsn - 1);
   atomic_store(&st->log_durable, end.lsn - 1);
+  atomic_store(&st->log_answered, end.lsn - 1);
   atomic_store(&st->log_applied, end.lsn - 1);
   st->apply_delay_ms = cfg->test_apply_delay_ms;
   return db_open(&st->logdb, st->path, true, err);
@@ -1215,6 +1279,9 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
     uv_thread_create(&st->ckpt_thread, ckpt_main, st);
     st->ckpt_started = true;
   } /* else the writer keeps SQLite's own checkpoints after commits */
+  uv_thread_t probe;
+  uv_thread_create(&probe, renice_probe, &st->renice_ok);
+  uv_thread_join(&probe);
   uv_thread_create(&st->writer_thread, writer_main, st);
   st->writer_started = true;
   uv_thread_create(&st->log_thread, log_main, st);

@@ -258,6 +258,29 @@ int pz__sendlog_recover(pz__sendlog_t *log, pz__sendlog_pos_t start, pz__sendlog
   return rc;
 }
 
+uint32_t pz__sendlog_max_epoch(pz__sendlog_t *log) {
+  uint32_t top = 0;
+  size_t chunk = 1u << 20;
+  uint8_t *buf = pz_malloc(chunk);
+  for (uint64_t base = 0; base < log->size; base += chunk) {
+    size_t n = log->size - base < chunk ? (size_t)(log->size - base) : chunk;
+    if (read_all(log->fd, buf, n, base) != 0) break;
+    for (size_t o = 0; o + PZ__SENDLOG_HEADER <= n; o += 8) {
+      if (get32(buf + o) != MAGIC) continue;
+      uint32_t plen = get32(buf + o + 16), epoch = get32(buf + o + 24);
+      if (epoch <= top || plen > PZ__SENDLOG_MAX_PAYLOAD || base + o + rec_bytes(plen) > log->size) continue;
+      /* A whole record (its own lsn, wherever it lies), not bytes that look like one. */
+      grow(log, rec_bytes(plen));
+      pz__sendlog_view_t v;
+      if (read_all(log->fd, log->buf, rec_bytes(plen), base + o) == 0 &&
+          pz__sendlog_decode(log->buf, rec_bytes(plen), get64(buf + o + 8), &v))
+        top = v.epoch;
+    }
+  }
+  pz_free(buf);
+  return top;
+}
+
 /* Where the records would go: the append starts at off, and the records
  * from index split on (n: none) go at offset 0 after a wrap. *stop is the
  * offset after the last record. */

@@ -88,6 +88,10 @@ pz__sendlog_pos_t pz__sendlog_end(const pz__sendlog_t *log);
 /* The epoch of the records appended from now on: one more than any
  * earlier process of this log used. */
 void pz__sendlog_set_epoch(pz__sendlog_t *log, uint32_t epoch);
+/* The highest epoch of any whole record anywhere in the file, in the
+ * chain or not (0: none): a log copied beside an older database may hold
+ * epochs beyond the count the database kept. Reads the whole file. */
+uint32_t pz__sendlog_max_epoch(pz__sendlog_t *log);
 
 /* A decoded record: data points into the bytes it was decoded from; step
  * is its size in the ring, padding included. */
