@@ -295,10 +295,8 @@ static const char SQL_MSG_GET[] = "SELECT " MSG_COLS("g") " FROM messages g WHER
 
 static const char SQL_MSG_EXISTS[] = "SELECT 1 FROM messages WHERE id = ?1 AND conversation_id = ?2";
 
-int pz_store_msg_exists(pz_db_t *db, int64_t conv_id, int64_t id, bool *found, pz_err_t *err) {
-  sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_EXISTS, err);
-  if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, id, conv_id);
+/* Steps st, bound (rc: the binding's result), for whether it has a row. */
+static int step_found(pz_db_t *db, sqlite3_stmt *st, int rc, bool *found, pz_err_t *err) {
   if (rc == 0) rc = pz__db_step_row(db, st, err);
   sqlite3_reset(st);
   *found = rc == 0;
@@ -307,6 +305,12 @@ int pz_store_msg_exists(pz_db_t *db, int64_t conv_id, int64_t id, bool *found, p
     rc = 0;
   }
   return rc;
+}
+
+int pz_store_msg_exists(pz_db_t *db, int64_t conv_id, int64_t id, bool *found, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_EXISTS, err);
+  if (st == NULL) return err->code;
+  return step_found(db, st, PZ__DB_BIND(db, st, err, id, conv_id), found, err);
 }
 
 int pz_store_msg_get(pz_db_t *db, int64_t conv_id, int64_t id, pz_msg_rec_t *out, pz_err_t *err) {
@@ -321,12 +325,19 @@ int pz_store_msg_get(pz_db_t *db, int64_t conv_id, int64_t id, pz_msg_rec_t *out
 static const char SQL_MSG_BY_CLIENT[] = "SELECT " MSG_COLS("g") " FROM messages g"
                                         " WHERE g.conversation_id = ?1 AND g.sender_id = ?2 AND g.client_id = ?3";
 
+/* Binds (conversation, sender, client id) as parameters 1, 2, 3. */
+static int bind_client(pz_db_t *db, sqlite3_stmt *st, int64_t conv_id, int64_t sender_id, pz_str_t client_id,
+                       pz_err_t *err) {
+  int rc = PZ__DB_BIND(db, st, err, conv_id, sender_id);
+  if (rc == 0 && (rc = pz__db_bind_str(st, 3, client_id)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  return rc;
+}
+
 int pz_store_msg_by_client(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_str_t client_id, pz_msg_rec_t *out,
                            pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_BY_CLIENT, err);
   if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, conv_id, sender_id);
-  if (rc == 0 && (rc = pz__db_bind_str(st, 3, client_id)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  int rc = bind_client(db, st, conv_id, sender_id, client_id, err);
   if (rc == 0) rc = pz__db_step_row(db, st, err);
   if (rc == 0) col_msg(st, 0, out);
   return rc;
@@ -339,16 +350,7 @@ int pz_store_msg_client_exists(pz_db_t *db, int64_t conv_id, int64_t sender_id, 
                                pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_MSG_CLIENT_EXISTS, err);
   if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, conv_id, sender_id);
-  if (rc == 0 && (rc = pz__db_bind_str(st, 3, client_id)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
-  if (rc == 0) rc = pz__db_step_row(db, st, err);
-  sqlite3_reset(st);
-  *found = rc == 0;
-  if (rc == PZ_ENOTFOUND) {
-    *err = (pz_err_t){0};
-    rc = 0;
-  }
-  return rc;
+  return step_found(db, st, bind_client(db, st, conv_id, sender_id, client_id, err), found, err);
 }
 
 static const char SQL_MSG_LIST[] = "SELECT " MSG_COLS("g") " FROM messages g"
