@@ -178,6 +178,16 @@ typedef struct {
   int64_t small[8]; /* a direct chat, a small group: no allocation */
 } members_t;
 
+static void members_init(members_t *m) {
+  *m = (members_t){0};
+  m->ids = m->small;
+  m->cap = sizeof(m->small) / sizeof(m->small[0]);
+}
+
+static void members_free(members_t *m) {
+  if (m->ids != m->small) pz_free(m->ids);
+}
+
 static int collect_member(void *arg, int64_t user_id, pz_err_t *err) {
   (void)err;
   members_t *m = arg;
@@ -284,11 +294,10 @@ static int send_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, 
 int pz_chat_send(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_rec_t *stored, bool *created,
                  pz_chat_fanout_t *fanout, pz_err_t *err) {
   *created = false;
-  members_t members = {0};
-  members.ids = members.small;
-  members.cap = sizeof(members.small) / sizeof(members.small[0]);
+  members_t members;
+  members_init(&members);
   int rc = send_checked(db, msg, payload, stored, created, fanout, &members, err);
-  if (members.ids != members.small) pz_free(members.ids);
+  members_free(&members);
   return rc;
 }
 
@@ -320,11 +329,10 @@ static int send_log_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t paylo
 
 int pz_chat_send_log(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_chat_fanout_t *fanout, pz_buf_t *rec,
                      pz_err_t *err) {
-  members_t members = {0};
-  members.ids = members.small;
-  members.cap = sizeof(members.small) / sizeof(members.small[0]);
+  members_t members;
+  members_init(&members);
   int rc = send_log_checked(db, msg, payload, fanout, rec, &members, err);
-  if (members.ids != members.small) pz_free(members.ids);
+  members_free(&members);
   return rc;
 }
 

@@ -544,7 +544,6 @@ static void sequence_enter(pz_store_t *st, apply_t **applies) {
       apply_free(a);
       uv_mutex_lock(&st->lock);
       batch_committed(st, NULL, NULL, 0);
-      uv_cond_broadcast(&st->log_cond);
       uv_mutex_unlock(&st->lock);
     }
   }
@@ -646,8 +645,8 @@ static void writer_main(void *arg) {
     if (sequenced) uv_mutex_unlock(&st->seq_mu); /* committed: the log thread's next snapshot has it */
     apply_free(applies);
 
+    /* The ring's room comes once the apply is durable (log_freed). */
     uv_mutex_lock(&st->lock);
-    if (applies) uv_cond_broadcast(&st->log_cond); /* room in the log */
     batch_committed(st, batch, last, n);
   }
   st->writer_exited = true;
@@ -694,13 +693,13 @@ static unsigned log_room(pz_store_t *st, const pz__sendlog_rec_t *recs, unsigned
 }
 
 /* Appends recs[0..n) (lsns from first on) with one fdatasync, answers
- * their jobs (the chain from jobs, n long) and only then hands the records
+ * their jobs (the chain jobs..last, n long) and only then hands the records
  * (bufs) to the writer: a read that finds a message in the database finds
  * its answer, and its live events, delivered before its own (read_after).
  * Answers wait for every batch the writer committed before these seqs were
  * claimed (horizon), so that each stream is answered in seq order. */
 static void log_append(pz_store_t *st, const pz__sendlog_rec_t *recs, pz_buf_t *bufs, uint64_t first, unsigned n,
-                       pz_store_job_t *jobs, uint64_t horizon) {
+                       pz_store_job_t *jobs, pz_store_job_t *last, uint64_t horizon) {
   pz_err_t err = {0};
   apply_t *a = pz_calloc(1, sizeof(*a));
   a->n = n;
@@ -714,9 +713,6 @@ static void log_append(pz_store_t *st, const pz__sendlog_rec_t *recs, pz_buf_t *
   pz_metrics_sendlog(n, pz_mono_ns() - t0);
   a->recs = pz_malloc(n * sizeof(*a->recs));
   memcpy(a->recs, bufs, n * sizeof(*a->recs));
-  pz_store_job_t *last = jobs;
-  for (unsigned i = 1; i < n; i++)
-    last = last->next;
   uv_mutex_lock(&st->lock);
   atomic_store(&st->log_durable, first + n - 1);
   while (atomic_load(&st->durable) < horizon)
@@ -787,19 +783,17 @@ static void log_batch(pz_store_t *st, pz_store_job_t *jobs) {
   if (k == n) {
     if (n) atomic_store(&st->log_claimed, end.lsn + n - 1);
     uv_mutex_unlock(&st->seq_mu);
-    if (n) log_append(st, recs, bufs, end.lsn, n, logged, horizon);
+    if (n) log_append(st, recs, bufs, end.lsn, n, logged, logged_tail, horizon);
   } else {
     pz_store_job_t *chunk = logged;
     for (i = 0; i < n; i += k) {
       if (i) k = log_room(st, recs + i, n - i);
-      pz_store_job_t *rest = chunk;
-      for (unsigned j = 0; j < k; j++)
-        rest = rest->next; /* jobs of the next chunk; the list is cut below */
       pz_store_job_t *tail = chunk;
       for (unsigned j = 1; j < k; j++)
         tail = tail->next;
+      pz_store_job_t *rest = tail->next; /* the next piece's jobs */
       tail->next = NULL;
-      log_append(st, recs + i, bufs + i, end.lsn + i, k, chunk, horizon);
+      log_append(st, recs + i, bufs + i, end.lsn + i, k, chunk, tail, horizon);
       chunk = rest;
     }
     atomic_store(&st->log_claimed, end.lsn + n - 1);
