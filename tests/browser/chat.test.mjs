@@ -225,20 +225,34 @@ test('a direct chat between a phone and a desktop', { timeout: 300000 }, async (
     await shot(bob, 'chat-reload-desktop');
 
     // Enough messages for more than one page of history (50).
-    const convId = new URL(alice.url()).pathname.split('/')[2];
+    const chatUrl = alice.url();
+    const convId = new URL(chatUrl).pathname.split('/')[2];
+    // Alice waits on the chat list, so that her open chat does not read them.
+    await alice.getByRole('link', { name: 'Back' }).click();
+    await visible(alice.getByRole('link', { name: new RegExp(`^${BOB.name}, Ping 2`) }));
     const more = Array.from({ length: 60 }, (_, i) => `History ${i + 1}`);
     const sent = [];
     for (let i = 0; i < more.length; i++) {
       sent.push((await call('POST', `/v1/conversations/${convId}/messages`, i % 2 ? tokens.bob : tokens.alice, { client_id: `h${i}`, text: more[i] })).message);
     }
-    // Alice read up to History 11: the reloaded chat starts at its unread
-    // mark, right at the top of the newest page, so the top is in view
-    // from the first paint and never scrolls into it.
+    // Alice read up to History 11 on another device: the chat, opened
+    // afresh, starts at its unread mark, right at the top of the newest
+    // page, so the top is in view from the first paint and never scrolls
+    // into it.
     await call('POST', `/v1/conversations/${convId}/read`, tokens.alice, { message_id: sent[10].id });
-    await alice.reload();
+    await alice.goto(chatUrl);
     await waitCount(alice, 'History 60', 1);
-    // The newest page is there, the oldest messages are not loaded yet.
-    assert.equal(await countOf(alice, 'Hi Bob! Are we still on for Saturday?'), 0);
+    // The chat opens where her reading stopped, and it began with the
+    // newest page alone. (Whether the oldest messages are on screen yet is
+    // a race: the top is in view, so the page before is already on its way.)
+    const order = await log(alice).locator('.msg-unread, .msg-body').allInnerTexts();
+    const mark = order.indexOf('Unread messages');
+    assert.deepEqual(order.slice(mark - 1, mark + 2), ['History 11', 'Unread messages', 'History 12']);
+    const pages = () => alice.evaluate((cid) => performance.getEntriesByType('resource')
+      .map((e) => new URL(e.name))
+      .filter((u) => u.pathname === `/v1/conversations/${cid}/messages`)
+      .map((u) => u.searchParams.get('before')), convId);
+    assert.equal((await pages())[0], null);
     // Scrolling up as a reader does, until the chat says it begins there:
     // the last page that shows the oldest message may still be a full one,
     // and only the next look up finds nothing older.
@@ -260,6 +274,9 @@ test('a direct chat between a phone and a desktop', { timeout: 300000 }, async (
     }
     await visible(beginning);
     assert.deepEqual(await texts(alice), [...before, ...more]);
+    // It came in pages: every one after the first asked for older ones.
+    const asked = await pages();
+    assert.ok(asked.length >= 2 && asked.slice(1).every((b) => b !== null), JSON.stringify(asked));
     await shot(alice, 'chat-history-top-phone');
   });
 
