@@ -277,6 +277,9 @@ test('a direct chat between a phone and a desktop', { timeout: 300000 }, async (
     // It came in pages: every one after the first asked for older ones.
     const asked = await pages();
     assert.ok(asked.length >= 2 && asked.slice(1).every((b) => b !== null), JSON.stringify(asked));
+    // An older page lands above what the reader looks at, which stays put:
+    // one more scroll up shows where the chat begins.
+    await beginning.scrollIntoViewIfNeeded();
     await shot(alice, 'chat-history-top-phone');
   });
 
