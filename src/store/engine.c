@@ -529,23 +529,41 @@ static apply_t *take_applies(pz_store_t *st) {
   return a;
 }
 
+/* Applies, in a batch of their own, the records taken (a may be NULL). */
+static void apply_batch(pz_store_t *st, apply_t *a) {
+  if (a == NULL) return;
+  run_batch(st, a, NULL, 0);
+  apply_free(a);
+  uv_mutex_lock(&st->lock);
+  batch_committed(st, NULL, NULL, 0);
+  uv_mutex_unlock(&st->lock);
+}
+
+/* Records a batch of jobs may still find to apply once it holds seq_mu. */
+#define SEQUENCE_BACKLOG 256
+
 /* Before a batch of ordinary jobs: holds seq_mu, with every record claimed
- * so far durable, answered and taken into *applies. While the log thread holds
- * seq_mu it may be waiting for room in the log, which only applying makes:
- * so the writer applies what is durable meanwhile instead of blocking. */
+ * so far durable, answered and taken into *applies. The backlog goes
+ * first, without seq_mu, so that sends go on meanwhile: a job behind
+ * thousands of records (a receipt under load) would otherwise stop the log
+ * for as long as their apply takes. A few passes at most, as the log may
+ * keep pace. While the log thread holds seq_mu it may be waiting for room
+ * in the log, which only applying makes: so the writer applies what is
+ * durable meanwhile instead of blocking. */
 static void sequence_enter(pz_store_t *st, apply_t **applies) {
+  for (int pass = 0; pass < 4; pass++) {
+    uv_mutex_lock(&st->lock);
+    apply_t *a = st->apply_n > SEQUENCE_BACKLOG ? take_applies(st) : NULL;
+    uv_mutex_unlock(&st->lock);
+    if (a == NULL) break;
+    apply_batch(st, a);
+  }
   while (uv_mutex_trylock(&st->seq_mu) != 0) {
     uv_mutex_lock(&st->lock);
     apply_t *a = take_applies(st);
     if (a == NULL) uv_cond_timedwait(&st->wake, &st->lock, 1000000); /* 1 ms */
     uv_mutex_unlock(&st->lock);
-    if (a) {
-      run_batch(st, a, NULL, 0);
-      apply_free(a);
-      uv_mutex_lock(&st->lock);
-      batch_committed(st, NULL, NULL, 0);
-      uv_mutex_unlock(&st->lock);
-    }
+    apply_batch(st, a);
   }
   /* Claimed records are answered first: their events have lower seqs. */
   uv_mutex_lock(&st->lock);
@@ -635,12 +653,12 @@ static void writer_main(void *arg) {
     uv_mutex_unlock(&st->lock);
 
     bool sequenced = batch && st->log;
-    if (sequenced) sequence_enter(st, &applies);
-    if (applies && st->apply_delay_ms && !sequenced) uv_sleep(st->apply_delay_ms);
     if (batch || urgent)
-      writer_unnice(st);
+      writer_unnice(st); /* before the sequencing, whose applies a job waits for */
     else
       writer_nice(st);
+    if (sequenced) sequence_enter(st, &applies);
+    if (applies && st->apply_delay_ms && !sequenced) uv_sleep(st->apply_delay_ms);
     run_batch(st, applies, batch, n);
     if (sequenced) uv_mutex_unlock(&st->seq_mu); /* committed: the log thread's next snapshot has it */
     apply_free(applies);

@@ -109,6 +109,36 @@ test('a read after an acknowledged send has it, though the writer holds logged m
   }
 });
 
+test('a write behind hundreds of logged messages finds them all, and its event follows theirs', { timeout: 60000 }, async () => {
+  // The writer sleeps on its first records, so that the rest pile up
+  // behind it: the read marker's job must apply all of them first (most
+  // without holding up the log), then see the last message and count
+  // nothing unread.
+  const srv = await startServer({ env: { PLAZA_TEST_APPLY_DELAY_MS: '1500', PLAZA_MSG_RATE: '0' } });
+  try {
+    const { a, b, conv } = await directChat(srv);
+    const sockA = await wsHello(srv, a.token);
+    const N = 600;
+    const acks = await sendAll(sockA, conv.id, 'pile', N, 64);
+    const last = acks.get(`pile${N - 1}`);
+    const read = await srv.call('POST', `/v1/conversations/${conv.id}/read`, { token: b.token, body: { message_id: last.id } });
+    assert.equal(read.status, 200, read.text);
+    assert.equal(read.json.unread_count, 0);
+    assert.equal(read.json.last_read_id, last.id);
+    const events = (await srv.call('GET', '/v1/sync?since=0&limit=1000', { token: b.token })).json.events;
+    assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1));
+    const news = events.filter((e) => e.type === 'message.new');
+    assert.deepEqual(news.map((e) => e.message.client_id), Array.from({ length: N }, (_, i) => `pile${i}`));
+    // The marker's events come after every message's, in the same stream.
+    const after = events.slice(events.indexOf(news.at(-1)) + 1).map((e) => e.type);
+    assert.ok(after.includes('conversation.read'), JSON.stringify(after));
+    assert.ok(events.findIndex((e) => e.type === 'conversation.read') > events.indexOf(news.at(-1)));
+    sockA.ws.close();
+  } finally {
+    await srv.stop();
+  }
+});
+
 test('the send log goes round its ring many times under load and kill -9 loses nothing acknowledged', { timeout: 180000 }, async () => {
   // A MiB of log, the least it may be, and texts of 3,000 characters
   // (records of about 6 KiB): some 170 records a lap, so 1,200 messages
