@@ -102,6 +102,55 @@ commit_note() { # before after -> what the send log and the writer did in betwee
     if (c > 0) printf "  server: %d commits with jobs, %.0f jobs per commit, %.1f ms per COMMIT (WAL write + fsync)\n",
       c, (y[1] - x[1]) / c, 1000 * (y[3] - x[3]) / c }' >&2
 }
+bc_run() { # phase args... -> its result line; a failed phase stops the run
+  local out
+  if ! out=$("$BC" "$1" --server "127.0.0.1:$PZ_PORT" --state "$tmp/state" --pid "$pz_pid" "${@:2}"); then
+    echo "bench: $1 failed: $out" >&2
+    tail -5 "$tmp/plazad.log" >&2
+    exit 1
+  fi
+  echo "$out" >&2
+  echo "$out"
+}
+
+# mosquitto, QoS 0: MESSAGES lines of SIZE bytes from MQTT_PAIRS mosquitto_pub
+# to as many mosquitto_sub, each pair on its own topic. A retained probe
+# tells when each subscriber is subscribed; the clock runs from the first
+# publish to the last subscriber's exit.
+line=$(head -c "$SIZE" /dev/zero | tr '\0' x)
+per=$((MESSAGES / MQTT_PAIRS))
+yes "$line" | head -n "$per" >"$tmp/lines" || true
+mqtt_round() { # round -> messages per second
+  local r=$1 subs=() pubs=() k t0 t1 got=0
+  for k in $(seq "$MQTT_PAIRS"); do
+    mosquitto_pub -p "$MQTT_PORT" -t "bench/$r/$k" -r -m probe
+    timeout 120 mosquitto_sub -p "$MQTT_PORT" -t "bench/$r/$k" -C $((per + 1)) >"$tmp/sub.$k" &
+    subs+=($!)
+  done
+  for k in $(seq "$MQTT_PAIRS"); do
+    for _ in $(seq 500); do [ -s "$tmp/sub.$k" ] && break; sleep 0.01; done
+  done
+  t0=$(date +%s%N)
+  for k in $(seq "$MQTT_PAIRS"); do
+    timeout 120 mosquitto_pub -p "$MQTT_PORT" -t "bench/$r/$k" -l <"$tmp/lines" &
+    pubs+=($!)
+  done
+  wait "${subs[@]}" || true
+  t1=$(date +%s%N)
+  wait "${pubs[@]}" || true
+  for k in $(seq "$MQTT_PAIRS"); do
+    got=$((got + $(wc -l <"$tmp/sub.$k") - 1))
+    mosquitto_pub -p "$MQTT_PORT" -t "bench/$r/$k" -r -n
+  done
+  [ "$got" -eq $((per * MQTT_PAIRS)) ] || echo "bench: mosquitto delivered $got of $((per * MQTT_PAIRS))" >&2
+  echo "mosquitto round=$r messages=$((per * MQTT_PAIRS)) delivered=$got rate=$((got * 1000000000 / (t1 - t0)))" >&2
+  echo $((got * 1000000000 / (t1 - t0)))
+}
+
+echo "bench/chat.sh: $(nproc) cores; plazad $("$PLAZAD" --version | awk '{print $2}') (RelWithDebInfo) vs $("$mosquitto_bin" -h 2>&1 | head -1)"
+echo "$limit_note"
+"$BC" setup --server "127.0.0.1:$PZ_PORT" --state "$tmp/state" --users "$USERS" --pairs "$PAIRS"
+
 # (1) and (5): alternating rounds, medians.
 pz_rates=() mq_rates=()
 for r in $(seq "$ROUNDS"); do
