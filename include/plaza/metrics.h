@@ -17,6 +17,8 @@ void pz_metrics_websockets(int delta);
 void pz_metrics_commit(unsigned jobs, uint64_t fsync_ns);
 /* One append of the send log: its records and the time of its write and fdatasync. Log thread. */
 void pz_metrics_sendlog(unsigned records, uint64_t ns);
+/* Records of the send log the writer applied to the database (any thread). */
+void pz_metrics_sendlog_applied(uint64_t records);
 /* A named counter (e.g. "login_failures"); at most 32 names. Loop thread. */
 void pz_metrics_count(const char *name, uint64_t n);
 /* Appends the whole exposition to out. Loop thread. */

@@ -369,6 +369,7 @@ static void run_batch(pz_store_t *st, apply_t *applies, pz_store_job_t *batch, u
     abort();
   }
   pz__sendlog_pos_t applied_pos = {0, 0};
+  uint64_t first_applied = applies ? applies->first_lsn : 0;
   for (apply_t *a = applies; a; a = a->next) {
     for (unsigned i = 0; i < a->n; i++)
       apply_one(db, a->first_lsn + i, a->recs[i].data, (uint32_t)a->recs[i].len);
@@ -433,7 +434,10 @@ static void run_batch(pz_store_t *st, apply_t *applies, pz_store_job_t *batch, u
     }
     return;
   }
-  if (applied) atomic_store(&st->log_applied, applied);
+  if (applied) {
+    atomic_store(&st->log_applied, applied);
+    pz_metrics_sendlog_applied(applied - first_applied + 1);
+  }
   if (st->wal_fd < 0) pz_metrics_commit(n, t1 - t0); /* else the syncer counts */
 }
 

@@ -58,6 +58,7 @@ test('messages acknowledged while the database is held back survive kill -9, wit
     assert.deepEqual(live.map((f) => f.message.client_id), Array.from({ length: N }, (_, i) => `held${i}`));
     const metrics = (await srv.call('GET', '/metrics')).text;
     assert.match(metrics, new RegExp(`^plaza_sendlog_records_total ${N}$`, 'm'));
+    assert.match(metrics, /^plaza_sendlog_applied_total 0$/m); // the backlog an operator sees
     for (let i = 1; i < N; i++) assert.equal(live[i].seq, live[i - 1].seq + 1);
     await srv.kill9();
 
@@ -125,6 +126,7 @@ test('a write behind hundreds of logged messages finds them all, and its event f
     assert.equal(read.status, 200, read.text);
     assert.equal(read.json.unread_count, 0);
     assert.equal(read.json.last_read_id, last.id);
+    assert.match((await srv.call('GET', '/metrics')).text, new RegExp(`^plaza_sendlog_applied_total ${N}$`, 'm'));
     const events = (await srv.call('GET', '/v1/sync?since=0&limit=1000', { token: b.token })).json.events;
     assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1));
     const news = events.filter((e) => e.type === 'message.new');
