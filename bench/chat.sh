@@ -2,7 +2,7 @@
 # Messaging on plazad (1:1 durable throughput, latency, 500-member fan-out, memory per idle WebSocket) beside mosquitto in one run; prints a table.
 # usage: bench/chat.sh   (env: ROUNDS=3 MESSAGES=200000 PAIRS=100 WINDOW=32 SIZE=64 LAT_SECONDS=10 FANOUT=50
 #                         IDLE=10000,19000 PER_PROC=5000 MQTT_PAIRS=2 BUILD=build-bench PZ_PORT=18090 MQTT_PORT=18883
-#                         NO_BUILD=1: use the binaries already in $BUILD)
+#                         USERS=500 NO_BUILD=1: use the binaries already in $BUILD)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -18,7 +18,7 @@ MQTT_PAIRS=${MQTT_PAIRS:-2}
 BUILD=${BUILD:-build-bench}
 PZ_PORT=${PZ_PORT:-18090}
 MQTT_PORT=${MQTT_PORT:-18883}
-USERS=500 # the group's owner and 499 members: a group holds at most 500
+USERS=${USERS:-500} # the group's owner and 499 members: a group holds at most 500 (fewer for a quick check)
 
 for tool in mosquitto mosquitto_pub mosquitto_sub curl; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
@@ -102,6 +102,17 @@ commit_note() { # before after -> what the send log and the writer did in betwee
     if (c > 0) printf "  server: %d commits with jobs, %.0f jobs per commit, %.1f ms per COMMIT (WAL write + fsync)\n",
       c, (y[1] - x[1]) / c, 1000 * (y[3] - x[3]) / c }' >&2
 }
+settle() { # waits (at most 2 minutes) until the database has every message of the send log, and says how long it took
+  local t0 r=0 a=0
+  t0=$(date +%s%N)
+  for _ in $(seq 1200); do
+    read -r r a < <(curl -fsS "http://127.0.0.1:$PZ_PORT/metrics" |
+      awk '/^plaza_sendlog_records_total /{r=$2} /^plaza_sendlog_applied_total /{a=$2} END {print r+0, a+0}')
+    [ "$r" -le "$a" ] && break
+    sleep 0.1
+  done
+  echo "  server: $((r - a)) logged messages not yet in the database after $((($(date +%s%N) - t0) / 1000000)) ms of waiting" >&2
+}
 bc_run() { # phase args... -> its result line; a failed phase stops the run
   local out
   if ! out=$("$BC" "$1" --server "127.0.0.1:$PZ_PORT" --state "$tmp/state" --pid "$pz_pid" "${@:2}"); then
@@ -147,7 +158,7 @@ mqtt_round() { # round -> messages per second
   echo $((got * 1000000000 / (t1 - t0)))
 }
 
-echo "bench/chat.sh: $(nproc) cores; plazad $("$PLAZAD" --version | awk '{print $2}') (RelWithDebInfo) vs $("$mosquitto_bin" -h 2>&1 | head -1)"
+echo "bench/chat.sh: $(nproc) cores; plazad $("$PLAZAD" --version | awk '{print $2}') ($BUILD) vs $("$mosquitto_bin" -h 2>&1 | head -1)"
 echo "$limit_note"
 "$BC" setup --server "127.0.0.1:$PZ_PORT" --state "$tmp/state" --users "$USERS" --pairs "$PAIRS"
 
@@ -165,12 +176,16 @@ done
 pz_rate=$(printf '%s\n' "${pz_rates[@]}" | median)
 mq_rate=$(printf '%s\n' "${mq_rates[@]}" | median)
 
-# (2) at half of (1)'s rate, paced.
+# (2) at half of (1)'s rate, paced. It and (3) start once the rounds'
+# backlog is in the database: a writer still applying it would take CPU
+# from the phase, and a socket's first read waits for it.
 lat_rate=$((pz_rate / 2))
+settle
 c0=$(commits)
 lat=$(bc_run latency --pairs "$PAIRS" --rate "$lat_rate" --seconds "$LAT_SECONDS" --size "$SIZE")
 commit_note "$c0" "$(commits)"
 # (3)
+settle
 c0=$(commits)
 fan=$(bc_run fanout --messages "$FANOUT" --size "$SIZE")
 commit_note "$c0" "$(commits)"

@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 
 build_pkgs="build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
   libsqlite3-dev libsodium-dev libqrencode-dev libmagic-dev libvips-dev"
-test_pkgs="clang libclang-rt-14-dev chromium fonts-liberation nodejs curl procps sqlite3"
-bench_pkgs="wrk nginx-light mosquitto mosquitto-clients postgresql postgresql-contrib"
+test_pkgs="clang libclang-rt-14-dev chromium fonts-liberation nodejs curl procps sqlite3 mosquitto mosquitto-clients"
+bench_pkgs="wrk nginx-light postgresql postgresql-contrib"
 
 want="$build_pkgs"
 for group in "${@:-build}"; do
