@@ -141,6 +141,38 @@ test('a write behind hundreds of logged messages finds them all, and its event f
   }
 });
 
+test('the database stays within 8,192 messages of the send log: sends wait for the apply beyond that', { timeout: 120000 }, async () => {
+  // Every apply batch waits 5 s first: the log runs ahead until the bound
+  // stops it, and no further.
+  const srv = await startServer({ env: { PLAZA_TEST_APPLY_DELAY_MS: '5000', PLAZA_MSG_RATE: '0' } });
+  try {
+    const { a, conv } = await directChat(srv);
+    const sockA = await wsHello(srv, a.token);
+    const N = 9000;
+    let lag = 0;
+    let sending = true;
+    const watch = (async () => {
+      while (sending) {
+        const m = (await srv.call('GET', '/metrics')).text;
+        const num = (name) => Number(m.match(new RegExp(`^${name} (\\d+)$`, 'm'))[1]);
+        lag = Math.max(lag, num('plaza_sendlog_records_total') - num('plaza_sendlog_applied_total'));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const acks = await sendAll(sockA, conv.id, 'bound', N, 64);
+    sending = false;
+    await watch;
+    assert.equal(acks.size, N);
+    assert.ok(lag <= 8192, `the database was ${lag} messages behind`);
+    assert.ok(lag >= 8000, `the bound was never reached (${lag}): the test proves nothing`);
+    const newest = (await srv.call('GET', `/v1/conversations/${conv.id}/messages?limit=1`, { token: a.token })).json.messages;
+    assert.equal(newest[0].client_id, `bound${N - 1}`);
+    sockA.ws.close();
+  } finally {
+    await srv.stop();
+  }
+});
+
 test('the send log goes round its ring many times under load and kill -9 loses nothing acknowledged', { timeout: 180000 }, async () => {
   // A MiB of log, the least it may be, and texts of 3,000 characters
   // (records of about 6 KiB): some 170 records a lap, so 1,200 messages
