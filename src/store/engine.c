@@ -612,10 +612,23 @@ static void renice_probe(void *arg) {
   *ok = setpriority(PRIO_PROCESS, tid, 1) == 0 && setpriority(PRIO_PROCESS, tid, 0) == 0;
 }
 
+/* The most records the database may be behind the log (logged, not yet
+ * applied and synced). A read waits for the apply of what is logged when
+ * it comes: at some 20 µs a record, this keeps that wait under a fifth of
+ * a second after a burst, where a full ring of 64 MiB would be seconds.
+ * Beyond it, sends go at the apply's pace; past half of it, the writer
+ * applies at once and at nice 0 (log_pressed), so that sends rarely meet it. */
+#define LOG_MAX_BEHIND 8192
+
+/* Whether the log is past half its bound. Called with lock held. */
+static bool log_pressed(const pz_store_t *st) {
+  return atomic_load(&st->log_durable) + 1 - st->free_from.lsn > LOG_MAX_BEHIND / 2;
+}
+
 /* Whether records alone are worth a batch now. Called with lock held. */
 static bool apply_due(pz_store_t *st, uint64_t *wait_ns) {
   if (st->apply_head == NULL) return false;
-  if (st->apply_now || st->log_waiting || st->apply_n >= APPLY_GATHER || st->stopping) return true;
+  if (st->apply_now || st->log_waiting || st->apply_n >= APPLY_GATHER || st->stopping || log_pressed(st)) return true;
   uint64_t age = pz_mono_ns() - st->apply_since;
   if (age >= APPLY_WAIT_MS * 1000000ull) return true;
   *wait_ns = APPLY_WAIT_MS * 1000000ull - age;
@@ -652,7 +665,7 @@ static void writer_main(void *arg) {
       if (st->queue_head == NULL) st->queue_tail = NULL;
       last->next = NULL;
     }
-    bool urgent = st->apply_now || st->log_waiting; /* a read or the log waits for these records */
+    bool urgent = st->apply_now || st->log_waiting || log_pressed(st); /* a read or the log waits for them */
     apply_t *applies = batch ? NULL : take_applies(st);
     uv_mutex_unlock(&st->lock);
 
@@ -687,13 +700,6 @@ static int log_checked(pz_store_t *st, pz_store_job_t *job) {
   if (rc < 0 && job->err.code == 0) pz_err_set(&job->err, rc, NULL, NULL);
   return rc;
 }
-
-/* The most records the database may be behind the log (logged, not yet
- * applied and synced). A read waits for the apply of what is logged when
- * it comes: at some 20 µs a record, this keeps that wait under a fifth of
- * a second after a burst, where a full ring of 64 MiB would be seconds.
- * Beyond it, sends go at the apply's pace. */
-#define LOG_MAX_BEHIND 8192
 
 /* How many of recs[0..n) (at least one) fit in the ring now, and within
  * LOG_MAX_BEHIND, waiting for the writer to apply and free records until
@@ -760,7 +766,7 @@ static void log_append(pz_store_t *st, const pz__sendlog_rec_t *recs, pz_buf_t *
   st->apply_tail = a;
   st->apply_n += n;
   uv_cond_broadcast(&st->log_cond); /* a writer waiting to run after these */
-  if (was_empty || st->apply_n >= APPLY_GATHER) uv_cond_signal(&st->wake);
+  if (was_empty || st->apply_n >= APPLY_GATHER || log_pressed(st)) uv_cond_signal(&st->wake);
   uv_async_send(&st->async);
   uv_mutex_unlock(&st->lock);
 }
