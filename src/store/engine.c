@@ -766,9 +766,13 @@ static void log_append(pz_store_t *st, const pz__sendlog_rec_t *recs, pz_buf_t *
   st->apply_tail = a;
   st->apply_n += n;
   uv_cond_broadcast(&st->log_cond); /* a writer waiting to run after these */
-  if (was_empty || st->apply_n >= APPLY_GATHER || log_pressed(st)) uv_cond_signal(&st->wake);
+  bool pressed = log_pressed(st);
+  if (was_empty || st->apply_n >= APPLY_GATHER || pressed) uv_cond_signal(&st->wake);
   uv_async_send(&st->async);
   uv_mutex_unlock(&st->lock);
+  /* An apply already under way at nice 19 could take seconds to finish on
+   * a busy machine: it goes on at nice 0. */
+  if (pressed) writer_unnice(st);
 }
 
 /* One batch: checks every job under seq_mu on one snapshot, then appends
