@@ -467,10 +467,6 @@ int pz__store_event_put(pz_db_t *db, int64_t user_id, int64_t seq, pz_str_t type
   return 0;
 }
 
-int pz__store_event_last_read(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err) {
-  return event_last_read(db, user_id, seq, err);
-}
-
 int pz_store_event_append_shared(pz_db_t *db, int64_t user_id, pz_str_t type, int64_t message_id, int64_t now,
                                  int64_t *seq, pz_err_t *err) {
   /* The empty payload stands for the message's own (messages.event). */

@@ -56,8 +56,6 @@ int pz__store_batch_end(pz_db_t *db, pz_err_t *err);
  * the stream's last (chat.c). Writer. */
 int pz__store_event_put(pz_db_t *db, int64_t user_id, int64_t seq, pz_str_t type, int64_t message_id, pz_str_t payload,
                         int64_t now, pz_err_t *err);
-/* user_id's last seq as the connection's snapshot has it; 0 for none. */
-int pz__store_event_last_read(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *err);
 
 /* ---- the send log (engine.c, msglog.c) ---- */
 

@@ -1264,6 +1264,22 @@ static int log_open(pz_store_t *st, const pz_store_config_t *cfg, pz_err_t *err)
   return db_open(&st->logdb, st->path, true, err);
 }
 
+/* Releases what pz_store_open had opened when it failed (before any
+ * thread or handle): connections, the send log, the directory's lock. */
+static int open_failed(pz_store_t *st, int rc) {
+  for (unsigned i = 0; st->readers && i < st->n_readers; i++)
+    db_close(&st->readers[i]);
+  pz_free(st->readers);
+  pz_free(st->free_readers);
+  db_close(&st->logdb);
+  pz__sendlog_close(st->log);
+  db_close(&st->writer);
+  if (st->lock_fd >= 0) close(st->lock_fd);
+  pz_free(st->path);
+  pz_free(st);
+  return rc;
+}
+
 int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cfg, pz_err_t *err) {
   pz_store_t *st;
   int rc = open_common(&st, cfg->data_dir, true, err);
@@ -1271,28 +1287,12 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
   st->loop = loop;
   st->max_batch = cfg->max_batch ? cfg->max_batch : 1024;
   st->sync_delay_ms = cfg->test_sync_delay_ms;
-  if ((rc = log_open(st, cfg, err)) < 0) {
-    pz__sendlog_close(st->log);
-    db_close(&st->logdb);
-    db_close(&st->writer);
-    if (st->lock_fd >= 0) close(st->lock_fd);
-    pz_free(st->path);
-    pz_free(st);
-    return rc;
-  }
+  if ((rc = log_open(st, cfg, err)) < 0) return open_failed(st, rc);
   st->n_readers = cfg->readers ? cfg->readers : 4;
   st->readers = pz_calloc(st->n_readers, sizeof(pz_db_t));
   st->free_readers = pz_calloc(st->n_readers, sizeof(pz_db_t *));
   for (unsigned i = 0; i < st->n_readers; i++) {
-    if ((rc = db_open(&st->readers[i], st->path, true, err)) < 0) {
-      for (unsigned j = 0; j <= i; j++) db_close(&st->readers[j]);
-      db_close(&st->writer);
-      pz_free(st->readers);
-      pz_free(st->free_readers);
-      pz_free(st->path);
-      pz_free(st);
-      return rc;
-    }
+    if ((rc = db_open(&st->readers[i], st->path, true, err)) < 0) return open_failed(st, rc);
     st->free_readers[st->n_free++] = &st->readers[i];
   }
   uv_mutex_init(&st->lock);

@@ -86,7 +86,7 @@ int pz_store_event_claim(pz_db_t *db, int64_t user_id, int64_t *seq, pz_err_t *e
     return 0;
   }
   int64_t head = 0;
-  int rc = pz__store_event_last_read(db, user_id, &head, err);
+  int rc = pz_store_event_head(db, user_id, &head, err);
   if (rc < 0) return rc;
   *seq = head + 1;
   map_put(&p->heads, (uint64_t)user_id, *seq);
