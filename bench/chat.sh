@@ -89,11 +89,11 @@ kill -0 "$mq_pid" 2>/dev/null || { echo "bench: mosquitto did not start" >&2; ca
 
 kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
-commits() { # -> "jobs commits seconds records appends seconds": plazad's group-commit and send-log counters so far
+commits() { # -> "jobs commits seconds records appends seconds applied": plazad's group-commit and send-log counters so far
   curl -fsS "http://127.0.0.1:$PZ_PORT/metrics" | awk '/^plaza_commit_batch_jobs_sum /{j=$2}
     /^plaza_commit_batch_jobs_count /{c=$2} /^plaza_commit_fsync_seconds_sum /{s=$2}
     /^plaza_sendlog_records_total /{r=$2} /^plaza_sendlog_appends_total /{a=$2} /^plaza_sendlog_append_seconds_total /{t=$2}
-    END {print j+0, c+0, s+0, r+0, a+0, t+0}'
+    /^plaza_sendlog_applied_total /{p=$2} END {print j+0, c+0, s+0, r+0, a+0, t+0, p+0}'
 }
 commit_note() { # before after -> what the send log and the writer did in between
   awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); c = y[2] - x[2]; l = y[5] - x[5]
@@ -106,8 +106,7 @@ settle() { # waits (at most 2 minutes) until the database has every message of t
   local t0 r=0 a=0
   t0=$(date +%s%N)
   for _ in $(seq 1200); do
-    read -r r a < <(curl -fsS "http://127.0.0.1:$PZ_PORT/metrics" |
-      awk '/^plaza_sendlog_records_total /{r=$2} /^plaza_sendlog_applied_total /{a=$2} END {print r+0, a+0}')
+    read -r _ _ _ r _ _ a < <(commits)
     [ "$r" -le "$a" ] && break
     sleep 0.1
   done
