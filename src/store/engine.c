@@ -323,12 +323,22 @@ static const char SQL_SENDLOG_MOVE[] = "UPDATE sendlog_state SET next_lsn = ?1, 
  * refuses (a bug: it was checked before it was logged) is skipped with an
  * error in the log rather than stopping every later one; anything else
  * wrong with the database stops plazad, which applies it again at start. */
-static void apply_one(pz_db_t *db, uint64_t lsn, const void *rec, uint32_t len) {
+/* Applies one logged record. A record is refused (PZ_ECONFLICT,
+ * PZ_EINVAL) only when something is badly wrong, as the log thread checked
+ * it against the same database: careful, it gets a savepoint of its own,
+ * so that a refused one is skipped alone; otherwise it writes straight
+ * into the batch's transaction and a refusal returns false (the caller
+ * rolls everything back and applies again, carefully). A savepoint per
+ * record cost the writer a copy of every page a record touched into the
+ * savepoint's journal, a tenth of its time under load. Any other failure
+ * stops plazad: the record is durable and answered, and must not be lost. */
+static bool apply_one(pz_db_t *db, uint64_t lsn, const void *rec, uint32_t len, bool careful) {
   pz_err_t err = {0};
-  if (step_once(db, SQL_SAVEPOINT, &err) < 0) goto fatal;
+  if (careful && step_once(db, SQL_SAVEPOINT, &err) < 0) goto fatal;
   int rc = pz__store_msg_log_apply(db, rec, len, &err);
-  reset_busy(db);
+  if (careful) reset_busy(db);
   if (rc == PZ_ECONFLICT || rc == PZ_EINVAL) {
+    if (!careful) return false;
     PZ_LOG(PZ_LOG_ERROR, NULL, "a send log record was refused by the database: skipped", "lsn=%llu code=%d",
            (unsigned long long)lsn, rc);
     step_once(db, SQL_ROLLBACK_TO, NULL);
@@ -336,12 +346,24 @@ static void apply_one(pz_db_t *db, uint64_t lsn, const void *rec, uint32_t len) 
   } else if (rc < 0) {
     goto fatal;
   }
-  step_once(db, SQL_RELEASE, NULL);
+  if (careful) step_once(db, SQL_RELEASE, NULL);
   if (sqlite3_get_autocommit(db->sql)) goto fatal;
-  return;
+  return true;
 fatal:
   PZ_LOG(PZ_LOG_ERROR, NULL, "cannot apply the send log: stopping", "lsn=%llu", (unsigned long long)lsn);
   abort();
+}
+
+/* Applies every record of applies in the transaction begun on db; false
+ * when one was refused (not careful: see apply_one). Statements are reset
+ * as they are fetched again (pz__db_stmt), so once at the end will do. */
+static bool apply_records(pz_db_t *db, const apply_t *applies, bool careful) {
+  bool ok = true;
+  for (const apply_t *a = applies; a && ok; a = a->next)
+    for (unsigned i = 0; i < a->n && ok; i++)
+      ok = apply_one(db, a->first_lsn + i, a->recs[i].data, (uint32_t)a->recs[i].len, careful);
+  reset_busy(db);
+  return ok;
 }
 
 /* Moves sendlog_state past what was applied, in the same transaction. */
@@ -370,9 +392,18 @@ static void run_batch(pz_store_t *st, apply_t *applies, pz_store_job_t *batch, u
   }
   pz__sendlog_pos_t applied_pos = {0, 0};
   uint64_t first_applied = applies ? applies->first_lsn : 0;
+  if (applies && !apply_records(db, applies, false)) {
+    /* Nothing but the records is in the transaction yet: it starts over. */
+    step_once(db, SQL_ROLLBACK, NULL);
+    pz__db_forget_writes(db);
+    db->batch_pending = 0;
+    if (step_once(db, SQL_BEGIN, &err) < 0) {
+      PZ_LOG(PZ_LOG_ERROR, NULL, "cannot apply the send log: stopping", NULL);
+      abort();
+    }
+    apply_records(db, applies, true);
+  }
   for (apply_t *a = applies; a; a = a->next) {
-    for (unsigned i = 0; i < a->n; i++)
-      apply_one(db, a->first_lsn + i, a->recs[i].data, (uint32_t)a->recs[i].len);
     applied = a->first_lsn + a->n - 1;
     applied_pos = a->next_pos[a->n - 1];
   }
@@ -1197,7 +1228,7 @@ static int recover_one(void *arg, uint64_t lsn, uint16_t type, const void *data,
   if (type != PZ__LOG_MSG)
     return pz_err_set(err, PZ_EIO, NULL, "record %llu of the send log has an unknown type %u", (unsigned long long)lsn,
                       type);
-  apply_one(r->db, lsn, data, len);
+  apply_one(r->db, lsn, data, len, true);
   r->next = next;
   r->n++;
   return 0;
