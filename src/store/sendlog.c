@@ -24,9 +24,19 @@ struct pz__sendlog_s {
   size_t cap;
 };
 
-/* ---- CRC-32C (Castagnoli), table-driven ---- */
+/* ---- CRC-32C (Castagnoli) ----
+ *
+ * With SSE4.2's crc32 instruction where the CPU has it (eight bytes a
+ * step), else table-driven, a byte at a time: the same function either
+ * way. The table's loop was 12 % of the log thread's instructions. */
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#define HAVE_CRC_HW 1
+#endif
 
 static uint32_t crc_table[256];
+static bool crc_hw;
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void) {
@@ -36,12 +46,34 @@ static void crc_init(void) {
       c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
     crc_table[i] = c;
   }
+#ifdef HAVE_CRC_HW
+  __builtin_cpu_init();
+  crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
 }
+
+#ifdef HAVE_CRC_HW
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const uint8_t *p, size_t len) {
+  uint64_t c = crc;
+  for (; len >= 8; p += 8, len -= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+  }
+  crc = (uint32_t)c;
+  while (len--)
+    crc = _mm_crc32_u8(crc, *p++);
+  return crc;
+}
+#endif
 
 uint32_t pz__crc32c(uint32_t crc, const void *data, size_t len) {
   pthread_once(&crc_once, crc_init);
   const uint8_t *p = data;
   crc = ~crc;
+#ifdef HAVE_CRC_HW
+  if (crc_hw) return ~crc_sse42(crc, p, len);
+#endif
   while (len--)
     crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
   return ~crc;
