@@ -203,6 +203,21 @@ void pz_store_event_unclaim(pz_db_t *db, int64_t user_id);
  * database (the caller then leaves the send to the writer, which answers
  * it with the first); otherwise remembers it and says true. Log thread. */
 bool pz_store_msg_log_claim_client(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_str_t client_id);
+/* What the log thread checks a send against: its conversation's type and
+ * members and, in a direct chat, whether the other member blocks the
+ * sender. */
+typedef struct pz_store_send_facts_s {
+  int type;               /* PZ_CONV_* */
+  const int64_t *members; /* borrowed until the next call */
+  unsigned n;
+  bool is_member; /* the sender is one of them */
+  bool blocked;   /* a direct chat whose other member blocks the sender */
+} pz_store_send_facts_t;
+/* The facts of a send from sender_id in conv_id (PZ_ENOTFOUND: no such
+ * conversation), from the log thread's memory of what it read since the
+ * last write job committed (engine.c's sequencing lock orders the two:
+ * only write jobs change conversations, members and blocks). Log thread. */
+int pz_store_send_facts(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_store_send_facts_t *out, pz_err_t *err);
 /* Appends to rec the send log record of new message m with event (its
  * message.new payload, as pz_store_msg_insert keeps it) and the members'
  * events, the (user, seq) pairs in fan[0..n). Any thread. */

@@ -64,10 +64,12 @@ static int not_member(pz_err_t *err) {
   return pz_err_set(err, PZ_EFORBIDDEN, "not_member", "you are not a member of this conversation");
 }
 
+static int no_conversation(pz_err_t *err) { return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such conversation"); }
+
 int pz_chat_member_check(pz_db_t *db, int64_t me, int64_t conv_id, pz_conv_rec_t *out, pz_err_t *err) {
   pz_conv_rec_t conv;
   int rc = pz_store_conv_get(db, conv_id, out ? out : &conv, err);
-  if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such conversation");
+  if (rc == PZ_ENOTFOUND) return no_conversation(err);
   if (rc < 0) return rc;
   rc = pz_store_member_get(db, conv_id, me, NULL, err);
   return rc == PZ_ENOTFOUND ? not_member(err) : rc;
@@ -219,6 +221,10 @@ static void msg_copy(pz_msg_rec_t *dst, const pz_msg_rec_t *src) {
   memcpy(&dst->edited_at, &src->edited_at, sizeof(*dst) - offsetof(pz_msg_rec_t, edited_at));
 }
 
+static int blocked_send(pz_err_t *err) {
+  return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "this user does not accept your messages");
+}
+
 /* What a new message must pass; stored is scratch. */
 static int send_rules(pz_db_t *db, const pz_conv_rec_t *conv, int64_t other, const pz_msg_rec_t *msg,
                       pz_err_t *err) {
@@ -226,7 +232,7 @@ static int send_rules(pz_db_t *db, const pz_conv_rec_t *conv, int64_t other, con
   if (conv->type == PZ_CONV_DIRECT && other) {
     bool flag = false;
     if ((rc = pz_store_block_exists(db, other, msg->sender_id, &flag, err)) < 0) return rc;
-    if (flag) return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "this user does not accept your messages");
+    if (flag) return blocked_send(err);
   }
   if (msg->reply_to) {
     bool found = false;
@@ -241,7 +247,7 @@ static int send_rules(pz_db_t *db, const pz_conv_rec_t *conv, int64_t other, con
 static int send_members(pz_db_t *db, const pz_msg_rec_t *msg, pz_conv_rec_t *conv, members_t *members, int64_t *other,
                         pz_err_t *err) {
   int rc = pz_store_conv_get(db, msg->conversation_id, conv, err);
-  if (rc == PZ_ENOTFOUND) return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such conversation");
+  if (rc == PZ_ENOTFOUND) return no_conversation(err);
   if (rc < 0) return rc;
   if ((rc = pz_store_member_ids(db, conv->id, collect_member, members, err)) < 0) return rc;
   bool member = false;
@@ -301,39 +307,37 @@ int pz_chat_send(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_msg_
   return rc;
 }
 
-static int send_log_checked(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_chat_fanout_t *fanout,
-                            pz_buf_t *rec, members_t *members, pz_err_t *err) {
+/* The writer's checks (send_members, send_rules) on the log thread's
+ * memory of the conversation. */
+int pz_chat_send_log(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_chat_fanout_t *fanout, pz_buf_t *rec,
+                     pz_err_t *err) {
   if (msg->reply_to || (msg->type[0] && strcmp(msg->type, "text") != 0)) return 0;
-  pz_conv_rec_t conv;
-  int64_t other = 0;
-  int rc = send_members(db, msg, &conv, members, &other, err);
+  pz_store_send_facts_t f;
+  int rc = pz_store_send_facts(db, msg->conversation_id, msg->sender_id, &f, err);
+  if (rc == PZ_ENOTFOUND) return no_conversation(err);
   if (rc < 0) return rc;
+  if (!f.is_member) return not_member(err);
   /* A retry is the writer's to answer, with the first message. */
   bool seen = false;
-  if ((rc = pz_store_msg_client_exists(db, conv.id, msg->sender_id, pz_str(msg->client_id), &seen, err)) < 0) return rc;
-  if (seen || !pz_store_msg_log_claim_client(db, conv.id, msg->sender_id, pz_str(msg->client_id))) return 0;
-  if ((rc = send_rules(db, &conv, other, msg, err)) < 0) return rc;
-  for (unsigned i = 0; i < members->n; i++) {
+  rc = pz_store_msg_client_exists(db, msg->conversation_id, msg->sender_id, pz_str(msg->client_id), &seen, err);
+  if (rc < 0) return rc;
+  if (seen || !pz_store_msg_log_claim_client(db, msg->conversation_id, msg->sender_id, pz_str(msg->client_id)))
+    return 0;
+  if (f.blocked) return blocked_send(err);
+  if ((rc = pz_chat_mentions_check(db, msg->conversation_id, msg->mentions, msg->n_mentions, err)) < 0) return rc;
+  for (unsigned i = 0; i < f.n; i++) {
     int64_t seq;
-    if ((rc = pz_store_event_claim(db, members->ids[i], &seq, err)) < 0) {
+    if ((rc = pz_store_event_claim(db, f.members[i], &seq, err)) < 0) {
       /* No record will carry the seqs claimed so far: give them back. */
-      while (i-- > 0) pz_store_event_unclaim(db, members->ids[i]);
+      while (i-- > 0)
+        pz_store_event_unclaim(db, f.members[i]);
       fanout->n = 0;
       return rc;
     }
-    fanout_add(fanout, members->ids[i], seq);
+    fanout_add(fanout, f.members[i], seq);
   }
   pz_store_msg_log_encode(msg, payload, fanout->items, fanout->n, rec);
   return 1;
-}
-
-int pz_chat_send_log(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_chat_fanout_t *fanout, pz_buf_t *rec,
-                     pz_err_t *err) {
-  members_t members;
-  members_init(&members);
-  int rc = send_log_checked(db, msg, payload, fanout, rec, &members, err);
-  members_free(&members);
-  return rc;
 }
 
 int pz_chat_mark_read(pz_db_t *db, int64_t me, int64_t conv_id, int64_t message_id, pz_str_t payload, int64_t now,

@@ -67,6 +67,10 @@ int pz__store_event_put(pz_db_t *db, int64_t user_id, int64_t seq, pz_str_t type
  * thread's connection (db->pending) and emptied once the writer has applied
  * everything logged. */
 void pz__log_pending_clear(pz__log_pending_t *p);
+/* The log thread, before a batch's checks: what it remembers of
+ * conversations (pz_store_send_facts) is forgotten unless gen, the count
+ * of committed write jobs, is the one it was read at. */
+void pz__log_memo_begin(pz_db_t *db, uint64_t gen);
 void pz__log_pending_free(pz__log_pending_t *p);
 
 /* Applies a PZ__LOG_MSG record inside the writer's transaction: the

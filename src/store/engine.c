@@ -726,8 +726,7 @@ static int log_checked(pz_store_t *st, pz_store_job_t *job) {
   pz_db_t *db = &st->logdb;
   memset(&job->err, 0, sizeof(job->err));
   job->rec.len = 0;
-  int rc = job->log(db, job, &job->rec);
-  reset_busy(db);
+  int rc = job->log(db, job, &job->rec); /* its statements are reset with the batch's (log_batch) */
   if (rc < 0 && job->err.code == 0) pz_err_set(&job->err, rc, NULL, NULL);
   return rc;
 }
@@ -816,6 +815,7 @@ static void log_batch(pz_store_t *st, pz_store_job_t *jobs) {
   unsigned n = 0;
   uv_mutex_lock(&st->seq_mu);
   uint64_t horizon = atomic_load(&st->jobs_committed);
+  pz__log_memo_begin(&st->logdb, horizon);
   pz__sendlog_pos_t end = pz__sendlog_end(st->log);
   /* Everything logged is in the database: the claims start afresh from it. */
   if (atomic_load(&st->log_applied) + 1 == end.lsn) pz__log_pending_clear(st->logdb.pending);
@@ -837,6 +837,7 @@ static void log_batch(pz_store_t *st, pz_store_job_t *jobs) {
         list_append(&failed, &failed_tail, job, job);
     }
   }
+  reset_busy(&st->logdb);
   if (began == 0) step_once(&st->logdb, SQL_COMMIT, NULL);
 
   pz__sendlog_rec_t *recs = n ? pz_malloc(n * sizeof(*recs)) : NULL;

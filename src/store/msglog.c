@@ -13,9 +13,21 @@ typedef struct {
   size_t cap, n;
 } map_t;
 
+/* A conversation as pz_store_send_facts read it. */
+typedef struct {
+  int type;
+  unsigned n;
+  int64_t *members;
+  bool *blocked; /* per member as the sender: the other member of a direct chat blocks them */
+} memo_t;
+
 struct pz__log_pending_s {
   map_t heads;   /* user id -> last seq claimed */
   map_t clients; /* hash of (conversation, sender, client id) -> 1 */
+  map_t convs;   /* conversation id -> index in memo */
+  memo_t *memo;
+  size_t n_memo, cap_memo;
+  uint64_t memo_gen;
 };
 
 static size_t map_find(const map_t *m, uint64_t key) {
@@ -61,8 +73,21 @@ void pz__log_pending_clear(pz__log_pending_t *p) {
   map_clear(&p->clients);
 }
 
+static void memo_clear(pz__log_pending_t *p) {
+  for (size_t i = 0; i < p->n_memo; i++) {
+    pz_free(p->memo[i].members);
+    pz_free(p->memo[i].blocked);
+  }
+  p->n_memo = 0;
+  map_clear(&p->convs);
+}
+
 void pz__log_pending_free(pz__log_pending_t *p) {
   if (p == NULL) return;
+  memo_clear(p);
+  pz_free(p->memo);
+  pz_free(p->convs.keys);
+  pz_free(p->convs.vals);
   pz_free(p->heads.keys);
   pz_free(p->heads.vals);
   pz_free(p->clients.keys);
@@ -116,6 +141,71 @@ bool pz_store_msg_log_claim_client(pz_db_t *db, int64_t conv_id, int64_t sender_
   if (map_get(&p->clients, h)) return false;
   map_put(&p->clients, h, 1);
   return true;
+}
+
+/* ---- what the log thread read ---- */
+
+/* Conversations remembered at most; then all are forgotten at once. */
+#define MEMO_MAX 4096
+
+void pz__log_memo_begin(pz_db_t *db, uint64_t gen) {
+  pz__log_pending_t *p = pending(db);
+  if (p->memo_gen != gen) memo_clear(p);
+  p->memo_gen = gen;
+}
+
+static int collect(void *arg, int64_t user_id, pz_err_t *err) {
+  (void)err;
+  memo_t *e = arg;
+  if ((e->n & (e->n - 1)) == 0) /* 0, 1, 2, 4, ...: full */
+    e->members = pz_realloc(e->members, (e->n ? e->n * 2 : 2) * sizeof(*e->members));
+  e->members[e->n++] = user_id;
+  return 0;
+}
+
+/* Reads conversation conv_id into a new entry of p's memo. */
+static int memo_read(pz_db_t *db, pz__log_pending_t *p, int64_t conv_id, memo_t **out, pz_err_t *err) {
+  pz_conv_rec_t conv;
+  int rc = pz_store_conv_get(db, conv_id, &conv, err);
+  if (rc < 0) return rc;
+  memo_t e = {.type = conv.type};
+  if ((rc = pz_store_member_ids(db, conv_id, collect, &e, err)) == 0) {
+    e.blocked = pz_calloc(e.n ? e.n : 1, sizeof(*e.blocked));
+    for (unsigned i = 0; rc == 0 && e.type == PZ_CONV_DIRECT && e.n == 2 && i < 2; i++)
+      rc = pz_store_block_exists(db, e.members[1 - i], e.members[i], &e.blocked[i], err);
+  }
+  if (rc < 0) {
+    pz_free(e.members);
+    pz_free(e.blocked);
+    return rc;
+  }
+  if (p->n_memo == MEMO_MAX) memo_clear(p);
+  if (p->n_memo == p->cap_memo) {
+    p->cap_memo = p->cap_memo ? p->cap_memo * 2 : 64;
+    p->memo = pz_realloc(p->memo, p->cap_memo * sizeof(*p->memo));
+  }
+  map_put(&p->convs, (uint64_t)conv_id, (int64_t)p->n_memo);
+  p->memo[p->n_memo] = e;
+  *out = &p->memo[p->n_memo++];
+  return 0;
+}
+
+int pz_store_send_facts(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_store_send_facts_t *out, pz_err_t *err) {
+  pz__log_pending_t *p = pending(db);
+  int64_t *at = conv_id > 0 ? map_get(&p->convs, (uint64_t)conv_id) : NULL;
+  memo_t *e = at ? &p->memo[*at] : NULL;
+  if (e == NULL) {
+    int rc =
+        conv_id > 0 ? memo_read(db, p, conv_id, &e, err) : pz_err_set(err, PZ_ENOTFOUND, NULL, "no such conversation");
+    if (rc < 0) return rc;
+  }
+  *out = (pz_store_send_facts_t){.type = e->type, .members = e->members, .n = e->n};
+  for (unsigned i = 0; i < e->n; i++)
+    if (e->members[i] == sender_id) {
+      out->is_member = true;
+      out->blocked = e->blocked[i];
+    }
+  return 0;
 }
 
 /* ---- records ----

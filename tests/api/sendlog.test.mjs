@@ -2,7 +2,7 @@
 // it; kill -9 before the database has it loses nothing, and the log goes round its ring without losing a record.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { register, startServer, wsHello } from './lib.mjs';
+import { expectError, register, startServer, wsHello } from './lib.mjs';
 
 async function directChat(srv) {
   const a = await register(srv);
@@ -34,6 +34,60 @@ async function sendAll(sock, convId, prefix, n, window, pad = 0) {
   }
   return acks;
 }
+
+test('sends are checked against blocks and membership as they are now, between logged sends', { timeout: 60000 }, async () => {
+  // The log thread remembers each conversation it checked a send against
+  // until a write job commits: every change below is one, and the send
+  // right after it must see it.
+  const srv = await startServer();
+  try {
+    const { a, b, conv } = await directChat(srv);
+    const send = (who, id, text) => srv.call('POST', `/v1/conversations/${id}/messages`, {
+      token: who.token, body: { client_id: `${text}`, text },
+    });
+    assert.equal((await send(a, conv.id, 'before the block')).status, 201);
+    assert.equal((await srv.call('POST', '/v1/blocks', { token: b.token, body: { user_id: a.user.id } })).status, 201);
+    expectError(assert, await send(a, conv.id, 'while blocked'), 403, 'blocked');
+    assert.equal((await send(b, conv.id, 'the blocker may still write')).status, 201);
+    assert.equal((await srv.call('DELETE', `/v1/blocks/${a.user.id}`, { token: b.token })).status, 204);
+    assert.equal((await send(a, conv.id, 'after the unblock')).status, 201);
+
+    // A group: a member removed cannot send; one added gets the next message.
+    // (The block above ended a and b's contact, so the group has others.)
+    const friend = async () => {
+      const u = await register(srv);
+      const r = await srv.call('POST', '/v1/contacts/requests', { token: a.token, body: { user_id: u.user.id } });
+      await srv.call('POST', `/v1/contacts/requests/${r.json.request.id}/accept`, { token: u.token });
+      return u;
+    };
+    const c = await friend();
+    const d = await friend();
+    const made = await srv.call('POST', '/v1/conversations', {
+      token: a.token, body: { type: 'group', title: 'memo', member_ids: [c.user.id] },
+    });
+    assert.equal(made.status, 201, made.text);
+    const group = made.json.conversation;
+    assert.equal((await send(c, group.id, 'c in the group')).status, 201);
+    assert.equal((await srv.call('DELETE', `/v1/conversations/${group.id}/members/${c.user.id}`, { token: a.token })).status, 204);
+    expectError(assert, await send(c, group.id, 'c removed'), 403, 'not_member');
+    assert.equal((await send(a, group.id, 'before d')).status, 201);
+    const added = await srv.call('POST', `/v1/conversations/${group.id}/members`, {
+      token: a.token, body: { user_ids: [d.user.id] },
+    });
+    assert.equal(added.status, 200, added.text);
+    assert.equal((await send(a, group.id, 'd is in')).status, 201);
+    const sync = await srv.call('GET', '/v1/sync?since=0&limit=1000', { token: d.token });
+    const texts = sync.json.events.filter((e) => e.type === 'message.new' && e.message.type === 'text').map((e) => e.message.text);
+    assert.deepEqual(texts, ['d is in']);
+    const hist = await srv.call('GET', `/v1/conversations/${conv.id}/messages`, { token: a.token });
+    assert.deepEqual(hist.json.messages.map((m) => m.text).reverse(),
+      ['before the block', 'the blocker may still write', 'after the unblock']);
+    // Every accepted send above went through the log.
+    assert.match((await srv.call('GET', '/metrics')).text, /^plaza_sendlog_records_total 6$/m);
+  } finally {
+    await srv.stop();
+  }
+});
 
 test('messages acknowledged while the database is held back survive kill -9, with the seqs delivered live', { timeout: 120000 }, async () => {
   // The writer waits a minute before it applies logged messages: the kill
