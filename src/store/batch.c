@@ -23,6 +23,7 @@ static int fts_index(pz_db_t *db, pz_err_t *err) {
   if ((st = pz__db_stmt(db, SQL_FTS_MARK, err)) == NULL) return err->code;
   rc = pz__db_step_done(db, st, err);
   sqlite3_reset(st);
+  db->fts_mark_gen = 0; /* moved: chat.c reads it again */
   return rc;
 }
 

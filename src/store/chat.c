@@ -247,13 +247,16 @@ static const char SQL_FTS_MARK_GET[] = "SELECT indexed_up_to FROM messages_fts_s
 static const char SQL_FTS_INSERT_ONE[] = "INSERT INTO messages_fts (rowid, text) VALUES (?1, ?2)";
 
 static int fts_added(pz_db_t *db, const pz_msg_rec_t *m, pz_err_t *err) {
-  sqlite3_stmt *st = pz__db_stmt(db, SQL_FTS_MARK_GET, err);
-  if (st == NULL) return err->code;
-  int rc = pz__db_step_row(db, st, err);
-  if (rc < 0) return rc;
-  int64_t mark = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  if (m->id > mark) {
+  sqlite3_stmt *st;
+  int rc;
+  if (db->fts_mark_gen != db->seq_gen + 1) {
+    if ((st = pz__db_stmt(db, SQL_FTS_MARK_GET, err)) == NULL) return err->code;
+    if ((rc = pz__db_step_row(db, st, err)) < 0) return rc;
+    db->fts_mark = sqlite3_column_int64(st, 0);
+    db->fts_mark_gen = db->seq_gen + 1;
+    sqlite3_reset(st);
+  }
+  if (m->id > db->fts_mark) {
     db->batch_pending |= PZ__DB_BATCH_FTS;
     return 0;
   }

@@ -27,6 +27,11 @@ struct pz_db_s {
    * pz__db_forget_writes. Allocated at the first append. */
   struct pz__seq_slot *seqs;
   uint64_t seq_gen;
+  /* The search index's mark (chat.c's fts_added) as this connection last
+   * read it, valid while fts_mark_gen is seq_gen + 1; the batch's end
+   * moves the mark and voids it (0). */
+  int64_t fts_mark;
+  uint64_t fts_mark_gen;
   /* The log thread's connection only: what it logged ahead of the writer. */
   pz__log_pending_t *pending;
   /* Ids of the wallet's system accounts (escrow, external, fees per
