@@ -3,7 +3,8 @@
 # `plazad ledger verify` over a ledger of many transfers; prints a table.
 # usage: bench/wallet.sh   (env: ROUNDS=3 DURATION=10 GRACE=2 THREADS=2 USERS=100 CONNECTIONS="100 200 400"
 #                          PG_CLIENTS="8 16 32 64" PG_ACCOUNTS=100000 AUTO_ACCEPT=1 VERIFY_TRANSFERS=10000000
-#                          VERIFY_USERS=1000 VERIFY_RUNS=3 LEDGER_DIR= BUILD=build-wbench PZ_PORT=18290 PG_PORT=15492)
+#                          VERIFY_USERS=1000 VERIFY_RUNS=3 LEDGER_DIR= BUILD=build-wbench PZ_PORT=18290 PG_PORT=15492
+#                          NO_BUILD=1 to use BUILD's plazad and bench_wallet as they are)
 # LEDGER_DIR keeps the large ledger there (built if it holds none) rather than in a temporary directory: building
 # 10 million transfers (10.5 GiB) takes about 25 minutes on two busy cores. Verify runs once with the ledger's file
 # out of the page cache, then VERIFY_RUNS times with it in memory.
@@ -43,8 +44,10 @@ for port in "$PZ_PORT" "$PG_PORT"; do
 done
 
 # A release build of the server and of the ledger tool, in a build directory of their own.
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j 2 --target plazad bench_wallet >/dev/null
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BUILD" -j 2 --target plazad bench_wallet >/dev/null
+fi
 PLAZAD=$BUILD/plazad
 BW=$BUILD/bench_wallet
 

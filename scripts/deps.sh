@@ -6,15 +6,16 @@ cd "$(dirname "$0")/.."
 
 build_pkgs="build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
   libsqlite3-dev libsodium-dev libqrencode-dev libmagic-dev libvips-dev"
-test_pkgs="clang libclang-rt-14-dev chromium fonts-liberation nodejs curl procps sqlite3 mosquitto mosquitto-clients"
-bench_pkgs="wrk nginx-light postgresql postgresql-contrib"
+# The benchmarks' peers are test dependencies too: tests/api/bench_*.test.mjs run every bench/ script on a small load.
+test_pkgs="clang libclang-rt-14-dev chromium fonts-liberation nodejs curl procps sqlite3 mosquitto mosquitto-clients
+  wrk nginx-light postgresql"
 
 want="$build_pkgs"
 for group in "${@:-build}"; do
   case "$group" in
     build) ;;
     test) want="$want $test_pkgs" ;;
-    bench) want="$want $test_pkgs $bench_pkgs" ;;
+    bench) want="$want $test_pkgs" ;; # the same: pgbench comes with Debian 12's postgresql-15
     *) echo "deps.sh: unknown group '$group' (build, test or bench)" >&2; exit 2 ;;
   esac
 done

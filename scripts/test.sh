@@ -36,7 +36,7 @@ count() { # stage log: adds what the runner reported
 
 build_asan() {
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPZ_SANITIZE=ON >/dev/null &&
-    cmake --build build-asan -j "$jobs" --target all bench_chat # bench_chat: tests/api/bench_chat.test.mjs
+    cmake --build build-asan -j "$jobs" --target all bench_chat bench_wallet # tests/api/bench_*.test.mjs
 }
 
 run_stage() {
