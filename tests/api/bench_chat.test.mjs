@@ -2,15 +2,12 @@
 // loses nothing and reports, beside a real mosquitto. A benchmark that no longer runs fails here, not in the next
 // person's hands (one did, for a session).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
-import { ROOT, PLAZAD, freePort } from './lib.mjs';
+import { PLAZAD, freePort, runBench } from './lib.mjs';
 
 test('bench/chat.sh runs every phase on a small load and prints its table', { timeout: 600000 }, async () => {
-  const env = {
-    ...process.env,
+  const out = await runBench('chat.sh', {
     NO_BUILD: '1',
     BUILD: path.dirname(PLAZAD),
     ROUNDS: '1',
@@ -24,13 +21,7 @@ test('bench/chat.sh runs every phase on a small load and prints its table', { ti
     MQTT_PAIRS: '1',
     PZ_PORT: String(await freePort()),
     MQTT_PORT: String(await freePort()),
-  };
-  let out;
-  try {
-    out = await promisify(execFile)(path.join(ROOT, 'bench/chat.sh'), { cwd: ROOT, env, maxBuffer: 1 << 24 });
-  } catch (e) {
-    assert.fail(`bench/chat.sh failed (${e.code}):\n${e.stdout?.slice(-2000)}\n${e.stderr?.slice(-3000)}`);
-  }
+  });
   const { stdout, stderr } = out;
   // Each phase's own line: everything acked and delivered once.
   assert.match(stderr, /^throughput pairs=5 .*messages=3000 acked=3000 delivered=3000 .*lost=0 dup=0 /m);

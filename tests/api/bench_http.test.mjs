@@ -1,15 +1,11 @@
 // bench/http.sh on a tiny load, against the plazad under test and a real nginx: both servers answer, each round and
 // the medians are printed. A benchmark that no longer runs fails here.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
-import { ROOT, PLAZAD, freePort } from './lib.mjs';
+import { PLAZAD, freePort, runBench } from './lib.mjs';
 
 test('bench/http.sh runs plazad beside nginx and prints both rates and their ratio', { timeout: 120000 }, async () => {
-  const env = {
-    ...process.env,
+  const out = await runBench('http.sh', {
     PLAZAD,
     ROUNDS: '1',
     DURATION: '1',
@@ -17,13 +13,7 @@ test('bench/http.sh runs plazad beside nginx and prints both rates and their rat
     THREADS: '1',
     PZ_PORT: String(await freePort()),
     NGX_PORT: String(await freePort()),
-  };
-  let out;
-  try {
-    out = await promisify(execFile)(path.join(ROOT, 'bench/http.sh'), { cwd: ROOT, env, maxBuffer: 1 << 22 });
-  } catch (e) {
-    assert.fail(`bench/http.sh failed (${e.code}):\n${e.stdout?.slice(-2000)}\n${e.stderr?.slice(-3000)}`);
-  }
+  });
   const round = out.stdout.match(/^round 1: plazad +(\d+) req\/s +nginx +(\d+) req\/s$/m);
   assert.ok(round, out.stdout);
   assert.ok(Number(round[1]) > 0 && Number(round[2]) > 0, round[0]);

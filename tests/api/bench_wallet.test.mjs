@@ -2,15 +2,12 @@
 // rounds, the pgbench rounds, the checks that nothing was lost or doubled, and ledger verify over a built ledger all
 // run and report. A benchmark that no longer runs fails here.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
-import { ROOT, PLAZAD, freePort } from './lib.mjs';
+import { PLAZAD, freePort, runBench } from './lib.mjs';
 
 test('bench/wallet.sh runs every part on a small load and prints its table', { timeout: 600000 }, async () => {
-  const env = {
-    ...process.env,
+  const out = await runBench('wallet.sh', {
     NO_BUILD: '1',
     BUILD: path.dirname(PLAZAD),
     ROUNDS: '1',
@@ -27,13 +24,7 @@ test('bench/wallet.sh runs every part on a small load and prints its table', { t
     LEDGER_DIR: '',
     PZ_PORT: String(await freePort()),
     PG_PORT: String(await freePort()),
-  };
-  let out;
-  try {
-    out = await promisify(execFile)(path.join(ROOT, 'bench/wallet.sh'), { cwd: ROOT, env, maxBuffer: 1 << 24 });
-  } catch (e) {
-    assert.fail(`bench/wallet.sh failed (${e.code}):\n${e.stdout?.slice(-3000)}\n${e.stderr?.slice(-3000)}`);
-  }
+  });
   const { stdout } = out;
   const cell = (name) => {
     const row = stdout.split('\n').find((l) => l.startsWith(`| ${name}`));

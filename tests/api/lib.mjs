@@ -1,10 +1,11 @@
 // Helpers of the API tests: start the real plazad on loopback with a fresh data directory, call it, stop it.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import WebSocket from 'ws';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -185,4 +186,18 @@ export async function wsHello(srv, token) {
   c.send({ type: 'hello', token, since: 0 });
   const first = await c.next();
   return { ...c, first };
+}
+
+/**
+ * Runs bench/<script> from the tree's root with env added to this process's;
+ * resolves with its { stdout, stderr }, or rejects with the tails of both.
+ */
+export async function runBench(script, env) {
+  try {
+    return await promisify(execFile)(path.join(ROOT, 'bench', script), {
+      cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 1 << 24,
+    });
+  } catch (e) {
+    throw new Error(`bench/${script} failed (${e.code}):\n${e.stdout?.slice(-3000)}\n${e.stderr?.slice(-3000)}`);
+  }
 }
