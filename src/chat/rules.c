@@ -6,6 +6,17 @@
 static int text_check(pz_str_t s, const char *field, size_t max, bool allow_breaks, pz_err_t *err) {
   /* Bytes first: no scan of a string that cannot fit. */
   if (s.len > max * 4) return pz_err_set(err, PZ_EINVAL, NULL, "%s must be 1 to %zu characters", field, max);
+  /* Plain ASCII with nothing to refuse, nearly every message: one pass
+   * without decoding. Anything else takes the full path below. */
+  const unsigned char *a = (const unsigned char *)s.ptr;
+  size_t i = 0;
+  bool seen = false;
+  for (; i < s.len && a[i] >= 0x20 && a[i] < 0x7F; i++)
+    seen |= a[i] != ' ';
+  if (i == s.len && s.len > 0 && s.len <= max) {
+    if (!seen) return pz_err_set(err, PZ_EINVAL, NULL, "%s must not be only white space", field);
+    return 0;
+  }
   if (!pz_utf8_valid(s.ptr, s.len)) return pz_err_set(err, PZ_EUTF8, NULL, "%s is not valid UTF-8", field);
   size_t n = 0;
   bool visible = false;

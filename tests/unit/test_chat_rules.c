@@ -14,6 +14,9 @@ static void test_text(void) {
   CHECK_EQ_INT(text("中文 and emoji 😀"), 0);
   CHECK_EQ_INT(text(""), PZ_EINVAL);
   CHECK_EQ_INT(text("   \n\t "), PZ_EINVAL);
+  CHECK_EQ_INT(text("     "), PZ_EINVAL); /* printable ASCII only: the one-pass path */
+  CHECK_EQ_INT(text(" ~ "), 0);
+  CHECK_EQ_INT(text("del\x7f"), PZ_EINVAL);
   CHECK_EQ_INT(text("\xe3\x80\x80"), PZ_EINVAL); /* an ideographic space alone */
   CHECK_EQ_INT(text("bell\a"), PZ_EINVAL);
   CHECK_EQ_INT(text("esc\x1b[31m"), PZ_EINVAL);
