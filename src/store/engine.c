@@ -319,19 +319,16 @@ static const char SQL_SENDLOG_STATE[] = "SELECT next_lsn, next_off, epoch FROM s
 static const char SQL_SENDLOG_EPOCH[] = "UPDATE sendlog_state SET epoch = ?1 WHERE id = 1";
 static const char SQL_SENDLOG_MOVE[] = "UPDATE sendlog_state SET next_lsn = ?1, next_off = ?2 WHERE id = 1";
 
-/* Applies one logged record in its own savepoint. A record the database
- * refuses (a bug: it was checked before it was logged) is skipped with an
- * error in the log rather than stopping every later one; anything else
- * wrong with the database stops plazad, which applies it again at start. */
-/* Applies one logged record. A record is refused (PZ_ECONFLICT,
- * PZ_EINVAL) only when something is badly wrong, as the log thread checked
- * it against the same database: careful, it gets a savepoint of its own,
- * so that a refused one is skipped alone; otherwise it writes straight
- * into the batch's transaction and a refusal returns false (the caller
- * rolls everything back and applies again, carefully). A savepoint per
- * record cost the writer a copy of every page a record touched into the
- * savepoint's journal, a tenth of its time under load. Any other failure
- * stops plazad: the record is durable and answered, and must not be lost. */
+/* Applies one logged record. The database refuses one (PZ_ECONFLICT,
+ * PZ_EINVAL) only through a bug, as it was checked before it was logged.
+ * careful, the record gets a savepoint of its own and a refused one is
+ * skipped with an error in the log rather than stopping every later one;
+ * otherwise it writes straight into the batch's transaction and a refusal
+ * returns false (the caller rolls everything back and applies again,
+ * carefully). A savepoint per record cost the writer a copy of every page
+ * a record touched into the savepoint's journal, a tenth of its time under
+ * load. Anything else wrong with the database stops plazad, which applies
+ * the record again at start: it is durable and answered. */
 static bool apply_one(pz_db_t *db, uint64_t lsn, const void *rec, uint32_t len, bool careful) {
   pz_err_t err = {0};
   if (careful && step_once(db, SQL_SAVEPOINT, &err) < 0) goto fatal;
