@@ -289,22 +289,16 @@ void pz__api_put_text(pz_buf_t *b, const char *name, const char *s, size_t len) 
   pz_buf_append_c(b, "\"");
 }
 
-#define PZ__API_NAME_MAX 64 /* the longest "\"name\":" put_id writes in one piece */
-
 void pz__api_put_id(pz_buf_t *b, const char *name, int64_t id) {
-  /* Digits need no escaping: the name, the quoted id, in one append. */
+  /* Digits need no escaping: the name, the quoted id, written in place. */
   size_t n = strlen(name);
-  char s[PZ__API_NAME_MAX + 24];
-  if (n > PZ__API_NAME_MAX) {
-    char d[24];
-    pz__api_put_text(b, name, d, pz_id_format(id, d));
-    return;
-  }
-  memcpy(s, name, n);
-  s[n] = '"';
-  n += 1 + pz_id_format(id, s + n + 1);
-  s[n++] = '"';
-  pz_buf_append(b, s, n);
+  pz_buf_reserve(b, n + 24); /* an int64 in 20 characters at most, the NUL and two quotes */
+  char *p = b->data + b->len;
+  memcpy(p, name, n);
+  p[n] = '"';
+  n += 1 + pz_id_format(id, p + n + 1);
+  p[n++] = '"';
+  b->len += n;
 }
 
 void pz__api_put_time(pz_buf_t *b, const char *name, int64_t ms) {

@@ -192,11 +192,11 @@ static int memo_read(pz_db_t *db, pz__log_pending_t *p, int64_t conv_id, memo_t 
 
 int pz_store_send_facts(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_store_send_facts_t *out, pz_err_t *err) {
   pz__log_pending_t *p = pending(db);
+  /* Ids are positive: another is not found by memo_read, never remembered (no map key is 0). */
   int64_t *at = conv_id > 0 ? map_get(&p->convs, (uint64_t)conv_id) : NULL;
   memo_t *e = at ? &p->memo[*at] : NULL;
   if (e == NULL) {
-    int rc =
-        conv_id > 0 ? memo_read(db, p, conv_id, &e, err) : pz_err_set(err, PZ_ENOTFOUND, NULL, "no such conversation");
+    int rc = memo_read(db, p, conv_id, &e, err);
     if (rc < 0) return rc;
   }
   *out = (pz_store_send_facts_t){.type = e->type, .members = e->members, .n = e->n};
