@@ -108,7 +108,7 @@ typedef struct {
 
 typedef struct {
   bc_span_t type, client_id, code;          /* top level */
-  bc_span_t msg_text, msg_conv, msg_sender; /* of "message" */
+  bc_span_t msg_id, msg_text, msg_conv, msg_sender; /* of "message" */
   long long retry_after;                    /* top level, -1 when absent */
 } bc_frame_t;
 
@@ -177,6 +177,9 @@ typedef struct {
   unsigned fanout_messages;
   int server_pid;   /* plazad, for its CPU time; 0: not reported */
   double timeout_s; /* the whole phase, connections to last delivery */
+  /* latency: each receiver says what it received, as the web client does:
+   * at most one delivered receipt per chat per receipt_ms (-1: none) */
+  long receipt_ms;
 } bc_opts_t;
 
 /* (1) and (2): 1:1 messages between pair sockets; print one result line. */

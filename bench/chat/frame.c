@@ -102,7 +102,9 @@ static int object(cur_t *c, bc_frame_t *f, bool nested) {
       else if (KEY(key, "code"))
         want = &f->code;
     } else {
-      if (KEY(key, "text"))
+      if (KEY(key, "id"))
+        want = &f->msg_id;
+      else if (KEY(key, "text"))
         want = &f->msg_text;
       else if (KEY(key, "conversation_id"))
         want = &f->msg_conv;

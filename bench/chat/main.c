@@ -23,7 +23,9 @@ static void usage(FILE *out) {
           "  throughput   --messages in all over --pairs sender/receiver sockets, each sender\n"
           "               keeping --window sends unacknowledged; the rate of ack + delivery\n"
           "  latency      --rate messages a second for --seconds over --pairs, paced; the\n"
-          "               send-to-delivery latency\n"
+          "               send-to-delivery latency; with --receipts MS each receiver sends a\n"
+          "               delivered receipt per chat at most every MS ms, as the web client\n"
+          "               does (0: one per message)\n"
           "  fanout       --messages one at a time to the group, every member with a socket;\n"
           "               the time until all have it\n"
           "  idle         open --counts idle authenticated sockets (e.g. 10000,19000) from\n"
@@ -33,7 +35,7 @@ static void usage(FILE *out) {
           "options:\n"
           "  --users N (500)  --pairs N (100)  --window N (32)  --messages N  --size BYTES (64)\n"
           "  --rate N  --seconds S (10)  --counts N,N  --per-proc N (5000)  --pid PID\n"
-          "  --timeout S (300): the bound of a whole phase\n");
+          "  --receipts MS  --timeout S (300): the bound of a whole phase\n");
 }
 
 enum {
@@ -53,6 +55,7 @@ enum {
   O_CONNS,
   O_FIRST,
   O_SRC,
+  O_RECEIPTS,
   O_HELP
 };
 
@@ -84,7 +87,8 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   const char *server = NULL, *state = NULL, *src = NULL, *counts_s = "10000,19000";
   unsigned long users = 500, conns = 0, first = 0, per_proc = 5000;
-  bc_opts_t o = {.pairs = 100, .window = 32, .size = 64, .seconds = 10, .fanout_messages = 50, .timeout_s = 300};
+  bc_opts_t o = {
+      .pairs = 100, .window = 32, .size = 64, .seconds = 10, .fanout_messages = 50, .timeout_s = 300, .receipt_ms = -1};
   bool messages_given = false;
   static const struct option longopts[] = {{"server", required_argument, 0, O_SERVER},
                                            {"state", required_argument, 0, O_STATE},
@@ -102,6 +106,7 @@ int main(int argc, char **argv) {
                                            {"conns", required_argument, 0, O_CONNS},
                                            {"first", required_argument, 0, O_FIRST},
                                            {"src", required_argument, 0, O_SRC},
+                                           {"receipts", required_argument, 0, O_RECEIPTS},
                                            {"help", no_argument, 0, O_HELP},
                                            {0, 0, 0, 0}};
   optind = 2;
@@ -156,6 +161,9 @@ int main(int argc, char **argv) {
         break;
       case O_SRC:
         src = optarg;
+        break;
+      case O_RECEIPTS:
+        o.receipt_ms = (long)num("--receipts", optarg, 0, 60000);
         break;
       case O_HELP:
         usage(stdout);

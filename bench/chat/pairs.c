@@ -39,6 +39,8 @@ struct pair_s {
   unsigned long cap; /* bits in seen */
   retry_t *retries;
   unsigned n_retries, cap_retries;
+  char got_id[24], said_id[24]; /* newest message the receiver has, and told the server of */
+  uint64_t receipt_due;         /* when the receiver says so (0: nothing to say) */
 };
 
 struct phase_s {
@@ -48,14 +50,14 @@ struct phase_s {
   pair_t *pairs;
   unsigned n_pairs, n_ready, n_closed;
   unsigned long total; /* messages in all */
-  unsigned long sent, acked, delivered, dups, rate_limited;
+  unsigned long sent, acked, delivered, dups, rate_limited, receipts;
   uint64_t t_start, t_acked, t_done;
   double cpu_self, cpu_server;
   bool started, stopping;
   char failure[256];
   char run[12]; /* client_id prefix: unique per run, or a resent client_id would be a duplicate */
   bc_samples_t lat;
-  uv_timer_t settle, pacer, retry, deadline;
+  uv_timer_t settle, pacer, retry, deadline, receipt;
 };
 
 static void stop(phase_t *ph, const char *failure) {
@@ -66,6 +68,7 @@ static void stop(phase_t *ph, const char *failure) {
   uv_timer_stop(&ph->retry);
   uv_timer_stop(&ph->deadline);
   uv_timer_stop(&ph->settle);
+  uv_timer_stop(&ph->receipt);
   for (unsigned i = 0; i < ph->n_pairs; i++)
     for (int e = 0; e < 2; e++)
       if (ph->pairs[i].ends[e].ws) bc_ws_close(ph->pairs[i].ends[e].ws);
@@ -107,6 +110,38 @@ static void maybe_done(phase_t *ph) {
   }
 }
 
+/* Ids are decimal strings without leading zeros: the longer is the larger. */
+static bool id_newer(bc_span_t id, const char *than) {
+  size_t n = strlen(than);
+  return id.n != n ? id.n > n : memcmp(id.p, than, n) > 0;
+}
+
+/* The receiver's delivered receipt for the newest message it has. */
+static void say_delivered(pair_t *p) {
+  if (strcmp(p->got_id, p->said_id) == 0 || p->ends[1].ws == NULL) return;
+  char frame[160];
+  int n = snprintf(frame, sizeof(frame), "{\"type\":\"delivered\",\"conversation_id\":\"%s\",\"message_id\":\"%s\"}",
+                   p->conv, p->got_id);
+  bc_ws_send_text(p->ends[1].ws, frame, (size_t)n);
+  memcpy(p->said_id, p->got_id, sizeof(p->said_id));
+  p->ph->receipts++;
+}
+
+/* Each chat's receipt goes receipt_ms after the first message it says it
+ * received, as the web client's debounce does: spread over time, not
+ * all chats at once. */
+static void on_receipt_tick(uv_timer_t *t) {
+  phase_t *ph = t->data;
+  uint64_t now = bc_now_ns();
+  for (unsigned i = 0; i < ph->n_pairs; i++) {
+    pair_t *p = &ph->pairs[i];
+    if (p->receipt_due && p->receipt_due <= now) {
+      p->receipt_due = 0;
+      say_delivered(p);
+    }
+  }
+}
+
 static void on_delivered(pair_t *p, const bc_frame_t *f) {
   phase_t *ph = p->ph;
   uint64_t stamp, now = bc_now_ns();
@@ -123,6 +158,14 @@ static void on_delivered(pair_t *p, const bc_frame_t *f) {
   p->delivered++;
   ph->delivered++;
   if (ph->paced) bc_samples_add(&ph->lat, now > stamp ? now - stamp : 0);
+  if (ph->o->receipt_ms >= 0 && f->msg_id.n && f->msg_id.n < sizeof(p->got_id) && id_newer(f->msg_id, p->got_id)) {
+    memcpy(p->got_id, f->msg_id.p, f->msg_id.n);
+    p->got_id[f->msg_id.n] = '\0';
+    if (ph->o->receipt_ms == 0)
+      say_delivered(p);
+    else if (p->receipt_due == 0)
+      p->receipt_due = now + (uint64_t)ph->o->receipt_ms * 1000000u;
+  }
   maybe_done(ph);
 }
 
@@ -185,10 +228,15 @@ static void on_text(bc_ws_t *ws, const char *data, size_t len) {
     }
     return;
   }
-  if (e->sender)
+  if (e->sender) {
     on_sender_frame(p, &f);
-  else if (bc_span_eq(f.type, "message.new") && f.msg_sender.n && bc_span_eq(f.msg_sender, p->sender_id))
+  } else if (bc_span_eq(f.type, "message.new") && f.msg_sender.n && bc_span_eq(f.msg_sender, p->sender_id)) {
     on_delivered(p, &f);
+  } else if (bc_span_eq(f.type, "error")) {
+    char why[200];
+    snprintf(why, sizeof(why), "the server refused a receiver's frame: %.*s", (int)f.code.n, f.code.p);
+    stop(ph, why);
+  }
 }
 
 static void send_hello(bc_ws_t *ws, const char *token) {
@@ -267,6 +315,7 @@ static void on_settle(uv_timer_t *t) {
   ph->t_start = bc_now_ns();
   if (ph->paced) {
     uv_timer_start(&ph->pacer, on_pace, PACE_MS, PACE_MS);
+    if (ph->o->receipt_ms > 0) uv_timer_start(&ph->receipt, on_receipt_tick, 1, 1);
   } else {
     for (unsigned i = 0; i < ph->n_pairs; i++) {
       pair_t *p = &ph->pairs[i];
@@ -297,7 +346,8 @@ static int run(const bc_opts_t *o, bool paced) {
   uv_timer_init(&ph->l.uv, &ph->pacer);
   uv_timer_init(&ph->l.uv, &ph->retry);
   uv_timer_init(&ph->l.uv, &ph->deadline);
-  ph->settle.data = ph->pacer.data = ph->retry.data = ph->deadline.data = ph;
+  uv_timer_init(&ph->l.uv, &ph->receipt);
+  ph->settle.data = ph->pacer.data = ph->retry.data = ph->deadline.data = ph->receipt.data = ph;
   ph->pairs = bc_xcalloc(ph->n_pairs, sizeof(*ph->pairs));
   for (unsigned i = 0; i < ph->n_pairs; i++) {
     pair_t *p = &ph->pairs[i];
@@ -321,6 +371,7 @@ static int run(const bc_opts_t *o, bool paced) {
   uv_close((uv_handle_t *)&ph->pacer, NULL);
   uv_close((uv_handle_t *)&ph->retry, NULL);
   uv_close((uv_handle_t *)&ph->deadline, NULL);
+  uv_close((uv_handle_t *)&ph->receipt, NULL);
   bc_loop_close(&ph->l);
 
   unsigned long echoed = 0;
@@ -340,6 +391,7 @@ static int run(const bc_opts_t *o, bool paced) {
         ph->dups, ph->rate_limited, (double)bc_samples_quantile(&ph->lat, 0.50) / 1e6,
         (double)bc_samples_quantile(&ph->lat, 0.99) / 1e6, (double)bc_samples_quantile(&ph->lat, 0.999) / 1e6,
         (double)bc_samples_quantile(&ph->lat, 1.0) / 1e6);
+    if (o->receipt_ms >= 0) printf(" receipt_ms=%ld receipts=%lu", o->receipt_ms, ph->receipts);
   } else {
     printf(
         "throughput pairs=%u window=%u size=%u messages=%lu acked=%lu delivered=%lu echoed=%lu lost=%lu dup=%lu "

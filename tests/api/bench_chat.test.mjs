@@ -27,12 +27,15 @@ test('bench/chat.sh runs every phase on a small load and prints its table', { ti
   assert.match(stderr, /^throughput pairs=5 .*messages=3000 acked=3000 delivered=3000 .*lost=0 dup=0 /m);
   assert.match(stderr, /^mosquitto round=1 messages=3000 delivered=3000 rate=\d+/m);
   assert.match(stderr, /^latency pairs=5 .* lost=0 dup=0 .*p99_ms=[\d.]+/m);
+  // ... and again with the receivers' delivered receipts, none refused.
+  assert.match(stderr, /^latency pairs=5 .* lost=0 dup=0 .*p99_ms=[\d.]+ .*receipt_ms=200 receipts=[1-9]\d*/m);
+  assert.doesNotMatch(stderr, /failed=/);
   assert.match(stderr, /^fanout members=20 .*messages=3 acked=3 /m);
   assert.match(stderr, /^ {2}server: 0 logged messages not yet in the database after \d+ ms of waiting$/m);
   // The table, a number in every result cell.
   const rows = stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| measure'));
   const names = ['1:1 durable msg/s', 'mosquitto QoS 0 msg/s', 'ratio plazad / mosquitto', 'latency send -> delivered',
-    'fan-out to 20 members', 'plazad RSS per idle authenticated WebSocket at 40'];
+    '... with delivered receipts', 'fan-out to 20 members', 'plazad RSS per idle authenticated WebSocket at 40'];
   for (const name of names) {
     const row = rows.find((l) => l.startsWith(`| ${name}`));
     assert.ok(row, `no row "${name}" in:\n${stdout}`);

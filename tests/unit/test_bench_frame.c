@@ -20,6 +20,7 @@ static void test_event(void) {
   CHECK(SCAN(ev, &f) == 0);
   CHECK(span_is(f.type, "message.new"));
   CHECK(f.client_id.p == NULL);
+  CHECK(span_is(f.msg_id, "7")); /* the message's id, for the receiver's delivered receipt */
   CHECK(span_is(f.msg_conv, "99"));
   CHECK(span_is(f.msg_sender, "5"));
   CHECK(span_is(f.msg_text, "123 4 x}\\\"{,]"));
