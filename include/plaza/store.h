@@ -54,6 +54,7 @@ typedef struct pz_store_config_s {
   unsigned test_sync_delay_ms; /* tests only: the syncer waits this long before each fsync */
   uint64_t sendlog_bytes;      /* size of a new send log, DATA_DIR/sendlog; default 64 MiB */
   unsigned test_apply_delay_ms; /* tests only: the writer waits this long before applying logged records */
+  unsigned lazy_ms;             /* how long a lazy write waits at most (pz_store_write_lazy); default 50 */
 } pz_store_config_t;
 
 /* Claims the data directory (an exclusive lock on DATA_DIR/plazad.lock:
@@ -64,6 +65,12 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
 /* Queues a write job; returns 0, or PZ_ESHUTDOWN once pz_store_close began
  * (then done is never called). Loop thread. */
 int pz_store_write(pz_store_t *st, pz_store_job_t *job);
+/* Queues a write job (without a log callback) whose answer may wait: it
+ * goes to the writer with the next ordinary write, ahead of it, or alone
+ * after at most lazy_ms. For receipts, which come with every message a
+ * device receives and would otherwise each cost the writer a batch.
+ * Returns as pz_store_write does. Loop thread. */
+int pz_store_write_lazy(pz_store_t *st, pz_store_job_t *job);
 /* Runs a read job on a read connection in libuv's thread pool; returns 0
  * or PZ_ESHUTDOWN as pz_store_write does. Loop thread. */
 int pz_store_read(pz_store_t *st, pz_store_job_t *job);

@@ -139,6 +139,11 @@ void pz__api_write(pz__api_ctx_t *c) {
   submitted(c, pz_store_write(c->api->st, &c->job));
 }
 
+void pz__api_write_lazy(pz__api_ctx_t *c) {
+  pz__api_busy(c->api);
+  submitted(c, pz_store_write_lazy(c->api->st, &c->job));
+}
+
 static void pw_done(pz_auth_pw_job_t *job) {
   pz__api_ctx_t *c = job->data;
   pz_api_t *api = c->api;

@@ -556,7 +556,7 @@ static void read_authed(pz_req_t *req) {
     pz__api_fail(req, &err);
     return;
   }
-  pz__api_write(&c->base);
+  pz__api_write_lazy(&c->base); /* a receipt: see pz_store_write_lazy */
 }
 
 static void create_conv(pz_req_t *req) { pz__api_authed(req, create_authed); }

@@ -118,6 +118,8 @@ void *pz__api_ctx_new(pz_req_t *req, size_t size, pz_store_run_fn run);
 /* Run ctx->job on a reader / the writer; ctx->done (or the default) follows. */
 void pz__api_read(pz__api_ctx_t *ctx);
 void pz__api_write(pz__api_ctx_t *ctx);
+/* The same for a receipt, which may wait for other writes to ride with (pz_store_write_lazy). */
+void pz__api_write_lazy(pz__api_ctx_t *ctx);
 /* Queues ctx->pw; ctx->pw_done follows. Returns 0, or PZ_EUNAVAIL when
  * the queue is full: the caller answers, with pz__api_fail_busy. */
 int pz__api_hash(pz__api_ctx_t *ctx);

@@ -374,7 +374,7 @@ static void delivered_authed(pz_req_t *req) {
     pz__api_fail(req, &err);
     return;
   }
-  pz__api_write(&c->base);
+  pz__api_write_lazy(&c->base); /* a receipt: see pz_store_write_lazy */
 }
 
 /* ---- GET / PATCH /v1/me/settings ---- */

@@ -648,7 +648,8 @@ static void op_frame(ws_conn_t *c, json_t *msg, int kind) {
   op->job.data = op;
   c->jobs++;
   pz__api_busy(api);
-  int rc = kind == OP_DELIVERED ? pz_store_write(api->st, &op->job) : pz_store_read(api->st, &op->job);
+  /* A receipt comes with every message a device receives: lazily written. */
+  int rc = kind == OP_DELIVERED ? pz_store_write_lazy(api->st, &op->job) : pz_store_read(api->st, &op->job);
   if (rc < 0) {
     pz_err_set(&op->job.err, op->job.rc = rc, NULL, NULL);
     op_done(&op->job);

@@ -135,6 +135,12 @@ struct pz_store_s {
   unsigned pending_writes, pending_reads;
   bool closing;
   bool sync_only;
+  /* Jobs of pz_store_write_lazy: they wait here until an ordinary write
+   * is queued, which takes them along ahead of itself, or until the
+   * oldest has waited lazy_ms (lazy_timer). */
+  pz_store_job_t *lazy_head, *lazy_tail;
+  uv_timer_t lazy_timer;
+  unsigned lazy_ms;
 };
 
 /* ---- connections and statements ---- */
@@ -991,23 +997,64 @@ static void deliver_done(pz_store_t *st) {
 
 static void on_async(uv_async_t *h) { deliver_done(h->data); }
 
-int pz_store_write(pz_store_t *st, pz_store_job_t *job) {
-  if (st->closing) return PZ_ESHUTDOWN;
+/* How long a lazy job waits at most for an ordinary one to ride with, by
+ * default. A batch of jobs makes the writer apply the send log's backlog
+ * at once and hold the sequencing lock (writer_main): receipts, one per
+ * message a device receives, would otherwise bring one such batch each. */
+#define LAZY_MS 50
+
+/* Moves the lazy jobs to the writer's queue. Called with lock held. */
+static bool lazy_flush(pz_store_t *st) {
+  if (st->lazy_head == NULL) return false;
+  list_append(&st->queue_head, &st->queue_tail, st->lazy_head, st->lazy_tail);
+  st->lazy_head = st->lazy_tail = NULL;
+  return true;
+}
+
+static void on_lazy_timer(uv_timer_t *t) {
+  pz_store_t *st = t->data;
+  uv_mutex_lock(&st->lock);
+  lazy_flush(st);
+  uv_cond_signal(&st->wake);
+  uv_mutex_unlock(&st->lock);
+  writer_unnice(st);
+}
+
+static void write_prepare(pz_store_t *st, pz_store_job_t *job) {
   job->store = st;
   job->next = NULL;
   job->rc = 0;
   st->pending_writes++;
+}
+
+int pz_store_write(pz_store_t *st, pz_store_job_t *job) {
+  if (st->closing) return PZ_ESHUTDOWN;
+  write_prepare(st, job);
+  bool flushed = false;
   uv_mutex_lock(&st->lock);
   if (job->log && st->log) {
     job->rec = (pz_buf_t){0};
     list_append(&st->log_head, &st->log_tail, job, job);
     uv_cond_signal(&st->log_wake);
   } else {
+    flushed = lazy_flush(st); /* ahead of job: jobs run in the order they came */
     list_append(&st->queue_head, &st->queue_tail, job, job);
     uv_cond_signal(&st->wake);
   }
   uv_mutex_unlock(&st->lock);
+  if (flushed) uv_timer_stop(&st->lazy_timer);
   if (!job->log) writer_unnice(st);
+  return 0;
+}
+
+int pz_store_write_lazy(pz_store_t *st, pz_store_job_t *job) {
+  PZ_ASSERT(job->log == NULL);
+  if (st->closing) return PZ_ESHUTDOWN;
+  write_prepare(st, job);
+  /* The lazy list is the loop thread's own until a flush hands it over. */
+  bool first = st->lazy_head == NULL;
+  list_append(&st->lazy_head, &st->lazy_tail, job, job);
+  if (first) uv_timer_start(&st->lazy_timer, on_lazy_timer, st->lazy_ms, 0);
   return 0;
 }
 
@@ -1316,6 +1363,7 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
   st->loop = loop;
   st->max_batch = cfg->max_batch ? cfg->max_batch : 1024;
   st->sync_delay_ms = cfg->test_sync_delay_ms;
+  st->lazy_ms = cfg->lazy_ms ? cfg->lazy_ms : LAZY_MS;
   if ((rc = log_open(st, cfg, err)) < 0) return open_failed(st, rc);
   st->n_readers = cfg->readers ? cfg->readers : 4;
   st->readers = pz_calloc(st->n_readers, sizeof(pz_db_t));
@@ -1330,6 +1378,8 @@ int pz_store_open(pz_store_t **out, uv_loop_t *loop, const pz_store_config_t *cf
   uv_cond_init(&st->rfree);
   uv_async_init(loop, &st->async, on_async);
   st->async.data = st;
+  uv_timer_init(loop, &st->lazy_timer);
+  st->lazy_timer.data = st;
   uv_cond_init(&st->ckpt_wake);
   uv_cond_init(&st->sync_wake);
   uv_cond_init(&st->log_wake);
@@ -1380,7 +1430,14 @@ static void free_store(uv_handle_t *h) {
   pz_free(st);
 }
 
-static void finish_close(pz_store_t *st) { uv_close((uv_handle_t *)&st->async, free_store); }
+/* The async handle goes last: its close callback frees the store, which
+ * holds the timer. */
+static void lazy_timer_closed(uv_handle_t *h) {
+  pz_store_t *st = h->data;
+  uv_close((uv_handle_t *)&st->async, free_store);
+}
+
+static void finish_close(pz_store_t *st) { uv_close((uv_handle_t *)&st->lazy_timer, lazy_timer_closed); }
 
 void pz_store_close(pz_store_t *st) {
   if (st == NULL) return;
@@ -1395,7 +1452,9 @@ void pz_store_close(pz_store_t *st) {
   st->closing = true;
   /* The writer runs what is queued, then exits; its completions are
    * delivered here, before the handles go. */
+  uv_timer_stop(&st->lazy_timer);
   uv_mutex_lock(&st->lock);
+  lazy_flush(st);
   st->stopping = true;
   uv_cond_signal(&st->wake);
   uv_cond_signal(&st->ckpt_wake);

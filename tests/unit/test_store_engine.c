@@ -1,5 +1,5 @@
 /* Tests of the commit pipeline: group commit, per-job rollback, reads beside the writer, drain on close, reopen, the
- * WAL writes of the plaza VFS, and migration 15. */
+ * WAL writes of the plaza VFS, lazy writes, and migration 15. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,14 +58,18 @@ typedef struct {
   pz_store_t *st;
 } env_t;
 
-static bool env_open(env_t *e, const char *name, unsigned sync_delay_ms) {
+static bool env_open_lazy(env_t *e, const char *name, unsigned sync_delay_ms, unsigned lazy_ms) {
   e->dir = pz_test_tmpdir(name);
   uv_loop_init(&e->loop);
   e->st = NULL;
   pz_err_t err = {0};
-  pz_store_config_t cfg = {.data_dir = e->dir, .test_sync_delay_ms = sync_delay_ms};
+  pz_store_config_t cfg = {.data_dir = e->dir, .test_sync_delay_ms = sync_delay_ms, .lazy_ms = lazy_ms};
   CHECK_EQ_INT(pz_store_open(&e->st, &e->loop, &cfg, &err), 0);
   return e->st != NULL;
+}
+
+static bool env_open(env_t *e, const char *name, unsigned sync_delay_ms) {
+  return env_open_lazy(e, name, sync_delay_ms, 0);
 }
 
 static void env_close(env_t *e) {
@@ -467,6 +471,95 @@ static void test_migration_15(void) {
   free(dir);
 }
 
+/* ---- lazy writes (receipts) ---- */
+
+static int run_seq;
+
+static int insert_in_order(pz_db_t *db, pz_store_job_t *job) {
+  item_t *it = job->data;
+  it->read_count = ++run_seq; /* the order the writer ran it in */
+  return insert_value(db, job);
+}
+
+static void rm_dir(char *dir) {
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  CHECK_EQ_INT(system(cmd), 0);
+  free(dir);
+}
+
+static void test_lazy_writes(void) {
+  /* Alone, a lazy job is written once its wait is over (the default). */
+  env_t e;
+  if (!env_open(&e, "store-lazy", 0)) return;
+  item_t create = {.job = {.run = create_table, .done = on_done}};
+  env_run(&e, &create, true);
+  item_t alone = {.value = 2, .job = {.run = insert_in_order, .done = on_done}};
+  alone.job.data = &alone;
+  CHECK_EQ_INT(pz_store_write_lazy(e.st, &alone.job), 0);
+  while (!alone.done)
+    uv_run(&e.loop, UV_RUN_ONCE);
+  CHECK_EQ_INT(alone.job.rc, 0);
+  env_close(&e);
+
+  /* With a wait longer than the test: lazy jobs stay unwritten while reads
+   * come and go, then an ordinary write takes them along ahead of itself,
+   * in the order they came. A failing lazy job fails alone. */
+  if (!env_open_lazy(&e, "store-lazy", 0, 3600 * 1000)) return;
+  create = (item_t){.job = {.run = create_table, .done = on_done}};
+  env_run(&e, &create, true);
+  run_seq = 0;
+  enum { N = 20 };
+  item_t lazy[N], plain = {.value = 1000, .job = {.run = insert_in_order, .done = on_done}};
+  for (int i = 0; i < N; i++) {
+    lazy[i] = (item_t){.value = 10 + i, .job = {.run = insert_in_order, .done = on_done}};
+    lazy[i].job.data = &lazy[i];
+    CHECK_EQ_INT(pz_store_write_lazy(e.st, &lazy[i].job), 0);
+  }
+  for (int i = 0; i < 20; i++) {
+    item_t count = {.job = {.run = count_rows, .done = on_done}};
+    env_run(&e, &count, false);
+    CHECK_EQ_INT(count.read_count, 0);
+  }
+  for (int i = 0; i < N; i++)
+    CHECK_EQ_INT(lazy[i].done, 0);
+  plain.job.data = &plain;
+  CHECK_EQ_INT(pz_store_write(e.st, &plain.job), 0);
+  while (!plain.done)
+    uv_run(&e.loop, UV_RUN_ONCE);
+  for (int i = 0; i < N; i++) {
+    CHECK_EQ_INT(lazy[i].done, 1);
+    CHECK_EQ_INT(lazy[i].job.rc, lazy[i].value % 2 ? PZ_EUNPROCESSABLE : 0);
+    CHECK_EQ_INT(lazy[i].read_count, 1 + i);
+  }
+  CHECK_EQ_INT(plain.job.rc, 0);
+  CHECK_EQ_INT(plain.read_count, 1 + N);
+
+  /* Close writes what still waits, and refuses what comes after. */
+  item_t late = {.value = 2000, .job = {.run = insert_in_order, .done = on_done}};
+  late.job.data = &late;
+  CHECK_EQ_INT(pz_store_write_lazy(e.st, &late.job), 0);
+  pz_store_close(e.st);
+  CHECK_EQ_INT(late.done, 1);
+  CHECK_EQ_INT(late.job.rc, 0);
+  item_t refused = {.job = {.run = insert_in_order, .done = on_done}};
+  CHECK_EQ_INT(pz_store_write_lazy(e.st, &refused.job), PZ_ESHUTDOWN);
+  uv_run(&e.loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&e.loop), 0);
+
+  pz_store_t *again = NULL;
+  pz_err_t err = {0};
+  CHECK_EQ_INT(pz_store_open_sync(&again, e.dir, &err), 0);
+  if (again) {
+    item_t count = {.job = {.run = count_rows}};
+    count.job.data = &count;
+    CHECK_EQ_INT(pz_store_run_sync_read(again, &count.job), 0);
+    CHECK_EQ_INT(count.read_count, N / 2 + 2); /* the even lazy ones, plain, late */
+    pz_store_close(again);
+  }
+  rm_dir(e.dir);
+}
+
 int main(void) {
   RUN(test_migration_15);
   RUN(test_group_commit);
@@ -475,5 +568,6 @@ int main(void) {
   RUN(test_rolled_back_batch);
   RUN(test_read_waits_for_fsync);
   RUN(test_bad_data_dir);
+  RUN(test_lazy_writes);
   TEST_EXIT();
 }
