@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "store/db.h"
+#include "store/sendlog.h"
 
 /* ---- what the log thread claimed ---- */
 
@@ -218,8 +219,7 @@ int pz_store_send_facts(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_stor
 
 static void put_u(pz_buf_t *b, uint64_t v, int bytes) {
   uint8_t x[8];
-  for (int i = 0; i < bytes; i++)
-    x[i] = (uint8_t)(v >> (8 * i));
+  pz__le_put(x, v, bytes);
   pz_buf_append(b, x, (size_t)bytes);
 }
 
@@ -262,9 +262,7 @@ static uint64_t get_u(rd_t *r, int bytes) {
     r->bad = true;
     return 0;
   }
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; i++)
-    v |= (uint64_t)r->p[i] << (8 * i);
+  uint64_t v = pz__le_get(r->p, bytes);
   r->p += bytes;
   return v;
 }

@@ -81,18 +81,10 @@ uint32_t pz__crc32c(uint32_t crc, const void *data, size_t len) {
 
 /* ---- records ---- */
 
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+static void put32(uint8_t *p, uint32_t v) { pz__le_put(p, v, 4); }
+static void put64(uint8_t *p, uint64_t v) { pz__le_put(p, v, 8); }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)pz__le_get(p, 4); }
+static uint64_t get64(const uint8_t *p) { return pz__le_get(p, 8); }
 
 static uint32_t rec_bytes(uint32_t len) { return (PZ__SENDLOG_HEADER + len + 7u) & ~7u; }
 

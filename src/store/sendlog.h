@@ -31,6 +31,20 @@
  * chain goes on at offset 0; so does an end of file too close for a
  * header. */
 
+/* The little-endian fields of the records' headers (sendlog.c) and of
+ * their payloads (msglog.c): bytes of v, or the value of bytes at p. */
+static inline void pz__le_put(uint8_t *p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t pz__le_get(const uint8_t *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
 #define PZ__SENDLOG_HEADER 32u
 #define PZ__SENDLOG_MAX_PAYLOAD (1u << 20)
 #define PZ__SENDLOG_WRAP 0u
