@@ -9,6 +9,7 @@ let server;
 let browser;
 let alice; // phone
 let bob; // desktop
+const bobSent = []; // the text frames Bob's page sent on its sockets
 let carol; // phone, joins the group by its link
 const errorLists = [];
 const tokens = {};
@@ -72,6 +73,7 @@ before(async () => {
   const ctxC = await browser.newContext({ ...PHONE, baseURL: server.url });
   alice = await ctxA.newPage();
   bob = await ctxB.newPage();
+  bob.on('websocket', (ws) => ws.on('framesent', (f) => { if (typeof f.payload === 'string') bobSent.push(f.payload); }));
   carol = await ctxC.newPage();
   errorLists.push(watchErrors(alice, 'alice'), watchErrors(bob, 'bob'), watchErrors(carol, 'carol'));
   await login(alice, ALICE);
@@ -109,6 +111,17 @@ test('message actions, receipts and typing in a direct chat', { timeout: 300000 
     await visible(message(bob, 'Sure, see you there'));
     // The message ends the typing.
     await visible(bob.locator('.chat-sub', { hasText: 'online' }));
+  });
+
+  await t.test('a chat open on screen is marked read, without a delivered receipt besides', async () => {
+    // Read moves the delivered marker too: a second receipt would only
+    // cost the server a write (and every member an event).
+    const mark = bobSent.length;
+    await sendText(alice, 'Bring cash?');
+    await visible(message(alice, 'Bring cash?').and(alice.locator('[data-state="read"]')));
+    await bob.waitForTimeout(700); // past the 200 ms a delivered receipt waits for more messages
+    const frames = bobSent.slice(mark).map((x) => JSON.parse(x));
+    assert.deepEqual(frames.filter((f) => f.type === 'delivered'), []);
   });
 
   await t.test('a reply quotes the message it answers', async () => {

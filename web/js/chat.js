@@ -680,6 +680,11 @@ function delivered(cid, mid) {
 
 function pushDelivered(cid, d) {
   if (d.busy || !d.want || cmpId(d.want, d.sent) <= 0) return;
+  // A read receipt on its way that covers it says as much: the server
+  // moves the delivered marker with the read one. Its end sends what is
+  // left (markRead).
+  const r = readState.get(cid);
+  if (r && r.busy && cmpId(r.id, d.want) >= 0) return;
   const id = d.want;
   // On the socket when it is up: no request per message received.
   if (link && link.ready() && link.send({ type: 'delivered', conversation_id: cid, message_id: id })) {
@@ -718,7 +723,7 @@ export function receiptOf(conv, m) {
   return 'sent';
 }
 
-const readState = new Map(); // cid -> {busy, again}
+const readState = new Map(); // cid -> {busy, again, id (the newest asked for)}
 
 // Marks the chat read up to its newest message: the screen calls it while
 // the chat is open and visible.
@@ -734,17 +739,23 @@ export function markRead(cid) {
   if (r.busy) { r.again = true; return; }
   r.busy = true;
   const id = newest.id;
+  r.id = id;
   conv.unread_count = 0;
   if (cmpId(id, conv.last_read_id) > 0) conv.last_read_id = id;
   changed();
   Plaza.markRead(cid, id).then((b) => {
     const c = chat.convs.get(cid);
     if (c && b && Number.isFinite(b.unread_count) && c.last_message && c.last_message.id === id) c.unread_count = b.unread_count;
+    // Read is received too: no delivered receipt for what this covered.
+    const d = deliveredState.get(cid);
+    if (d && cmpId(id, d.sent) > 0) d.sent = id;
   }, () => {
     // The marker stays local until the next open; the server keeps its count.
   }).finally(() => {
     r.busy = false;
     if (r.again && running) { r.again = false; markRead(cid); }
+    const d = deliveredState.get(cid);
+    if (d && !d.timer && running) pushDelivered(cid, d);
   });
 }
 
