@@ -5,6 +5,7 @@
 #                         USERS=500 NO_BUILD=1: use the binaries already in $BUILD)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 MESSAGES=${MESSAGES:-200000}
 PAIRS=${PAIRS:-100}
@@ -43,11 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Ports in use would send the load to someone else's server.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$PZ_PORT" "$MQTT_PORT"; do
-  port_free "$port" || { echo "bench: port $port is in use (set PZ_PORT / MQTT_PORT)" >&2; exit 1; }
-done
+bench_ports_free "PZ_PORT / MQTT_PORT" "$PZ_PORT" "$MQTT_PORT"
 
 # The per-user send limit would cap the rate at 20 messages a second per
 # sender; the benchmark lifts it when this build of plazad can.
@@ -62,15 +59,7 @@ start_plazad() { # starts plazad on the data directory and waits for /healthz
   "$PLAZAD" --listen "127.0.0.1:$PZ_PORT" --data-dir "$tmp/data" --web-dir web --log-level warn "${pz_flags[@]}" \
     2>>"$tmp/plazad.log" &
   pz_pid=$!
-  for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$PZ_PORT/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  if ! kill -0 "$pz_pid" 2>/dev/null || ! curl -fsS "http://127.0.0.1:$PZ_PORT/healthz" >/dev/null; then
-    echo "bench: plazad did not start" >&2
-    cat "$tmp/plazad.log" >&2
-    exit 1
-  fi
+  bench_wait_plazad "$PZ_PORT" "$pz_pid" "$tmp/plazad.log"
 }
 start_plazad
 
@@ -88,8 +77,6 @@ mq_pid=$!
 for _ in $(seq 100); do port_free "$MQTT_PORT" || break; sleep 0.05; done
 kill -0 "$mq_pid" 2>/dev/null || { echo "bench: mosquitto did not start" >&2; cat "$tmp/mosquitto.log" >&2; exit 1; }
 
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 commits() { # -> "jobs commits seconds records appends seconds applied": plazad's group-commit and send-log counters so far
   curl -fsS "http://127.0.0.1:$PZ_PORT/metrics" | awk '/^plaza_commit_batch_jobs_sum /{j=$2}
     /^plaza_commit_batch_jobs_count /{c=$2} /^plaza_commit_fsync_seconds_sum /{s=$2}

@@ -6,6 +6,7 @@
 #                                  PZ_PORT=18190 NO_BUILD=1 to use the build as it is; PZ_ENV="NAME=value ..." for plazad)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 BUILD=${BUILD:-build-bench}
 RATES=${RATES:-"12500 25000"}
@@ -17,10 +18,7 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$BUILD" -j 2 --target plazad bench_chat >/dev/null
 fi
-if (exec 3<>"/dev/tcp/127.0.0.1/$PZ_PORT") 2>/dev/null; then
-  echo "bench: port $PZ_PORT is in use (set PZ_PORT)" >&2
-  exit 1
-fi
+bench_ports_free PZ_PORT "$PZ_PORT"
 
 tmp=$(mktemp -d)
 cleanup() {
@@ -33,8 +31,7 @@ trap cleanup EXIT
 env ${PZ_ENV:-} "$BUILD/plazad" --listen "127.0.0.1:$PZ_PORT" --data-dir "$tmp/data" --web-dir web --log-level warn \
   --msg-rate 0 2>"$tmp/plazad.log" &
 pid=$!
-for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PZ_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null || { echo "bench: plazad did not start" >&2; cat "$tmp/plazad.log" >&2; exit 1; }
+bench_wait_plazad "$PZ_PORT" "$pid" "$tmp/plazad.log"
 
 bc() { "$BUILD/bench_chat" "$1" --server "127.0.0.1:$PZ_PORT" --state "$tmp/state" "${@:2}"; }
 bc setup --users 202 --pairs 100 >&2

@@ -10,6 +10,7 @@
 # out of the page cache, then VERIFY_RUNS times with it in memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 GRACE=${GRACE:-2}
@@ -36,12 +37,7 @@ for d in /usr/lib/postgresql/15/bin $(ls -d /usr/lib/postgresql/*/bin 2>/dev/nul
   [ -x "$d/initdb" ] && [ -x "$d/pgbench" ] && { pg_bin=$d; break; }
 done
 [ -n "$pg_bin" ] || { echo "bench: no PostgreSQL server found (scripts/deps.sh bench installs it)" >&2; exit 1; }
-for port in "$PZ_PORT" "$PG_PORT"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "bench: 127.0.0.1:$port is in use (set PZ_PORT / PG_PORT)" >&2
-    exit 1
-  fi
-done
+bench_ports_free "PZ_PORT / PG_PORT" "$PZ_PORT" "$PG_PORT"
 
 # A release build of the server and of the ledger tool, in a build directory of their own.
 if [ "${NO_BUILD:-0}" != 1 ]; then
@@ -64,8 +60,6 @@ cleanup() {
 trap cleanup EXIT
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
 load_start=$(load)
 
 # ---- plazad and its users ----
@@ -77,11 +71,7 @@ load_start=$(load)
 setsid "$PLAZAD" --listen "127.0.0.1:$PZ_PORT" --data-dir "$tmp/data" --web-dir web --log-level warn \
   --daily-limits 0:0 2>"$tmp/plazad.log" &
 pz_pid=$!
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$PZ_PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$PZ_PORT/healthz" >/dev/null || { echo "bench: plazad did not start" >&2; cat "$tmp/plazad.log" >&2; exit 1; }
+bench_wait_plazad "$PZ_PORT" "$pz_pid" "$tmp/plazad.log"
 t0=$(date +%s)
 bench/wallet/setup.sh "http://127.0.0.1:$PZ_PORT" "$USERS" "$tmp/users" "$PIN" "$AUTO_ACCEPT"
 echo "bench/wallet.sh: $USERS users signed up, PIN set, topped up$([ "$AUTO_ACCEPT" = 1 ] && echo ", auto-accept on") in $(($(date +%s) - t0)) s"
