@@ -3,6 +3,7 @@
 # usage: bench/http.sh   (env: ROUNDS=3 DURATION=10 CONNECTIONS=100 THREADS=2 PLAZAD=build/plazad)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-100}
@@ -15,8 +16,12 @@ for tool in wrk nginx "$PLAZAD"; do
   command -v "$tool" >/dev/null || [ -x "$tool" ] || { echo "bench: $tool not found (make bench installs it)" >&2; exit 1; }
 done
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+bench_ports_free "PZ_PORT / NGX_PORT" "$PZ_PORT" "$NGX_PORT"
 
 tmp=$(mktemp -d)
+# nginx's workers run as nobody when it is started as root: mktemp's 0700 would answer every request with 404
+# (and a line in the error log), not the file.
+chmod 755 "$tmp"
 cleanup() {
   [ -n "${pz_pid:-}" ] && kill "$pz_pid" 2>/dev/null && wait "$pz_pid" 2>/dev/null || true
   [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
@@ -33,6 +38,11 @@ error_log $tmp/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  # As a site tuned for small static files would serve them: the file's descriptor kept open, sent by sendfile.
+  open_file_cache max=16 inactive=60s;
+  open_file_cache_valid 60s;
+  sendfile on;
+  tcp_nodelay on;
   keepalive_requests 10000000;
   keepalive_timeout 60s;
   server {
@@ -44,18 +54,21 @@ http {
 }
 NGX
 "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp"
-"$PLAZAD" --listen "127.0.0.1:$PZ_PORT" --data-dir "$tmp/data" --web-dir web --log-level warn &
+"$PLAZAD" --listen "127.0.0.1:$PZ_PORT" --data-dir "$tmp/data" --web-dir web --log-level warn 2>"$tmp/plazad.log" &
 pz_pid=$!
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$PZ_PORT/healthz" >/dev/null 2>&1 && curl -fsS "http://127.0.0.1:$NGX_PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+bench_wait_plazad "$PZ_PORT" "$pz_pid" "$tmp/plazad.log"
+curl -fsS --retry 10 --retry-delay 1 --retry-connrefused -o /dev/null "http://127.0.0.1:$NGX_PORT/healthz" ||
+  { echo "bench: nginx did not start" >&2; cat "$tmp/nginx-error.log" >&2; exit 1; }
 
-rate() { # url -> requests per second
+rate() { # url -> requests per second; every answer must be a 200 with the body, or the rate means nothing
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$1" >"$tmp/wrk.out"
+  if grep -q 'Non-2xx' "$tmp/wrk.out"; then
+    echo "bench: $1 answered with errors:" >&2
+    cat "$tmp/wrk.out" >&2
+    exit 1
+  fi
   awk '/^Requests\/sec:/ {print int($2)}' "$tmp/wrk.out"
 }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "bench/http.sh: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds each, alternating; $(nproc) cores"
 pz_rates=() ngx_rates=()
