@@ -152,6 +152,11 @@ test('a transfer in a direct chat', { timeout: 120000 }, async (t) => {
     await openWallet(ann);
     await waitBalance(ann, TOPUP - 1234);
     await shot(ann, 'wallet-phone');
+    // On a phone a setting's words wrap rather than trail off.
+    const setting = ann.locator('.row-setting');
+    await visible(setting.getByText('Accept transfers automatically'));
+    const cut = await setting.locator('.row-title, .row-sub').evaluateAll((els) => els.filter((e) => e.scrollWidth > e.clientWidth).length);
+    assert.equal(cut, 0);
   });
 
   await t.test('the history lists the transfer on both sides', async () => {

@@ -93,7 +93,7 @@ export function walletHome() {
         sw.disabled = false;
       }
     });
-    return h('label', { class: 'row', for: id },
+    return h('label', { class: 'row row-setting', for: id },
       h('span', { class: 'row-lead' }, tile('check', '#2782d7')),
       h('span', { class: 'row-main' }, h('span', { class: 'row-title' }, 'Accept transfers automatically'),
         h('span', { class: 'row-sub' }, 'Money sent to you lands in your balance without a tap.')),
