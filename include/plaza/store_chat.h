@@ -266,6 +266,12 @@ int pz_store_member_markers(pz_db_t *db, int64_t conv_id, pz_store_marker_cb cb,
 int pz_store_member_marker(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_t *read_up_to,
                            int64_t *delivered_up_to, pz_err_t *err);
 
+/* The sender of each message of conv_id with after < id <= up_to, newest
+ * first, at most max of them (*rows says how many), one cb each (a
+ * sender can come more than once). */
+int pz_store_msg_senders(pz_db_t *db, int64_t conv_id, int64_t after, int64_t up_to, unsigned max,
+                         pz_store_member_cb cb, void *arg, unsigned *rows, pz_err_t *err);
+
 /* Privacy settings; a user who never set them has the defaults. */
 enum { PZ_DIRECT_FROM_CONTACTS = 0, PZ_DIRECT_FROM_EVERYONE = 1 };
 typedef struct pz_settings_rec_s {

@@ -523,16 +523,22 @@ fail:
 
 static int read_run(pz_db_t *db, pz_store_job_t *job) {
   conv_ctx_t *c = job->data;
-  int64_t marker = 0;
+  int64_t marker = 0, was = 0;
   unsigned unread = 0;
-  int rc = pz_chat_mark_read(db, c->me, c->conv_id, c->message_id, pz_str(c->payload), pz_now_ms(), &marker, &unread,
-                             &c->fanout, &job->err);
+  /* Where the marker was (a non-member is refused just below). */
+  int rc = pz_store_member_get(db, c->conv_id, c->me, &was, &job->err);
+  if (rc == PZ_ENOTFOUND)
+    job->err = (pz_err_t){0};
+  else if (rc < 0)
+    return rc;
+  rc = pz_chat_mark_read(db, c->me, c->conv_id, c->message_id, pz_str(c->payload), pz_now_ms(), &marker, &unread,
+                         &c->fanout, &job->err);
   if (rc < 0) return rc;
   c->base.out = json_pack("{s:o,s:o,s:o,s:I}", "conversation_id", pz__api_id_json(c->conv_id), "last_read_id",
                           pz__api_id_json(marker), "read_up_to", pz__api_id_json(marker), "unread_count",
                           (json_int_t)unread);
   /* The marker moved when its event was appended: every member hears. */
-  if (c->fanout.n > 0) return pz__api_read_receipt_run(db, &c->receipt, c->me, c->conv_id, marker, &job->err);
+  if (c->fanout.n > 0) return pz__api_read_receipt_run(db, &c->receipt, c->me, c->conv_id, was, marker, &job->err);
   return 0;
 }
 

@@ -327,12 +327,13 @@ typedef struct pz__api_receipt_s {
   pz_chat_fanout_t fanout;
 } pz__api_receipt_t;
 
-/* After me's read marker moved to marker: moves the delivered marker
- * along and tells every member. Writer. */
-int pz__api_read_receipt_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t marker,
-                             pz_err_t *err);
+/* After me's read marker moved from was to marker: moves the delivered
+ * marker along and tells me and the senders of the messages it passed
+ * (every member, past a bound). Writer. */
+int pz__api_read_receipt_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t was,
+                             int64_t marker, pz_err_t *err);
 /* Moves me's delivered marker to message_id (pz_chat_mark_delivered) and,
- * when it moved, tells every member. Writer. */
+ * when it moved, tells me and the senders of the messages it passed. Writer. */
 int pz__api_delivered_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t message_id,
                           int64_t *read_up_to, int64_t *delivered_up_to, pz_err_t *err);
 void pz__api_receipt_publish(pz_api_t *api, pz__api_receipt_t *r); /* Loop thread. */

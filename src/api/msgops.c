@@ -80,8 +80,60 @@ int pz__api_member_markers(pz_db_t *db, int64_t conv_id, json_t *members, pz_err
 
 /* ---- receipts, shared with the read marker and the WebSocket ---- */
 
+/* Whom a receipt concerns: the member whose marker moved (all of their
+ * devices), and whoever sent a message the marker passed, since their
+ * Delivered and Read ticks move with it. Not every member: in a group of
+ * 500, each receipt would be 500 events, and each message brings a
+ * receipt from every member. Past RECEIPT_SCAN messages (a device back
+ * after long) or RECEIPT_SENDERS senders, it goes to every member. */
+#define RECEIPT_SCAN 1000
+#define RECEIPT_SENDERS 64
+
+typedef struct {
+  int64_t me, ids[RECEIPT_SENDERS];
+  unsigned n;
+  bool many;
+} senders_t;
+
+static int sender_row(void *arg, int64_t user_id, pz_err_t *err) {
+  (void)err;
+  senders_t *s = arg;
+  if (user_id == s->me) return 0;
+  for (unsigned i = 0; i < s->n; i++)
+    if (s->ids[i] == user_id) return 0;
+  if (s->n == RECEIPT_SENDERS)
+    s->many = true;
+  else
+    s->ids[s->n++] = user_id;
+  return 0;
+}
+
+static int receipt_fanout(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t passed_after,
+                          int64_t passed_up_to, pz_err_t *err) {
+  pz_str_t type = PZ_STR(PZ_EVENT_RECEIPT), payload = pz_str(r->payload);
+  int64_t now = pz_now_ms();
+  senders_t s = {.me = me};
+  unsigned rows = 0;
+  int rc = pz_store_msg_senders(db, conv_id, passed_after, passed_up_to, RECEIPT_SCAN, sender_row, &s, &rows, err);
+  if (rc < 0) return rc;
+  if (s.many || rows == RECEIPT_SCAN) return pz_chat_publish(db, conv_id, type, payload, now, &r->fanout, err);
+  if ((rc = pz_chat_publish_user(db, me, type, payload, now, &r->fanout, err)) < 0) return rc;
+  for (unsigned i = 0; i < s.n; i++) {
+    int64_t last_read;
+    rc = pz_store_member_get(db, conv_id, s.ids[i], &last_read, err);
+    if (rc == PZ_ENOTFOUND) { /* left the conversation since: hears nothing more of it */
+      *err = (pz_err_t){0};
+      continue;
+    }
+    if (rc < 0 || (rc = pz_chat_publish_user(db, s.ids[i], type, payload, now, &r->fanout, err)) < 0) return rc;
+  }
+  return 0;
+}
+
+/* The receipt event of me's markers, now read_up_to and delivered_up_to,
+ * after they moved past the messages in (passed_after, passed_up_to]. */
 static int receipt_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t read_up_to,
-                       int64_t delivered_up_to, pz_err_t *err) {
+                       int64_t delivered_up_to, int64_t passed_after, int64_t passed_up_to, pz_err_t *err) {
   json_t *ev = json_pack("{s:s,s:o,s:o,s:o,s:o}", "type", PZ_EVENT_RECEIPT, "conversation_id", pz__api_id_json(conv_id),
                          "user_id", pz__api_id_json(me), "delivered_up_to",
                          delivered_up_to ? pz__api_id_json(delivered_up_to) : json_null(), "read_up_to",
@@ -90,11 +142,11 @@ static int receipt_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t co
   r->payload = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
   json_decref(ev);
   if (r->payload == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
-  return pz_chat_publish(db, conv_id, PZ_STR(PZ_EVENT_RECEIPT), pz_str(r->payload), pz_now_ms(), &r->fanout, err);
+  return receipt_fanout(db, r, me, conv_id, passed_after, passed_up_to, err);
 }
 
-int pz__api_read_receipt_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t marker,
-                             pz_err_t *err) {
+int pz__api_read_receipt_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t was,
+                             int64_t marker, pz_err_t *err) {
   /* What was read was delivered. */
   bool moved;
   int64_t read_up_to = 0, delivered_up_to = 0;
@@ -102,7 +154,9 @@ int pz__api_read_receipt_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int6
   if ((rc = pz_store_member_set_delivered(db, conv_id, me, marker, &moved, err)) < 0 ||
       (rc = pz_store_member_marker(db, conv_id, me, &read_up_to, &delivered_up_to, err)) < 0)
     return rc;
-  return receipt_run(db, r, me, conv_id, read_up_to, delivered_up_to, err);
+  /* The read marker passed (was, marker]; the delivered one, never behind
+   * it, passed no more than that. */
+  return receipt_run(db, r, me, conv_id, read_up_to, delivered_up_to, was, marker, err);
 }
 
 void pz__api_receipt_publish(pz_api_t *api, pz__api_receipt_t *r) {
@@ -118,9 +172,16 @@ void pz__api_receipt_release(pz__api_receipt_t *r) {
 int pz__api_delivered_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t message_id,
                           int64_t *read_up_to, int64_t *delivered_up_to, pz_err_t *err) {
   bool moved = false;
-  int rc = pz_chat_mark_delivered(db, me, conv_id, message_id, read_up_to, delivered_up_to, &moved, err);
+  int64_t was_read = 0, was = 0;
+  /* Where the marker was (a non-member is refused just below). */
+  int rc = pz_store_member_marker(db, conv_id, me, &was_read, &was, err);
+  if (rc == PZ_ENOTFOUND)
+    *err = (pz_err_t){0};
+  else if (rc < 0)
+    return rc;
+  rc = pz_chat_mark_delivered(db, me, conv_id, message_id, read_up_to, delivered_up_to, &moved, err);
   if (rc < 0 || !moved) return rc;
-  return receipt_run(db, r, me, conv_id, *read_up_to, *delivered_up_to, err);
+  return receipt_run(db, r, me, conv_id, *read_up_to, *delivered_up_to, was, *delivered_up_to, err);
 }
 
 /* ---- request contexts ---- */

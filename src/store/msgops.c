@@ -235,6 +235,26 @@ int pz_store_member_marker(pz_db_t *db, int64_t conv_id, int64_t user_id, int64_
   return 0;
 }
 
+/* Newest first: with a cap, the messages nearest the marker count. */
+static const char SQL_MSG_SENDERS[] =
+    "SELECT sender_id FROM messages WHERE conversation_id = ?1 AND id > ?2 AND id <= ?3 ORDER BY id DESC LIMIT ?4";
+
+int pz_store_msg_senders(pz_db_t *db, int64_t conv_id, int64_t after, int64_t up_to, unsigned max,
+                         pz_store_member_cb cb, void *arg, unsigned *rows, pz_err_t *err) {
+  *rows = 0;
+  PREPARE(st, db, SQL_MSG_SENDERS, err, conv_id, after, up_to, (int64_t)max);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    (*rows)++;
+    int cb_rc = cb(arg, sqlite3_column_int64(st, 0), err);
+    if (cb_rc < 0) {
+      sqlite3_reset(st);
+      return cb_rc;
+    }
+  }
+  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
+}
+
 /* ---- settings ---- */
 
 static const char SQL_SETTINGS_GET[] = "SELECT direct_chat_from FROM user_settings WHERE user_id = ?1";

@@ -282,6 +282,41 @@ describe('receipts', () => {
     assert.deepEqual([last.delivered_up_to, last.read_up_to], [m3.id, m3.id]);
   });
 
+  test('in a group a receipt reaches the member and the senders of what it passed, not everyone', async () => {
+    const [a, b, c, d] = await Promise.all([register(srv), register(srv), register(srv), register(srv)]);
+    for (const x of [b, c, d]) await befriend(srv, a, x);
+    const res = await srv.call('POST', '/v1/conversations', {
+      token: a.token, body: { type: 'group', title: 'Receipts', member_ids: [b.user.id, c.user.id, d.user.id] },
+    });
+    assert.equal(res.status, 201, res.text);
+    const g = res.json.conversation;
+    const receipts = async (who) => (await eventsOf(who, 'receipt')).map((e) => [e.user_id, e.delivered_up_to, e.read_up_to]);
+    const m1 = await send(a, g.id, 'from a');
+    let r = await srv.call('POST', `/v1/conversations/${g.id}/delivered`, { token: b.token, body: { message_id: m1.id } });
+    assert.equal(r.status, 200, r.text);
+    // b's devices and a, whose message it passed; c and d have nothing to show for it.
+    assert.deepEqual(await receipts(b), [[b.user.id, m1.id, null]]);
+    assert.deepEqual(await receipts(a), [[b.user.id, m1.id, null]]);
+    assert.deepEqual(await receipts(c), []);
+    assert.deepEqual(await receipts(d), []);
+    // Reading past messages of a and c tells both (and b), still not d.
+    const m2 = await send(c, g.id, 'from c');
+    r = await srv.call('POST', `/v1/conversations/${g.id}/read`, { token: b.token, body: { message_id: m2.id } });
+    assert.equal(r.status, 200, r.text);
+    for (const who of [a, b, c]) assert.deepEqual((await receipts(who)).pop(), [b.user.id, m2.id, m2.id]);
+    assert.deepEqual(await receipts(d), []);
+    // d's own receipt goes to d and to the senders: a and c.
+    r = await srv.call('POST', `/v1/conversations/${g.id}/delivered`, { token: d.token, body: { message_id: m2.id } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(await receipts(d), [[d.user.id, m2.id, null]]);
+    for (const who of [a, c]) assert.deepEqual((await receipts(who)).pop(), [d.user.id, m2.id, null]);
+    assert.equal((await receipts(b)).length, 2);
+    // The conversation still says where every member's markers are.
+    const conv = await conversation(c, g.id);
+    const mk = (u) => conv.members.find((x) => (x.user ? x.user.id : x.id) === u.user.id);
+    assert.deepEqual([mk(b).delivered_up_to, mk(b).read_up_to, mk(d).delivered_up_to], [m2.id, m2.id, m2.id]);
+  });
+
   test('errors: not a message of the conversation 400, not a member 403, unknown 404', async () => {
     const { a, conv } = await pair();
     const other = await pair();
