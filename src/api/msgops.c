@@ -154,8 +154,8 @@ int pz__api_read_receipt_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int6
   if ((rc = pz_store_member_set_delivered(db, conv_id, me, marker, &moved, err)) < 0 ||
       (rc = pz_store_member_marker(db, conv_id, me, &read_up_to, &delivered_up_to, err)) < 0)
     return rc;
-  /* The read marker passed (was, marker]; the delivered one, never behind
-   * it, passed no more than that. */
+  /* The read marker passed (was, marker]. Whatever the delivered one
+   * passed below was had been read already: no tick moves there. */
   return receipt_run(db, r, me, conv_id, read_up_to, delivered_up_to, was, marker, err);
 }
 
