@@ -317,6 +317,36 @@ describe('receipts', () => {
     assert.deepEqual([mk(b).delivered_up_to, mk(b).read_up_to, mk(d).delivered_up_to], [m2.id, m2.id, m2.id]);
   });
 
+  test('a receipt past more than 64 senders goes to every member', async () => {
+    // The bound on whom a receipt looks for: past it, the old fan-out to all.
+    const owner = await register(srv);
+    const reader = await register(srv);
+    const idle = await register(srv);
+    const senders = [];
+    for (let i = 0; i < 65; i++) senders.push(await register(srv));
+    for (const x of [reader, idle, ...senders]) await befriend(srv, owner, x);
+    const res = await srv.call('POST', '/v1/conversations', {
+      token: owner.token,
+      body: { type: 'group', title: 'Many', member_ids: [reader, idle, ...senders].map((x) => x.user.id) },
+    });
+    assert.equal(res.status, 201, res.text);
+    const g = res.json.conversation;
+    let last;
+    for (const x of senders) last = await send(x, g.id, 'hello all');
+    let r = await srv.call('POST', `/v1/conversations/${g.id}/delivered`, { token: reader.token, body: { message_id: last.id } });
+    assert.equal(r.status, 200, r.text);
+    for (const who of [idle, owner, senders[0], senders[64], reader]) {
+      assert.deepEqual((await eventsOf(who, 'receipt')).map((e) => [e.user_id, e.delivered_up_to]), [[reader.user.id, last.id]]);
+    }
+    // Within the bound again (one sender passed), only that sender and the reader hear.
+    const next = await send(senders[3], g.id, 'one more');
+    r = await srv.call('POST', `/v1/conversations/${g.id}/delivered`, { token: reader.token, body: { message_id: next.id } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await eventsOf(senders[3], 'receipt')).length, 2);
+    assert.equal((await eventsOf(reader, 'receipt')).length, 2);
+    assert.equal((await eventsOf(idle, 'receipt')).length, 1);
+  });
+
   test('errors: not a message of the conversation 400, not a member 403, unknown 404', async () => {
     const { a, conv } = await pair();
     const other = await pair();
