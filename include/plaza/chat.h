@@ -113,12 +113,13 @@ int pz_chat_send_log(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_
 
 /* Moves me's read marker in conv_id to message_id (a message of it) unless
  * it is there or further. When it moves, the conversation.read event
- * (payload) goes to me's own stream only, and into fanout. *marker is the
- * marker after the call, *unread the messages from others after it.
+ * (payload) goes to me's own stream only, and into fanout. *was is the
+ * marker before the call, *marker after it, *unread the messages from
+ * others after it.
  * Errors: 404 no such conversation; 403 not_member; 400 message_id not a
  * message of the conversation. Writer. */
 int pz_chat_mark_read(pz_db_t *db, int64_t me, int64_t conv_id, int64_t message_id, pz_str_t payload, int64_t now,
-                      int64_t *marker, unsigned *unread, pz_chat_fanout_t *fanout, pz_err_t *err);
+                      int64_t *was, int64_t *marker, unsigned *unread, pz_chat_fanout_t *fanout, pz_err_t *err);
 
 /* Checks that me may read conv_id: 404 no such conversation; 403
  * not_member. Copies the conversation to out (may be NULL). Any job. */
@@ -187,9 +188,10 @@ int pz_chat_delete_for_me(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_
 int pz_chat_react(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, pz_str_t emoji, bool add, int64_t now,
                   pz_msg_rec_t *out, bool *changed, pz_err_t *err);
 /* Moves me's delivered marker forward to msg_id (400 when it is not a
- * message of conv_id); *moved tells whether it moved. *read_up_to and
- * *delivered_up_to are me's markers after the call. */
-int pz_chat_mark_delivered(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, int64_t *read_up_to,
+ * message of conv_id); *moved tells whether it moved. *was is the
+ * delivered marker before the call; *read_up_to and *delivered_up_to are
+ * me's markers after it. */
+int pz_chat_mark_delivered(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, int64_t *was, int64_t *read_up_to,
                            int64_t *delivered_up_to, bool *moved, pz_err_t *err);
 
 /* ---- typing throttle: loop thread only ----

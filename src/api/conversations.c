@@ -525,14 +525,8 @@ static int read_run(pz_db_t *db, pz_store_job_t *job) {
   conv_ctx_t *c = job->data;
   int64_t marker = 0, was = 0;
   unsigned unread = 0;
-  /* Where the marker was (a non-member is refused just below). */
-  int rc = pz_store_member_get(db, c->conv_id, c->me, &was, &job->err);
-  if (rc == PZ_ENOTFOUND)
-    job->err = (pz_err_t){0};
-  else if (rc < 0)
-    return rc;
-  rc = pz_chat_mark_read(db, c->me, c->conv_id, c->message_id, pz_str(c->payload), pz_now_ms(), &marker, &unread,
-                         &c->fanout, &job->err);
+  int rc = pz_chat_mark_read(db, c->me, c->conv_id, c->message_id, pz_str(c->payload), pz_now_ms(), &was, &marker,
+                             &unread, &c->fanout, &job->err);
   if (rc < 0) return rc;
   c->base.out = json_pack("{s:o,s:o,s:o,s:I}", "conversation_id", pz__api_id_json(c->conv_id), "last_read_id",
                           pz__api_id_json(marker), "read_up_to", pz__api_id_json(marker), "unread_count",

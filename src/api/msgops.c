@@ -119,8 +119,7 @@ static int receipt_fanout(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t
   if (s.many || rows == RECEIPT_SCAN) return pz_chat_publish(db, conv_id, type, payload, now, &r->fanout, err);
   if ((rc = pz_chat_publish_user(db, me, type, payload, now, &r->fanout, err)) < 0) return rc;
   for (unsigned i = 0; i < s.n; i++) {
-    int64_t last_read;
-    rc = pz_store_member_get(db, conv_id, s.ids[i], &last_read, err);
+    rc = pz_store_member_get(db, conv_id, s.ids[i], NULL, err);
     if (rc == PZ_ENOTFOUND) { /* left the conversation since: hears nothing more of it */
       *err = (pz_err_t){0};
       continue;
@@ -172,14 +171,8 @@ void pz__api_receipt_release(pz__api_receipt_t *r) {
 int pz__api_delivered_run(pz_db_t *db, pz__api_receipt_t *r, int64_t me, int64_t conv_id, int64_t message_id,
                           int64_t *read_up_to, int64_t *delivered_up_to, pz_err_t *err) {
   bool moved = false;
-  int64_t was_read = 0, was = 0;
-  /* Where the marker was (a non-member is refused just below). */
-  int rc = pz_store_member_marker(db, conv_id, me, &was_read, &was, err);
-  if (rc == PZ_ENOTFOUND)
-    *err = (pz_err_t){0};
-  else if (rc < 0)
-    return rc;
-  rc = pz_chat_mark_delivered(db, me, conv_id, message_id, read_up_to, delivered_up_to, &moved, err);
+  int64_t was = 0;
+  int rc = pz_chat_mark_delivered(db, me, conv_id, message_id, &was, read_up_to, delivered_up_to, &moved, err);
   if (rc < 0 || !moved) return rc;
   return receipt_run(db, r, me, conv_id, *read_up_to, *delivered_up_to, was, *delivered_up_to, err);
 }

@@ -341,11 +341,12 @@ int pz_chat_send_log(pz_db_t *db, const pz_msg_rec_t *msg, pz_str_t payload, pz_
 }
 
 int pz_chat_mark_read(pz_db_t *db, int64_t me, int64_t conv_id, int64_t message_id, pz_str_t payload, int64_t now,
-                      int64_t *marker, unsigned *unread, pz_chat_fanout_t *fanout, pz_err_t *err) {
+                      int64_t *was, int64_t *marker, unsigned *unread, pz_chat_fanout_t *fanout, pz_err_t *err) {
   int rc = pz_chat_member_check(db, me, conv_id, NULL, err);
   if (rc < 0) return rc;
   int64_t current = 0;
   if ((rc = pz_store_member_get(db, conv_id, me, &current, err)) < 0) return rc;
+  *was = current;
   pz_msg_rec_t *m = pz_malloc(sizeof(*m));
   rc = pz_store_msg_get(db, conv_id, message_id, m, err);
   pz_free(m);

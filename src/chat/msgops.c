@@ -156,11 +156,13 @@ int pz_chat_react(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, pz_s
   return pz_store_reaction_set(db, msg_id, me, emoji, add, now, changed, err);
 }
 
-int pz_chat_mark_delivered(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, int64_t *read_up_to,
+int pz_chat_mark_delivered(pz_db_t *db, int64_t me, int64_t conv_id, int64_t msg_id, int64_t *was, int64_t *read_up_to,
                            int64_t *delivered_up_to, bool *moved, pz_err_t *err) {
   *moved = false;
   int rc = pz_chat_member_check(db, me, conv_id, NULL, err);
   if (rc < 0) return rc;
+  int64_t read_before;
+  if ((rc = pz_store_member_marker(db, conv_id, me, &read_before, was, err)) < 0) return rc;
   pz_msg_rec_t *m = pz_malloc(sizeof(*m));
   rc = pz_store_msg_get(db, conv_id, msg_id, m, err);
   pz_free(m);

@@ -14,7 +14,7 @@ static const int64_t now_ms = 1750000000000LL;
 
 /* Inputs and outputs of the step being run; each step is one committed write job. */
 static struct {
-  int64_t a, b, conv_id, msg_id, marker;
+  int64_t a, b, conv_id, msg_id, was, marker;
   int64_t ids[8];
   unsigned n_ids, unread, count;
   pz_conv_rec_t conv;
@@ -63,8 +63,8 @@ static int run_send(pz_db_t *db, pz_store_job_t *job) {
 
 static int run_read(pz_db_t *db, pz_store_job_t *job) {
   pz_chat_fanout_free(&T.fanout);
-  return pz_chat_mark_read(db, T.a, T.conv_id, T.msg_id, PZ_STR("{\"type\":\"conversation.read\"}"), now_ms, &T.marker,
-                           &T.unread, &T.fanout, &job->err);
+  return pz_chat_mark_read(db, T.a, T.conv_id, T.msg_id, PZ_STR("{\"type\":\"conversation.read\"}"), now_ms, &T.was,
+                           &T.marker, &T.unread, &T.fanout, &job->err);
 }
 
 static int seq_row(void *arg, int64_t seq, pz_str_t type, pz_str_t payload, pz_err_t *err) {
@@ -245,10 +245,12 @@ static void test_groups_and_reads(void) {
   CHECK_EQ_INT(T.fanout.items[0].user_id, own);
   T.msg_id = two;
   CHECK_EQ_INT(step(run_read, NULL), 0);
+  CHECK_EQ_INT(T.was, one); /* where it was: a receipt goes to the senders of what it passed */
   CHECK_EQ_INT(T.unread, 0);
   /* Back to an older message: the marker stays, no event. */
   T.msg_id = one;
   CHECK_EQ_INT(step(run_read, NULL), 0);
+  CHECK_EQ_INT(T.was, two);
   CHECK_EQ_INT(T.marker, two);
   CHECK_EQ_INT(T.fanout.n, 0);
   CHECK_EQ_INT(stream_len(own), before + 2);
