@@ -421,6 +421,14 @@ static int writer_checks(pz_db_t *db, pz_store_job_t *job) {
  * status CHECK of wallet_transfers is rewritten in place (it made every
  * insert build a temporary b-tree), the indexes by sender and receiver
  * go, and the rows and every other constraint stay. */
+/* Removes a test's directory and frees its name. */
+static void rm_dir(char *dir) {
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  CHECK_EQ_INT(system(cmd), 0);
+  free(dir);
+}
+
 static void test_migration_15(void) {
   char *dir = pz_test_tmpdir("store-migration-15");
   char path[600];
@@ -465,10 +473,7 @@ static void test_migration_15(void) {
   CHECK_EQ_INT(sqlite3_exec(raw, TRANSFER_ROW(5, 2, 2, "pending"), NULL, NULL, NULL), SQLITE_CONSTRAINT);
   CHECK_EQ_INT(sqlite3_exec(raw, TRANSFER_ROW(6, 2, 3, "Pending"), NULL, NULL, NULL), SQLITE_CONSTRAINT);
   sqlite3_close(raw);
-  char cmd[700];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  CHECK_EQ_INT(system(cmd), 0);
-  free(dir);
+  rm_dir(dir);
 }
 
 /* ---- lazy writes (receipts) ---- */
@@ -479,13 +484,6 @@ static int insert_in_order(pz_db_t *db, pz_store_job_t *job) {
   item_t *it = job->data;
   it->read_count = ++run_seq; /* the order the writer ran it in */
   return insert_value(db, job);
-}
-
-static void rm_dir(char *dir) {
-  char cmd[700];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  CHECK_EQ_INT(system(cmd), 0);
-  free(dir);
 }
 
 static void test_lazy_writes(void) {
