@@ -327,7 +327,7 @@ static const char SQL_SENDLOG_MOVE[] = "UPDATE sendlog_state SET next_lsn = ?1, 
 
 /* Applies one logged record. The database refuses one (PZ_ECONFLICT,
  * PZ_EINVAL) only through a bug, as it was checked before it was logged.
- * careful, the record gets a savepoint of its own and a refused one is
+ * When careful, the record gets a savepoint of its own and a refused one is
  * skipped with an error in the log rather than stopping every later one;
  * otherwise it writes straight into the batch's transaction and a refusal
  * returns false (the caller rolls everything back and applies again,
