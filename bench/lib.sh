@@ -34,3 +34,26 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR
 
 # The value of KEY in a "key=value key=value" line: kv LINE KEY
 kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
+
+# CPU time so far, in clock ticks (user + system), of the threads of process PID, summed by thread name, one
+# "name ticks" line each; the main thread is named MAIN (default "main"), and with ALL every thread is counted
+# under that one name. usage: bench_cpu_ticks PID [MAIN [ALL]]
+bench_cpu_ticks() {
+  local t name
+  for t in /proc/"$1"/task/*; do
+    name=$(cat "$t/comm" 2>/dev/null) || continue
+    { [ "${t##*/}" = "$1" ] || [ -n "${3:-}" ]; } && name=${2:-main}
+    # The fields after the name's ")" are fixed: utime and stime are the 12th and 13th of them.
+    sed 's/.*) //' "$t/stat" 2>/dev/null | awk -v n="$name" '{print n, $12 + $13}'
+  done | awk '{s[$1] += $2} END {for (k in s) print k, s[k]}'
+}
+
+# Microseconds of CPU per operation between two bench_cpu_ticks snapshots, per thread name (those of 0.1 µs or
+# more, largest first), as "name=µs ..." on one line. usage: bench_cpu_per BEFORE AFTER OPERATIONS
+bench_cpu_per() {
+  local hz
+  hz=$(getconf CLK_TCK)
+  join <(sort <<<"$1") <(sort <<<"$2") | awk -v n="$3" -v hz="$hz" \
+    'n > 0 { us = ($3 - $2) * 1e6 / hz / n; if (us >= 0.1) printf "%s=%.1f\n", $1, us }' |
+    sort -t= -k2 -rn | paste -sd' '
+}

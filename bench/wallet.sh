@@ -91,12 +91,28 @@ pg_money=$(psql_ -Atc "SELECT sum(balance) FROM accounts")
 
 # ---- rounds: every Plaza connection count, then every PostgreSQL client count, ROUNDS times ----
 
-plaza_round() { # connections round -> "rate ok other codes"
-  local out line
-  out=$(wrk -t"$THREADS" -c"$1" -d"$((DURATION + GRACE))s" -s bench/wallet/transfers.lua \
-    "http://127.0.0.1:$PZ_PORT" -- "$tmp/users" "$DURATION" "r$2c$1" "$PIN" "$THREADS")
+transfers_made() { # the 201s plazad has answered to POST /v1/wallet/transfers so far
+  curl -fsS "http://127.0.0.1:$PZ_PORT/metrics" |
+    awk '/^plaza_http_requests_total\{method="POST",route="\/v1\/wallet\/transfers",status="201"\}/ {print $2}'
+}
+plaza_round() { # connections round -> "rate ok other codes cpu..."
+  local out line wrk_pid cpu="" a b n_a n_b
+  wrk -t"$THREADS" -c"$1" -d"$((DURATION + GRACE))s" -s bench/wallet/transfers.lua \
+    "http://127.0.0.1:$PZ_PORT" -- "$tmp/users" "$DURATION" "r$2c$1" "$PIN" "$THREADS" >"$tmp/wrk.out" 2>&1 &
+  wrk_pid=$!
+  # The CPU each thread spends per transfer, over the middle of the round: the first second (connections
+  # opening) and the last (then the drain, which sends /healthz as fast as it is answered) are left out.
+  if [ "$DURATION" -ge 4 ]; then
+    sleep 1
+    a=$(bench_cpu_ticks "$pz_pid" loop; bench_cpu_ticks "$wrk_pid" wrk all) n_a=$(transfers_made)
+    sleep $((DURATION - 2))
+    b=$(bench_cpu_ticks "$pz_pid" loop; bench_cpu_ticks "$wrk_pid" wrk all) n_b=$(transfers_made)
+    cpu=$(bench_cpu_per "$a" "$b" $((n_b - n_a)))
+  fi
+  wait "$wrk_pid" || { echo "bench: wrk failed: $(cat "$tmp/wrk.out")" >&2; exit 1; }
+  out=$(cat "$tmp/wrk.out")
   line=$(grep '^wallet_round ' <<<"$out") || { echo "bench: wrk printed no result: $out" >&2; exit 1; }
-  echo "$(kv "$line" rate) $(kv "$line" ok) $(kv "$line" other) $(kv "$line" codes)"
+  echo "$(kv "$line" rate) $(kv "$line" ok) $(kv "$line" other) $(kv "$line" codes) $cpu"
 }
 pg_round() { # clients -> "tps processed"
   local out
@@ -107,15 +123,17 @@ pg_round() { # clients -> "tps processed"
 }
 
 echo "bench/wallet.sh: $ROUNDS rounds of ${DURATION} s, wrk -t$THREADS, alternating; $(nproc) cores; load $load_start"
-declare -A pz_rates pg_rates
+declare -A pz_rates pg_rates pz_cpu
 pz_ok=0 pz_other=0 pg_done=0
 for r in $(seq "$ROUNDS"); do
   for c in $CONNECTIONS; do
-    read -r rate ok other codes < <(plaza_round "$c" "$r")
+    read -r rate ok other codes cpu < <(plaza_round "$c" "$r")
     pz_rates[$c]+="$rate "
+    pz_cpu[$c]=$cpu
     pz_ok=$((pz_ok + ok)) pz_other=$((pz_other + other))
     printf 'round %d: plazad    %3d connections %7d transfers/s  (%d x 201, %d other: %s)  load %s\n' \
       "$r" "$c" "$rate" "$ok" "$other" "$codes" "$(load)"
+    [ -n "$cpu" ] && echo "         CPU per transfer, µs by thread: $cpu"
   done
   for c in $PG_CLIENTS; do
     read -r tps processed < <(pg_round "$c")
@@ -218,6 +236,7 @@ for c in $PG_CLIENTS; do
   echo "| PostgreSQL, $c clients: transfers/s per round | ${pg_rates[$c]% } (median $(printf '%s\n' ${pg_rates[$c]} | median)) |"
 done
 echo "| plazad best median ($pz_best_c connections), transfers $mode, PIN checked, fsynced | $pz_best |"
+echo "| ... CPU per transfer in its last round, µs by thread (loop: plazad's event loop) | ${pz_cpu[$pz_best_c]:--} |"
 echo "| PostgreSQL best median ($pg_best_c clients), synchronous_commit on | $pg_best |"
 echo "| ratio plazad / PostgreSQL | $(echo "$pz_best $pg_best" | awk '{printf "%.2f", $1 / $2}') |"
 echo "| 201s = transfers in the ledger = idempotency records | $pz_ok = $transfers = $keys ($([ $fail = 0 ] && echo ok || echo MISMATCH)) |"

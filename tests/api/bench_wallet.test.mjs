@@ -11,7 +11,7 @@ test('bench/wallet.sh runs every part on a small load and prints its table', { t
     NO_BUILD: '1',
     BUILD: path.dirname(PLAZAD),
     ROUNDS: '1',
-    DURATION: '2',
+    DURATION: '4', // the least that reports CPU per transfer (its middle seconds)
     GRACE: '1',
     THREADS: '1',
     USERS: '5',
@@ -33,6 +33,9 @@ test('bench/wallet.sh runs every part on a small load and prints its table', { t
   };
   assert.match(cell('plazad, 10 connections: transfers/s per round'), /^[1-9]\d* \(median [1-9]\d*\)$/);
   assert.match(cell('PostgreSQL, 2 clients: transfers/s per round'), /^[1-9]\d* \(median [1-9]\d*\)$/);
+  // Where a transfer's CPU goes: plazad's writer and event loop, and the load generator, each by name.
+  const cpu = cell('... CPU per transfer in its last round');
+  for (const name of ['pz-writer', 'loop', 'wrk']) assert.match(cpu, new RegExp(`(^| )${name}=\\d+\\.\\d( |$)`), cpu);
   // Every 201 is one transfer in the ledger with its idempotency record.
   const [, a, b, c] = cell('201s = transfers in the ledger').match(/^(\d+) = (\d+) = (\d+) \(ok\)$/);
   assert.ok(Number(a) > 0 && a === b && b === c, stdout);
