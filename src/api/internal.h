@@ -395,7 +395,6 @@ typedef struct pz__api_money_s {
   int answer_status;
   char *answer; /* malloc'd */
   size_t answer_len;
-  pz_wallet_idem_rec_t idem;
   /* Events of the job, pushed once it is durable. */
   pz__api_events_t events;
 } pz__api_money_t;
@@ -416,8 +415,11 @@ int pz__api_money_save(pz_db_t *db, pz__api_money_t *m, int status, json_t *body
  * unknown user) is kept as the key's answer, so that a late duplicate of a
  * request the client saw fail cannot move money after all. Writer. */
 int pz__api_money_refused(pz_db_t *db, pz__api_money_t *m, int rc, bool keep, pz_err_t *err);
-/* Takes the answer kept under the key (m->idem) as this request's. Writer. */
-int pz__api_money_replay(pz__api_money_t *m, pz_err_t *err);
+/* Takes the answer kept under the key, idem as pz_wallet_idem_lookup found
+ * it, as this request's. (A record holds up to 4 KiB of answer: the job
+ * that looks one up keeps it on the writer's stack, not in the request's
+ * context, which the loop would zero for every request.) Writer. */
+int pz__api_money_replay(pz__api_money_t *m, const pz_wallet_idem_rec_t *idem, pz_err_t *err);
 /* The same for a context of its own shape (merchants.c): *answer (malloc'd),
  * *len and *status from idem. Writer. */
 int pz__api_answer_replay(const pz_wallet_idem_rec_t *idem, char **answer, size_t *len, int *status, pz_err_t *err);

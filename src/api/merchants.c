@@ -40,7 +40,6 @@ struct mctx_s {
   int answer_status;
   char *answer; /* malloc'd by jansson, or copied from a stored record */
   size_t answer_len;
-  pz_wallet_idem_rec_t idem;
   char api_key[PZ_MERCHANT_KEY_LEN + 1];
   char secret[PZ_MERCHANT_SECRET_LEN + 1];
   pz_merchant_order_rec_t order;
@@ -215,8 +214,8 @@ static int answer_save(pz_db_t *db, mctx_t *c, int64_t scope, int status, json_t
   return pz_wallet_idem_save(db, scope, c->key, c->fp, ref_id, status, pz_str_n(c->answer, c->answer_len), c->now, err);
 }
 
-static int answer_replay(mctx_t *c, pz_err_t *err) {
-  return pz__api_answer_replay(&c->idem, &c->answer, &c->answer_len, &c->answer_status, err);
+static int answer_replay(mctx_t *c, const pz_wallet_idem_rec_t *idem, pz_err_t *err) {
+  return pz__api_answer_replay(idem, &c->answer, &c->answer_len, &c->answer_status, err);
 }
 
 /* PIN errors authenticate rather than decide, and a 400 is about the
@@ -475,9 +474,10 @@ static int order_create_run(pz_db_t *db, pz_store_job_t *job) {
   bool found = false;
   /* Keys of a merchant are scoped by its id, in the wallet's table: ids
    * are unique across users and merchants. */
-  int rc = pz_wallet_idem_lookup(db, c->merchant.id, c->key, c->fp, &c->idem, &found, &job->err);
+  pz_wallet_idem_rec_t idem;
+  int rc = pz_wallet_idem_lookup(db, c->merchant.id, c->key, c->fp, &idem, &found, &job->err);
   if (rc < 0) return rc;
-  if (found) return answer_replay(c, &job->err);
+  if (found) return answer_replay(c, &idem, &job->err);
   pz_merchant_order_rec_t *o = &c->order;
   o->merchant_id = c->merchant.id;
   if ((rc = pz_store_merchant_order_insert(db, o, &job->err)) < 0) return rc;
@@ -559,9 +559,10 @@ static int refund_run(pz_db_t *db, pz_store_job_t *job) {
   mctx_t *c = job->data;
   bool found = false, keep = false;
   int64_t scope = c->merchant.id;
-  int rc = pz_wallet_idem_lookup(db, scope, c->key, c->fp, &c->idem, &found, &job->err);
+  pz_wallet_idem_rec_t idem;
+  int rc = pz_wallet_idem_lookup(db, scope, c->key, c->fp, &idem, &found, &job->err);
   if (rc < 0) return rc;
-  if (found) return answer_replay(c, &job->err);
+  if (found) return answer_replay(c, &idem, &job->err);
   pz_merchant_refund_rec_t stored;
   rc = pz_merchant_refund(db, &c->merchant, &c->refund, c->now, &stored, &c->order, &keep, &job->err);
   if (rc < 0) return refused(db, c, scope, rc, keep, &job->err);
@@ -635,9 +636,10 @@ static void preview_authed(pz_req_t *req) {
 static int pay_run(pz_db_t *db, pz_store_job_t *job) {
   mctx_t *c = job->data;
   bool found = false, keep = false;
-  int rc = pz_wallet_idem_lookup(db, c->me, c->key, c->fp, &c->idem, &found, &job->err);
+  pz_wallet_idem_rec_t idem;
+  int rc = pz_wallet_idem_lookup(db, c->me, c->key, c->fp, &idem, &found, &job->err);
   if (rc < 0) return rc;
-  if (found) return answer_replay(c, &job->err);
+  if (found) return answer_replay(c, &idem, &job->err);
   rc = pz_merchant_pay(db, c->cfg, &c->pay, c->pin, c->now, &c->payment, &c->order, &c->merchant, &c->retry_after_s,
                        &keep, &job->err);
   if (rc < 0) return refused(db, c, c->me, rc, keep, &job->err);

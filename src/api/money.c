@@ -67,8 +67,8 @@ int pz__api_answer_replay(const pz_wallet_idem_rec_t *idem, char **answer, size_
   return 0;
 }
 
-int pz__api_money_replay(pz__api_money_t *m, pz_err_t *err) {
-  return pz__api_answer_replay(&m->idem, &m->answer, &m->answer_len, &m->answer_status, err);
+int pz__api_money_replay(pz__api_money_t *m, const pz_wallet_idem_rec_t *idem, pz_err_t *err) {
+  return pz__api_answer_replay(idem, &m->answer, &m->answer_len, &m->answer_status, err);
 }
 
 void pz__api_money_fail(pz_req_t *req, const pz_err_t *err, unsigned retry_after_s) {

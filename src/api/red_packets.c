@@ -194,9 +194,10 @@ static rp_ctx_t *rp_ctx_new(pz_req_t *req, pz_store_run_fn run) { return pz__api
 static int create_run(pz_db_t *db, pz_store_job_t *job) {
   rp_ctx_t *c = job->data;
   bool found = false, keep = false;
-  int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &c->m.idem, &found, &job->err);
+  pz_wallet_idem_rec_t idem;
+  int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &idem, &found, &job->err);
   if (rc < 0) return rc;
-  if (found) return pz__api_money_replay(&c->m, &job->err);
+  if (found) return pz__api_money_replay(&c->m, &idem, &job->err);
   pz_wallet_red_packet_rec_t stored;
   rc = pz_wallet_red_packet_create(db, c->m.cfg, &c->packet, c->m.pin, c->m.now, c->m.base.api->red_packet_ttl_ms, &stored,
                                    &c->m.retry_after_s, &keep, &job->err);
@@ -288,9 +289,10 @@ static int claim_run(pz_db_t *db, pz_store_job_t *job) {
   rp_ctx_t *c = job->data;
   if (c->m.has_key) {
     bool found = false;
-    int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &c->m.idem, &found, &job->err);
+    pz_wallet_idem_rec_t idem;
+    int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &idem, &found, &job->err);
     if (rc < 0) return rc;
-    if (found) return pz__api_money_replay(&c->m, &job->err);
+    if (found) return pz__api_money_replay(&c->m, &idem, &job->err);
   }
   pz_wallet_claim_rec_t claim;
   bool keep = false;

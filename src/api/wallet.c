@@ -88,13 +88,21 @@ typedef struct {
                       * transfer.updated and a transfer's card, red_packets.c) */
   int64_t id;
   pz_wallet_transfer_rec_t transfer;
-  pz_wallet_funding_rec_t funding;
-  pz_wallet_funding_req_t provider_req;
-  bool resume; /* a funding whose provider call was cut off: ask again */
-  pz_user_rec_t user;
-  char hash[PZ_PASSWORD_HASH_MAX + 1];
   bool auto_accept;
   int64_t card_msg_id; /* a transfer's card message, its id made on the loop */
+  /* What only one kind of request uses: the loop zeroes a context for
+   * every request, so it is kept small. */
+  union {
+    struct { /* top-ups and withdrawals */
+      pz_wallet_funding_rec_t funding;
+      pz_wallet_funding_req_t provider_req;
+      bool resume; /* a funding whose provider call was cut off: ask again */
+    };
+    struct { /* PUT /v1/wallet/pin: the password's check */
+      pz_user_rec_t user;
+      char hash[PZ_PASSWORD_HASH_MAX + 1];
+    };
+  };
 } wallet_ctx_t;
 
 static wallet_ctx_t *wallet_ctx_new(pz_req_t *req, pz_store_run_fn run) {
@@ -254,9 +262,10 @@ static int settle_run(pz_db_t *db, pz_store_job_t *job) {
   if (!changed) {
     /* A retry of the same request settled it first: its answer stands. */
     bool found = false;
-    if ((rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &c->m.idem, &found, &job->err)) < 0) return rc;
-    PZ_ASSERT(found && c->m.idem.status != 0); /* settled and saved in one job */
-    return pz__api_money_replay(&c->m, &job->err);
+    pz_wallet_idem_rec_t idem;
+    if ((rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &idem, &found, &job->err)) < 0) return rc;
+    PZ_ASSERT(found && idem.status != 0); /* settled and saved in one job */
+    return pz__api_money_replay(&c->m, &idem, &job->err);
   }
   const char *name = c->funding.kind == PZ_FUNDING_TOPUP ? "topup" : "withdrawal";
   return pz__api_money_save(db, &c->m, 201, json_pack("{s:o}", name, funding_json(&c->funding)), c->funding.id, &job->err);
@@ -303,15 +312,16 @@ static void begun(pz__api_ctx_t *base) {
 static int begin_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
   bool found = false, keep = false;
-  int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &c->m.idem, &found, &job->err);
+  pz_wallet_idem_rec_t idem;
+  int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &idem, &found, &job->err);
   if (rc < 0) return rc;
-  if (found && c->m.idem.status != 0) return pz__api_money_replay(&c->m, &job->err);
+  if (found && idem.status != 0) return pz__api_money_replay(&c->m, &idem, &job->err);
   if (found) {
     /* The first attempt never heard from the provider (a crash, or it is
      * still waiting): ask again with the same id, which the provider
      * answers once. */
     c->resume = true;
-    return pz_store_wallet_funding_get(db, c->m.idem.ref_id, &c->funding, &job->err);
+    return pz_store_wallet_funding_get(db, idem.ref_id, &c->funding, &job->err);
   }
   rc = pz_wallet_funding_begin(db, c->m.cfg, &c->funding, c->m.pin, c->m.now, &c->m.retry_after_s, &keep, &job->err);
   if (rc < 0) return pz__api_money_refused(db, &c->m, rc, keep, &job->err);
@@ -360,9 +370,10 @@ static void withdraw_authed(pz_req_t *req) { funding_post(req, PZ_FUNDING_WITHDR
 static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
   bool found = false, keep = false;
-  int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &c->m.idem, &found, &job->err);
+  pz_wallet_idem_rec_t idem;
+  int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &idem, &found, &job->err);
   if (rc < 0) return rc;
-  if (found) return pz__api_money_replay(&c->m, &job->err);
+  if (found) return pz__api_money_replay(&c->m, &idem, &job->err);
   pz_wallet_transfer_rec_t stored;
   if (c->transfer.conversation_id &&
       (rc = pz_wallet_transfer_chat_check(db, c->m.me, c->transfer.to_id, c->transfer.conversation_id, &job->err)) < 0)
