@@ -482,8 +482,10 @@ static void run_batch(pz_store_t *st, apply_t *applies, pz_store_job_t *batch, u
  * touches) once per step, not once per commit. It cannot let the WAL
  * start over while the writer keeps appending, so past CKPT_FORCE_FRAMES
  * the writer checkpoints the few frames still left itself: complete, that
- * lets the next transaction write the WAL from its start again, and the
- * file stays bounded (64 MiB of 4 KiB pages). */
+ * lets the next transaction write the WAL from its start again. The file
+ * stays near 64 MiB of 4 KiB pages, more while a checkpoint in progress
+ * or a reader's snapshot keeps it from starting over (80-103 MB over
+ * runs of 600,000 to 1,500,000 sends at full speed). */
 #define CKPT_FRAMES 4000
 #define CKPT_FORCE_FRAMES 16000
 
