@@ -284,11 +284,36 @@ static void test_stale_tail_after_restart(void) {
   free(path);
 }
 
+/* A record whose header lies across two of the scan's 1 MiB reads still
+ * counts: a new epoch must be above every epoch in the file. */
+static void test_max_epoch_across_reads(void) {
+  char *path = log_path("sendlog-epoch");
+  const uint64_t size = 2u << 20;
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  NEED(fd >= 0 && ftruncate(fd, (off_t)size) == 0);
+  uint8_t rec[64], payload[16];
+  memset(payload, 'e', sizeof(payload));
+  uint32_t n = pz__sendlog_encode(rec, 5, 9, 7, payload, sizeof(payload));
+  NEED(n <= sizeof(rec));
+  NEED(pwrite(fd, rec, n, (off_t)((1u << 20) - 8)) == (ssize_t)n);
+  /* And one of a lower epoch inside the first read, found as before. */
+  n = pz__sendlog_encode(rec, 2, 4, 7, payload, sizeof(payload));
+  NEED(pwrite(fd, rec, n, 4096) == (ssize_t)n);
+  close(fd);
+  pz__sendlog_t *log = NULL;
+  pz_err_t err = {0};
+  NEED(pz__sendlog_open(&log, path, size, &err) == 0);
+  CHECK_EQ_INT(pz__sendlog_max_epoch(log), 9);
+  pz__sendlog_close(log);
+  free(path);
+}
+
 int main(void) {
   RUN(test_decode);
   RUN(test_new_log_and_reopen);
   RUN(test_wrap);
   RUN(test_torn_record);
   RUN(test_stale_tail_after_restart);
+  RUN(test_max_epoch_across_reads);
   TEST_EXIT();
 }
