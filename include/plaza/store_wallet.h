@@ -133,6 +133,8 @@ enum {
   PZ_VERIFY_ESCROW = 7,         /* currency; a: escrow balance; b: money of pending transfers and withdrawals */
   PZ_VERIFY_TXN_SHORT = 8,      /* id: transaction with fewer than two entries */
   PZ_VERIFY_RED_PACKET = 9,     /* id: red packet; user: sender; a: money it says was claimed; b: its claims' sum */
+  PZ_VERIFY_TXN_MISSING = 10,   /* id: transaction with entries but no row of its own; a: its entries */
+  PZ_VERIFY_ENTRY_ACCOUNT = 11, /* id: transaction with an entry of no account; a: the account its entry names */
 };
 
 typedef struct pz_wallet_violation_s {

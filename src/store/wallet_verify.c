@@ -356,17 +356,22 @@ static int txn_report(verify_t *v, int kind, int64_t id, uint32_t cur, int64_t a
 /* The entries of transaction txn_id, from the row es is on to the last of
  * them (es is left on the next transaction's first entry, *erc its step's
  * result). ts is on the transaction's row, or NULL when wallet_txns has
- * none: its entries still count in balances and sums, as a missing
- * transaction row cannot make money appear. */
+ * none: that is a violation of its own (the schema does not enforce it:
+ * migration 18), and its entries still count in balances and sums, as a
+ * missing transaction row cannot make money appear. An entry of no
+ * account is a violation, and in no account's sum nor any currency. */
 static int txn_entries(verify_t *v, sqlite3_stmt *es, int *erc, int64_t txn_id, sqlite3_stmt *ts) {
   size_t n_grp = 0;
   int64_t n_entries = 0, day = 0;
   int counts = -1; /* whether its user debits count against the daily limit: looked up at the first */
   do {
     n_entries++;
-    uint32_t ai = map_find(&v->acct_map, sqlite3_column_int64(es, 1), 0);
-    /* An entry of no account is in no account's sum nor any currency. */
-    if (ai != NONE) {
+    int64_t acct_id = sqlite3_column_int64(es, 1);
+    uint32_t ai = map_find(&v->acct_map, acct_id, 0);
+    if (ai == NONE) {
+      int rc = txn_report(v, PZ_VERIFY_ENTRY_ACCOUNT, txn_id, 0, acct_id);
+      if (rc != 0) return rc;
+    } else {
       account_t *a = &v->accts[ai];
       int64_t amount = sqlite3_column_int64(es, 3);
       if (!add(&a->sum, amount)) return overflow(v);
@@ -402,7 +407,8 @@ static int txn_entries(verify_t *v, sqlite3_stmt *es, int *erc, int64_t txn_id, 
     int rc = txn_report(v, PZ_VERIFY_TXN_UNBALANCED, txn_id, v->grp[i].cur, v->grp[i].sum);
     if (rc != 0) return rc;
   }
-  if (ts && n_entries < 2) return txn_report(v, PZ_VERIFY_TXN_SHORT, txn_id, 0, n_entries);
+  if (ts == NULL) return txn_report(v, PZ_VERIFY_TXN_MISSING, txn_id, 0, n_entries);
+  if (n_entries < 2) return txn_report(v, PZ_VERIFY_TXN_SHORT, txn_id, 0, n_entries);
   return 0;
 }
 

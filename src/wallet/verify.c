@@ -22,6 +22,12 @@ static int violation(void *arg, const pz_wallet_violation_t *v, pz_err_t *err) {
     case PZ_VERIFY_TXN_SHORT:
       fprintf(o, "transaction %" PRId64 " has %" PRId64 " entries; every movement has two\n", v->id, v->a);
       break;
+    case PZ_VERIFY_TXN_MISSING:
+      fprintf(o, "transaction %" PRId64 " has %" PRId64 " entries but no transaction row\n", v->id, v->a);
+      break;
+    case PZ_VERIFY_ENTRY_ACCOUNT:
+      fprintf(o, "an entry of transaction %" PRId64 " names account %" PRId64 ", which does not exist\n", v->id, v->a);
+      break;
     case PZ_VERIFY_BALANCE_CACHE:
       fprintf(o,
               "account %" PRId64 " (user %" PRId64 ", %s): cached balance %" PRId64 " but its entries sum to %" PRId64

@@ -476,6 +476,83 @@ static void test_migration_15(void) {
   rm_dir(dir);
 }
 
+#define ENTRY_ROW(txn, acct, amount) \
+  "INSERT INTO wallet_entries (txn_id, account_id, user_id, amount) VALUES (" #txn ", " #acct ", 2, " #amount ")"
+
+/* How many tables the plan of sql opens to read (OpenRead): in an insert,
+ * the look-ups of its foreign keys' parents. */
+static int fk_ops(sqlite3 *db, const char *sql) {
+  char explain[1024];
+  snprintf(explain, sizeof(explain), "EXPLAIN %s", sql);
+  sqlite3_stmt *st = NULL;
+  int n = 0;
+  if (sqlite3_prepare_v2(db, explain, -1, &st, NULL) != SQLITE_OK) return -1;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    n += strcmp((const char *)sqlite3_column_text(st, 1), "OpenRead") == 0;
+  sqlite3_finalize(st);
+  return n;
+}
+
+static int entry_plan;
+
+/* Job: the writer's own plan of an entry insert, and an entry of no
+ * transaction and no account, which only ledger verify names now. */
+static int writer_entry(pz_db_t *db, pz_store_job_t *job) {
+  entry_plan = fk_ops(db->sql, ENTRY_ROW(70, 80, 5));
+  return pz__db_exec(db, ENTRY_ROW(70, 80, 5), &job->err);
+}
+
+/* Migration 18 on a database of migration 17 with a movement in it: the
+ * REFERENCES of wallet_entries go (the writer checked two parents per
+ * entry), the rows and every other constraint stay. */
+static void test_migration_18(void) {
+  char *dir = pz_test_tmpdir("store-migration-18");
+  char path[600];
+  snprintf(path, sizeof(path), "%s/plaza.db", dir);
+  sqlite3 *raw = NULL;
+  CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(raw, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+  for (unsigned v = 0; v < 17; v++)
+    CHECK_EQ_INT(sqlite3_exec(raw, pz__migrations[v], NULL, NULL, NULL), SQLITE_OK);
+  CHECK_EQ_INT(sqlite3_exec(raw,
+                            "PRAGMA user_version=17; PRAGMA foreign_keys=ON;"
+                            "INSERT INTO wallet_accounts (id, user_id, kind, currency, balance, created_at)"
+                            " VALUES (10, 2, 'user', 'USD', 5, 1), (11, NULL, 'external', 'USD', -5, 1);"
+                            "INSERT INTO wallet_txns (id, kind, ref_id, created_at) VALUES (20, 'topup', 1, 1);"
+                            "INSERT INTO wallet_entries (txn_id, account_id, user_id, amount)"
+                            " VALUES (20, 11, NULL, -5), (20, 10, 2, 5);",
+                            NULL, NULL, NULL),
+               SQLITE_OK);
+  CHECK_EQ_INT(fk_ops(raw, ENTRY_ROW(21, 10, 5)), 2); /* the cost this migration removes */
+  CHECK_EQ_INT(sqlite3_exec(raw, ENTRY_ROW(70, 80, 5), NULL, NULL, NULL), SQLITE_CONSTRAINT);
+  sqlite3_close(raw);
+
+  pz_store_t *st = NULL;
+  pz_err_t err = {0};
+  CHECK_EQ_INT(pz_store_open_sync(&st, dir, &err), 0);
+  if (st == NULL) return;
+  pz_store_job_t job = {.run = writer_entry};
+  CHECK_EQ_INT(pz_store_run_sync(st, &job), 0);
+  CHECK_EQ_INT(entry_plan, 0); /* the writer reloaded its schema */
+  pz_store_close(st);
+
+  CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
+  CHECK_EQ_INT(raw_int(raw, "PRAGMA user_version"), (long long)pz__n_migrations);
+  CHECK_EQ_INT(raw_int(raw, "SELECT count(*) FROM pragma_foreign_key_list('wallet_entries')"), 0);
+  CHECK_EQ_INT(raw_int(raw, "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%REFERENCES wallet_txns%'"), 0);
+  CHECK_EQ_INT(raw_int(raw,
+                       "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'wallet_entries' AND type = 'index'"
+                       " AND name = 'wallet_entries_user'"),
+               1);
+  CHECK_EQ_INT(raw_int(raw, "SELECT sum(amount) FROM wallet_entries WHERE txn_id = 20"), 0);
+  CHECK_EQ_INT(raw_int(raw, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'"), 0);
+  /* The table's own constraints hold as before: no zero amount, one entry per account and transaction. */
+  CHECK_EQ_INT(sqlite3_exec(raw, ENTRY_ROW(21, 10, 0), NULL, NULL, NULL), SQLITE_CONSTRAINT);
+  CHECK_EQ_INT(sqlite3_exec(raw, ENTRY_ROW(20, 10, 7), NULL, NULL, NULL), SQLITE_CONSTRAINT);
+  sqlite3_close(raw);
+  rm_dir(dir);
+}
+
 /* ---- lazy writes (receipts) ---- */
 
 static int run_seq;
@@ -560,6 +637,7 @@ static void test_lazy_writes(void) {
 
 int main(void) {
   RUN(test_migration_15);
+  RUN(test_migration_18);
   RUN(test_group_commit);
   RUN(test_vfs_commits_reach_the_file);
   RUN(test_big_job);

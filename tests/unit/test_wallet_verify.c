@@ -362,6 +362,31 @@ static void test_entries_out_of_order(void) {
   CHECK_EQ_INT(verify(), 0);
 }
 
+/* Entries the schema no longer checks against their parents (migration
+ * 18): one of a transaction that has no row, one of no account. */
+static void test_orphan_entries(void) {
+  int64_t a = QUERY("SELECT id FROM wallet_accounts WHERE user_id = %" PRId64 " AND currency = 'USD'", ua);
+  int64_t b = QUERY("SELECT id FROM wallet_accounts WHERE user_id = %" PRId64 " AND currency = 'USD'", ub);
+  EDIT("INSERT INTO wallet_entries (txn_id, account_id, user_id, amount) VALUES (9, %" PRId64 ", %" PRId64
+       ", 4), (9, %" PRId64 ", %" PRId64 ", -4)",
+       a, ua, b, ub);
+  CHECK_EQ_INT(verify(), 3); /* the missing row, and the two balances its entries moved */
+  CHECK(said("transaction 9 has 2 entries but no transaction row"));
+  snprintf(sql, sizeof(sql),
+           "account %" PRId64 " (user %" PRId64 ", USD): cached balance 500 but its entries sum to 504", a, ua);
+  CHECK(said(sql));
+  EDIT("DELETE FROM wallet_entries WHERE txn_id = 9");
+  CHECK_EQ_INT(verify(), 0);
+
+  int64_t txn = QUERY("SELECT id FROM wallet_txns WHERE ref_id = %" PRId64 " AND kind = 'transfer'", done_id);
+  EDIT("INSERT INTO wallet_entries (txn_id, account_id, user_id, amount) VALUES (%" PRId64 ", 999999, NULL, 5)", txn);
+  CHECK_EQ_INT(verify(), 1);
+  snprintf(sql, sizeof(sql), "an entry of transaction %" PRId64 " names account 999999, which does not exist", txn);
+  CHECK(said(sql));
+  EDIT("DELETE FROM wallet_entries WHERE account_id = 999999");
+  CHECK_EQ_INT(verify(), 0);
+}
+
 /* More broken transactions than the first reading holds back. */
 static void test_many_violations(void) {
   EDIT(
@@ -392,6 +417,7 @@ int main(void) {
   RUN(test_keys);
   RUN(test_daily_counter);
   RUN(test_entries_out_of_order);
+  RUN(test_orphan_entries);
   RUN(test_many_violations);
   sqlite3_close(raw);
   free(V.text);
