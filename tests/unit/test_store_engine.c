@@ -392,18 +392,21 @@ static long long raw_int(sqlite3 *raw, const char *sql) {
   return v;
 }
 
-/* How many OpenEphemeral steps (a temporary b-tree) the plan of sql has. */
-static int ephemeral_ops(sqlite3 *db, const char *sql) {
+/* How many steps of the plan of sql are opcode. */
+static int plan_ops(sqlite3 *db, const char *sql, const char *opcode) {
   char explain[1024];
   snprintf(explain, sizeof(explain), "EXPLAIN %s", sql);
   sqlite3_stmt *st = NULL;
   int n = 0;
   if (sqlite3_prepare_v2(db, explain, -1, &st, NULL) != SQLITE_OK) return -1;
   while (sqlite3_step(st) == SQLITE_ROW)
-    n += strcmp((const char *)sqlite3_column_text(st, 1), "OpenEphemeral") == 0;
+    n += strcmp((const char *)sqlite3_column_text(st, 1), opcode) == 0;
   sqlite3_finalize(st);
   return n;
 }
+
+/* How many OpenEphemeral steps (a temporary b-tree) the plan of sql has. */
+static int ephemeral_ops(sqlite3 *db, const char *sql) { return plan_ops(db, sql, "OpenEphemeral"); }
 
 #define TRANSFER_ROW(id, from, to, status)                                                                      \
   "INSERT INTO wallet_transfers (id, from_user_id, to_user_id, amount, currency, status, idem_key, created_at," \
@@ -429,29 +432,45 @@ static void rm_dir(char *dir) {
   free(dir);
 }
 
-static void test_migration_15(void) {
-  char *dir = pz_test_tmpdir("store-migration-15");
-  char path[600];
-  snprintf(path, sizeof(path), "%s/plaza.db", dir);
+/* A database in a new directory (*dir, its file's name in path) at
+ * schema version v, as an older plazad left it; the connection is raw's. */
+static sqlite3 *db_at_version(const char *name, unsigned v, char **dir, char *path, size_t path_len) {
+  *dir = pz_test_tmpdir(name);
+  snprintf(path, path_len, "%s/plaza.db", *dir);
   sqlite3 *raw = NULL;
   CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
   CHECK_EQ_INT(sqlite3_exec(raw, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
-  for (unsigned v = 0; v < 14; v++)
-    CHECK_EQ_INT(sqlite3_exec(raw, pz__migrations[v], NULL, NULL, NULL), SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_exec(raw, "PRAGMA user_version=14", NULL, NULL, NULL), SQLITE_OK);
+  for (unsigned i = 0; i < v; i++)
+    CHECK_EQ_INT(sqlite3_exec(raw, pz__migrations[i], NULL, NULL, NULL), SQLITE_OK);
+  char sql[64];
+  snprintf(sql, sizeof(sql), "PRAGMA user_version=%u", v);
+  CHECK_EQ_INT(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+  return raw;
+}
+
+/* Opens the store on dir (which migrates it), runs one writer job, closes:
+ * the job's result, or 1 when the store did not open. */
+static int migrate_and_run(const char *dir, pz_store_run_fn run) {
+  pz_store_t *st = NULL;
+  pz_err_t err = {0};
+  CHECK_EQ_INT(pz_store_open_sync(&st, dir, &err), 0);
+  if (st == NULL) return 1;
+  pz_store_job_t job = {.run = run};
+  int rc = pz_store_run_sync(st, &job);
+  pz_store_close(st);
+  return rc;
+}
+
+static void test_migration_15(void) {
+  char *dir, path[600];
+  sqlite3 *raw = db_at_version("store-migration-15", 14, &dir, path, sizeof(path));
   CHECK_EQ_INT(sqlite3_exec(raw, TRANSFER_ROW(1, 2, 3, "pending"), NULL, NULL, NULL), SQLITE_OK);
   CHECK_EQ_INT(sqlite3_exec(raw, TRANSFER_ROW(2, 3, 2, "completed"), NULL, NULL, NULL), SQLITE_OK);
   CHECK(ephemeral_ops(raw, TRANSFER_ROW(8, 2, 3, "pending")) > 0); /* the cost this migration removes */
   sqlite3_close(raw);
 
-  pz_store_t *st = NULL;
-  pz_err_t err = {0};
-  CHECK_EQ_INT(pz_store_open_sync(&st, dir, &err), 0);
-  if (st == NULL) return;
-  pz_store_job_t job = {.run = writer_checks};
-  CHECK_EQ_INT(pz_store_run_sync(st, &job), PZ_ECONFLICT); /* 'bogus' is no status */
-  CHECK_EQ_INT(transfer_plan, 0);                          /* the writer reloaded its schema */
-  pz_store_close(st);
+  CHECK_EQ_INT(migrate_and_run(dir, writer_checks), PZ_ECONFLICT); /* 'bogus' is no status */
+  CHECK_EQ_INT(transfer_plan, 0);                                  /* the writer reloaded its schema */
 
   CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
   CHECK_EQ_INT(raw_int(raw, "PRAGMA user_version"), (long long)pz__n_migrations);
@@ -481,17 +500,7 @@ static void test_migration_15(void) {
 
 /* How many tables the plan of sql opens to read (OpenRead): in an insert,
  * the look-ups of its foreign keys' parents. */
-static int fk_ops(sqlite3 *db, const char *sql) {
-  char explain[1024];
-  snprintf(explain, sizeof(explain), "EXPLAIN %s", sql);
-  sqlite3_stmt *st = NULL;
-  int n = 0;
-  if (sqlite3_prepare_v2(db, explain, -1, &st, NULL) != SQLITE_OK) return -1;
-  while (sqlite3_step(st) == SQLITE_ROW)
-    n += strcmp((const char *)sqlite3_column_text(st, 1), "OpenRead") == 0;
-  sqlite3_finalize(st);
-  return n;
-}
+static int fk_ops(sqlite3 *db, const char *sql) { return plan_ops(db, sql, "OpenRead"); }
 
 static int entry_plan;
 
@@ -506,16 +515,10 @@ static int writer_entry(pz_db_t *db, pz_store_job_t *job) {
  * REFERENCES of wallet_entries go (the writer checked two parents per
  * entry), the rows and every other constraint stay. */
 static void test_migration_18(void) {
-  char *dir = pz_test_tmpdir("store-migration-18");
-  char path[600];
-  snprintf(path, sizeof(path), "%s/plaza.db", dir);
-  sqlite3 *raw = NULL;
-  CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
-  CHECK_EQ_INT(sqlite3_exec(raw, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
-  for (unsigned v = 0; v < 17; v++)
-    CHECK_EQ_INT(sqlite3_exec(raw, pz__migrations[v], NULL, NULL, NULL), SQLITE_OK);
+  char *dir, path[600];
+  sqlite3 *raw = db_at_version("store-migration-18", 17, &dir, path, sizeof(path));
   CHECK_EQ_INT(sqlite3_exec(raw,
-                            "PRAGMA user_version=17; PRAGMA foreign_keys=ON;"
+                            "PRAGMA foreign_keys=ON;"
                             "INSERT INTO wallet_accounts (id, user_id, kind, currency, balance, created_at)"
                             " VALUES (10, 2, 'user', 'USD', 5, 1), (11, NULL, 'external', 'USD', -5, 1);"
                             "INSERT INTO wallet_txns (id, kind, ref_id, created_at) VALUES (20, 'topup', 1, 1);"
@@ -527,14 +530,8 @@ static void test_migration_18(void) {
   CHECK_EQ_INT(sqlite3_exec(raw, ENTRY_ROW(70, 80, 5), NULL, NULL, NULL), SQLITE_CONSTRAINT);
   sqlite3_close(raw);
 
-  pz_store_t *st = NULL;
-  pz_err_t err = {0};
-  CHECK_EQ_INT(pz_store_open_sync(&st, dir, &err), 0);
-  if (st == NULL) return;
-  pz_store_job_t job = {.run = writer_entry};
-  CHECK_EQ_INT(pz_store_run_sync(st, &job), 0);
+  CHECK_EQ_INT(migrate_and_run(dir, writer_entry), 0);
   CHECK_EQ_INT(entry_plan, 0); /* the writer reloaded its schema */
-  pz_store_close(st);
 
   CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
   CHECK_EQ_INT(raw_int(raw, "PRAGMA user_version"), (long long)pz__n_migrations);
