@@ -287,7 +287,8 @@ uint32_t pz__sendlog_max_epoch(pz__sendlog_t *log) {
    * header behind it, so that a header across two chunks is seen; records
    * begin at multiples of 8, found by memmem at memory speed (it is every
    * start's read of the whole ring). */
-  static const uint8_t magic[4] = {MAGIC & 0xff, (MAGIC >> 8) & 0xff, (MAGIC >> 16) & 0xff, MAGIC >> 24};
+  uint8_t magic[4];
+  put32(magic, MAGIC); /* as the records' headers hold it */
   uint32_t top = 0;
   const size_t chunk = 1u << 20;
   uint8_t *buf = pz_malloc(chunk + PZ__SENDLOG_HEADER);
