@@ -38,6 +38,15 @@ struct pz_store_job_s {
    * job to the writer (run), as if log were NULL; a negative PZ_E code
    * with err filled ends the job with it, nothing written. */
   int (*log)(pz_db_t *db, pz_store_job_t *job, pz_buf_t *rec);
+  /* Optional: makes the job rerunnable. The writer then runs it, with the
+   * rerunnable jobs next to it in the batch, under one savepoint for all of
+   * them rather than one each, which is cheaper (engine.c, run_group). If
+   * one of them fails, all their writes are rolled back, rerun is called
+   * for each, on the writer, to put what run changed in the job and its
+   * data back as it was before run, and each runs again in a savepoint of
+   * its own. Worth it for a job that checks before it writes, and so
+   * rarely fails once it has written. */
+  void (*rerun)(pz_store_job_t *job);
   /* private to the store */
   pz_store_job_t *next;
   pz_buf_t rec;        /* the logged record, until it is applied */

@@ -402,6 +402,9 @@ typedef struct pz__api_money_s {
 /* A context of size bytes beginning with pz__api_money_t, for req; its
  * answer and events are released with the request. Loop thread. */
 void *pz__api_money_new(pz_req_t *req, size_t size, pz_store_run_fn run);
+/* The job's rerun (store.h) for a context whose run writes only into the
+ * part above: answer, refusal, events and base.out go back to none. Writer. */
+void pz__api_money_rerun(pz_store_job_t *job);
 /* Takes text (malloc'd; NULL: out of memory) as the answer, and keeps it
  * under the idempotency key, when there is one, in the job that moved the
  * money. Writer. */

@@ -437,6 +437,9 @@ static void transfer_authed(pz_req_t *req) {
   if (t->conversation_id) pz_wallet_fp_int(&fp, t->conversation_id);
   pz_wallet_fp_final(&fp, c->m.fp);
   c->m.base.done = pz__api_money_done;
+  /* transfer_run checks the PIN, the balance and the limit before it
+   * writes, and keeps nothing in c but what pz__api_money_rerun resets. */
+  c->m.base.job.rerun = pz__api_money_rerun;
   pz__api_write(&c->m.base);
   return;
 fail:

@@ -289,6 +289,9 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_SAVEPOINT[] = "SAVEPOINT job";
 static const char SQL_RELEASE[] = "RELEASE job";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO job";
+static const char SQL_SAVEPOINT_GROUP[] = "SAVEPOINT jobs";
+static const char SQL_RELEASE_GROUP[] = "RELEASE jobs";
+static const char SQL_ROLLBACK_TO_GROUP[] = "ROLLBACK TO jobs";
 
 static int step_once(pz_db_t *db, const char *sql, pz_err_t *err) {
   pz_err_t ignored;
@@ -381,9 +384,97 @@ static void apply_moved(pz_db_t *db, pz__sendlog_pos_t next) {
   sqlite3_reset(q);
 }
 
+/* After some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM) SQLite rolls
+ * the whole transaction back by itself: every job of the batch is lost
+ * then, and no later job may run outside a transaction (*rc, *err). */
+static void check_rolled_back(pz_db_t *db, int *rc, pz_err_t *err) {
+  if (!sqlite3_get_autocommit(db->sql)) return;
+  PZ_LOG(PZ_LOG_ERROR, NULL, "a write batch was rolled back by the database", NULL);
+  *rc = pz_err_set(err, PZ_EIO, NULL, NULL);
+}
+
+/* Runs job in a savepoint of its own: if it fails, what it wrote is
+ * rolled back, and the batch's other jobs are not touched. */
+static void run_alone(pz_db_t *db, pz_store_job_t *job, int *rc, pz_err_t *err) {
+  memset(&job->err, 0, sizeof(job->err));
+  if (step_once(db, SQL_SAVEPOINT, &job->err) < 0) {
+    job->rc = job->err.code;
+    return;
+  }
+  job->rc = job->run(db, job);
+  reset_busy(db);
+  if (job->rc < 0) {
+    if (job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
+    step_once(db, SQL_ROLLBACK_TO, NULL);
+    pz__db_forget_writes(db);
+  }
+  step_once(db, SQL_RELEASE, NULL);
+  check_rolled_back(db, rc, err);
+}
+
+/* Runs first and the rerunnable jobs right after it (job->rerun) in one
+ * savepoint for all of them. A savepoint copies each page the first time
+ * it is written under it (SQLite's statement journal): a savepoint per
+ * job copies the pages every transfer touches (a dozen or more, 4 KiB
+ * each) once per transfer; one for the group, once per group. If a job
+ * of the group fails after it changed rows, the group's savepoint is
+ * rolled back, every job of the group is put back as it was (rerun) and
+ * each runs again, alone, so that only the failing one loses its writes.
+ * Returns the job after the group. */
+static pz_store_job_t *run_group(pz_db_t *db, pz_store_job_t *first, int *rc, pz_err_t *err) {
+  pz_store_job_t *end = first, *job;
+  while (end && end->rerun)
+    end = end->next;
+  if (first->next == end) { /* a group of one: its own savepoint is the same */
+    run_alone(db, first, rc, err);
+    return end;
+  }
+  pz_err_t gerr = {0};
+  if (step_once(db, SQL_SAVEPOINT_GROUP, &gerr) < 0) {
+    for (job = first; job != end; job = job->next) {
+      job->rc = gerr.code;
+      job->err = gerr;
+    }
+    return end;
+  }
+  /* A job that fails having changed no row (a refusal before any write:
+   * the usual failure) leaves nothing to roll back, and the group goes on.
+   * (A statement that failed added nothing to the count of changes.) */
+  bool failed = false;
+  for (job = first; job != end && !failed; job = job->next) {
+    memset(&job->err, 0, sizeof(job->err));
+    sqlite3_int64 changes = sqlite3_total_changes64(db->sql);
+    job->rc = job->run(db, job);
+    reset_busy(db);
+    if (job->rc < 0 && job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
+    failed = job->rc < 0 && (sqlite3_total_changes64(db->sql) != changes || sqlite3_get_autocommit(db->sql));
+  }
+  if (failed && !sqlite3_get_autocommit(db->sql)) {
+    pz_store_job_t *ran_end = job; /* the jobs that ran: first up to the failed one */
+    step_once(db, SQL_ROLLBACK_TO_GROUP, NULL);
+    pz__db_forget_writes(db);
+    step_once(db, SQL_RELEASE_GROUP, NULL);
+    for (job = first; job != ran_end; job = job->next)
+      job->rerun(job);
+    for (job = first; job != end; job = job->next) {
+      if (*rc < 0) {
+        job->rc = *rc;
+        job->err = *err;
+      } else {
+        run_alone(db, job, rc, err);
+      }
+    }
+    return end;
+  }
+  if (!failed) step_once(db, SQL_RELEASE_GROUP, NULL);
+  check_rolled_back(db, rc, err);
+  return end;
+}
+
 /* Runs one batch in one transaction: first the logged records of applies
- * (none: NULL), then the jobs, a savepoint per job, so that a failing job
- * rolls back alone. One COMMIT (one fsync) serves the whole batch. */
+ * (none: NULL), then the jobs, a savepoint per job (or per group of
+ * rerunnable jobs), so that a failing job rolls back alone. One COMMIT
+ * (one fsync) serves the whole batch. */
 static void run_batch(pz_store_t *st, apply_t *applies, pz_store_job_t *batch, unsigned n) {
   pz_db_t *db = &st->writer;
   pz_err_t err = {0};
@@ -411,31 +502,16 @@ static void run_batch(pz_store_t *st, apply_t *applies, pz_store_job_t *batch, u
     applied_pos = a->next_pos[a->n - 1];
   }
   if (applied) apply_moved(db, applied_pos);
-  for (pz_store_job_t *job = batch; job; job = job->next) {
+  for (pz_store_job_t *job = batch; job;) {
     if (rc < 0) {
       job->rc = rc;
       job->err = err;
-      continue;
-    }
-    memset(&job->err, 0, sizeof(job->err));
-    if (step_once(db, SQL_SAVEPOINT, &job->err) < 0) {
-      job->rc = job->err.code;
-      continue;
-    }
-    job->rc = job->run(db, job);
-    reset_busy(db);
-    if (job->rc < 0) {
-      if (job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
-      step_once(db, SQL_ROLLBACK_TO, NULL);
-      pz__db_forget_writes(db);
-    }
-    step_once(db, SQL_RELEASE, NULL);
-    /* After some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM) SQLite
-     * rolls the whole transaction back by itself: every job of the batch
-     * is lost then, and no later job may run outside a transaction. */
-    if (sqlite3_get_autocommit(db->sql)) {
-      PZ_LOG(PZ_LOG_ERROR, NULL, "a write batch was rolled back by the database", "jobs=%u", n);
-      rc = pz_err_set(&err, PZ_EIO, NULL, NULL);
+      job = job->next;
+    } else if (job->rerun) {
+      job = run_group(db, job, &rc, &err);
+    } else {
+      run_alone(db, job, &rc, &err);
+      job = job->next;
     }
   }
   if (rc == 0 && db->batch_pending) {

@@ -1,5 +1,5 @@
 /* Tests of the commit pipeline: group commit, per-job rollback, reads beside the writer, drain on close, reopen, the
- * WAL writes of the plaza VFS, lazy writes, and migration 15. */
+ * WAL writes of the plaza VFS, lazy writes, rerunnable jobs, and migrations 15 and 18. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,6 +552,123 @@ static void test_migration_18(void) {
 
 /* ---- lazy writes (receipts) ---- */
 
+/* ---- rerunnable jobs: one savepoint for a group of them ---- */
+
+enum { WRITES, FAILS_BEFORE_WRITING, FAILS_AFTER_WRITING };
+
+typedef struct {
+  item_t it;
+  int mode, runs, reruns;
+} rerun_item_t;
+
+static int insert_rerunnable(pz_db_t *db, pz_store_job_t *job) {
+  rerun_item_t *r = job->data;
+  r->runs++;
+  if (r->mode == FAILS_BEFORE_WRITING) return pz_err_set(&job->err, PZ_EUNPROCESSABLE, "refused", "refused");
+  sqlite3_stmt *st = pz__db_stmt(db, "INSERT INTO t (v) VALUES (?1)", &job->err);
+  if (st == NULL) return job->err.code;
+  sqlite3_bind_int(st, 1, r->it.value);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) return pz__db_fail(db, rc, &job->err);
+  return r->mode == FAILS_AFTER_WRITING ? pz_err_set(&job->err, PZ_EUNPROCESSABLE, "late", "failed late") : 0;
+}
+
+static void rerun_count(pz_store_job_t *job) { ((rerun_item_t *)job->data)->reruns++; }
+
+static int slow_job(pz_db_t *db, pz_store_job_t *job) {
+  (void)db;
+  (void)job;
+  uv_sleep(100); /* the jobs queued meanwhile make the next batch together */
+  return 0;
+}
+
+static void rerun_done(pz_store_job_t *job) {
+  rerun_item_t *r = job->data;
+  r->it.done++;
+  n_done++;
+}
+
+/* Queues a slow job, then jobs n of values and modes (rerunnable unless
+ * the mode is negative: then a plain job that writes), and waits for all. */
+static void run_rerunnable(env_t *e, rerun_item_t *r, unsigned n) {
+  item_t slow = {.job = {.run = slow_job, .done = on_done}};
+  slow.job.data = &slow;
+  CHECK_EQ_INT(pz_store_write(e->st, &slow.job), 0);
+  for (unsigned i = 0; i < n; i++) {
+    bool plain = r[i].mode < 0;
+    if (plain) r[i].mode = WRITES;
+    r[i].it.job = (pz_store_job_t){.run = insert_rerunnable, .done = rerun_done, .data = &r[i]};
+    if (!plain) r[i].it.job.rerun = rerun_count;
+    CHECK_EQ_INT(pz_store_write(e->st, &r[i].it.job), 0);
+  }
+  for (;;) {
+    unsigned left = !slow.done;
+    for (unsigned i = 0; i < n; i++)
+      left += !r[i].it.done;
+    if (left == 0) break;
+    uv_run(&e->loop, UV_RUN_ONCE);
+  }
+}
+
+static long long rows_with(env_t *e, const char *where) {
+  char sql[128];
+  snprintf(sql, sizeof(sql), "SELECT count(*) FROM t WHERE %s", where);
+  sqlite3 *raw = NULL;
+  char path[512];
+  snprintf(path, sizeof(path), "%s/plaza.db", e->dir);
+  CHECK_EQ_INT(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  long long v = -1;
+  if (sqlite3_prepare_v2(raw, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+  return v;
+}
+
+static void test_rerunnable_jobs(void) {
+  env_t e;
+  if (!env_open(&e, "store-rerun", 0)) return;
+  item_t create = {.job = {.run = create_table, .done = on_done}};
+  env_run(&e, &create, true);
+
+  /* A group whose failing job wrote nothing: no rollback, nothing run
+   * twice, the others' rows are in. */
+  rerun_item_t a[3] = {{.it.value = 2}, {.it.value = 4, .mode = FAILS_BEFORE_WRITING}, {.it.value = 6}};
+  run_rerunnable(&e, a, 3);
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ_INT(a[i].it.done, 1);
+    CHECK_EQ_INT(a[i].runs, 1);
+    CHECK_EQ_INT(a[i].reruns, 0);
+  }
+  CHECK_EQ_INT(a[0].it.job.rc, 0);
+  CHECK_EQ_INT(a[1].it.job.rc, PZ_EUNPROCESSABLE);
+  CHECK_EQ_INT(a[2].it.job.rc, 0);
+  CHECK_EQ_INT(rows_with(&e, "v IN (2, 4, 6)"), 2);
+
+  /* A job that fails after writing: its group is rolled back, the jobs
+   * that had run are put back (rerun) and every job of the group runs
+   * again alone; only the failing one's row is missing. A plain job ends
+   * the group; the rerunnable one after it is a group of its own. */
+  rerun_item_t b[5] = {{.it.value = 8},
+                       {.it.value = 9, .mode = FAILS_AFTER_WRITING},
+                       {.it.value = 10},
+                       {.it.value = 12, .mode = -1},
+                       {.it.value = 14}};
+  run_rerunnable(&e, b, 5);
+  static const int runs[5] = {2, 2, 1, 1, 1}, reruns[5] = {1, 1, 0, 0, 0}, rcs[5] = {0, PZ_EUNPROCESSABLE, 0, 0, 0};
+  for (int i = 0; i < 5; i++) {
+    CHECK_EQ_INT(b[i].it.done, 1);
+    CHECK_EQ_INT(b[i].runs, runs[i]);
+    CHECK_EQ_INT(b[i].reruns, reruns[i]);
+    CHECK_EQ_INT(b[i].it.job.rc, rcs[i]);
+  }
+  CHECK_EQ_INT(rows_with(&e, "v IN (8, 10, 12, 14)"), 4);
+  CHECK_EQ_INT(rows_with(&e, "v = 9"), 0);
+  env_close(&e);
+}
+
 static int run_seq;
 
 static int insert_in_order(pz_db_t *db, pz_store_job_t *job) {
@@ -642,5 +759,6 @@ int main(void) {
   RUN(test_read_waits_for_fsync);
   RUN(test_bad_data_dir);
   RUN(test_lazy_writes);
+  RUN(test_rerunnable_jobs);
   TEST_EXIT();
 }
