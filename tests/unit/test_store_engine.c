@@ -550,8 +550,6 @@ static void test_migration_18(void) {
   rm_dir(dir);
 }
 
-/* ---- lazy writes (receipts) ---- */
-
 /* ---- rerunnable jobs: one savepoint for a group of them ---- */
 
 enum { WRITES, FAILS_BEFORE_WRITING, FAILS_AFTER_WRITING };
@@ -668,6 +666,8 @@ static void test_rerunnable_jobs(void) {
   CHECK_EQ_INT(rows_with(&e, "v = 9"), 0);
   env_close(&e);
 }
+
+/* ---- lazy writes (receipts) ---- */
 
 static int run_seq;
 
