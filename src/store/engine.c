@@ -388,9 +388,7 @@ static void apply_moved(pz_db_t *db, pz__sendlog_pos_t next) {
  * the whole transaction back by itself: every job of the batch is lost
  * then, and no later job may run outside a transaction (*rc, *err). */
 static void check_rolled_back(pz_db_t *db, int *rc, pz_err_t *err) {
-  if (!sqlite3_get_autocommit(db->sql)) return;
-  PZ_LOG(PZ_LOG_ERROR, NULL, "a write batch was rolled back by the database", NULL);
-  *rc = pz_err_set(err, PZ_EIO, NULL, NULL);
+  if (sqlite3_get_autocommit(db->sql)) *rc = pz_err_set(err, PZ_EIO, NULL, NULL);
 }
 
 /* Runs job in a savepoint of its own: if it fails, what it wrote is
@@ -478,7 +476,7 @@ static pz_store_job_t *run_group(pz_db_t *db, pz_store_job_t *first, int *rc, pz
 static void run_batch(pz_store_t *st, apply_t *applies, pz_store_job_t *batch, unsigned n) {
   pz_db_t *db = &st->writer;
   pz_err_t err = {0};
-  int rc = step_once(db, SQL_BEGIN, &err);
+  int rc = step_once(db, SQL_BEGIN, &err), began = rc;
   uint64_t applied = 0;
   if (applies && rc < 0) {
     PZ_LOG(PZ_LOG_ERROR, NULL, "cannot apply the send log: stopping", NULL);
@@ -514,6 +512,8 @@ static void run_batch(pz_store_t *st, apply_t *applies, pz_store_job_t *batch, u
       job = job->next;
     }
   }
+  if (began == 0 && rc < 0)
+    PZ_LOG(PZ_LOG_ERROR, NULL, "a write batch was rolled back by the database", "jobs=%u", n);
   if (rc == 0 && db->batch_pending) {
     rc = pz__store_batch_end(db, &err);
     db->batch_pending = 0;
