@@ -95,7 +95,8 @@ static void usage(FILE *out) {
           "                         public addresses only [PLAZA_PRIVATE_WEBHOOKS=1]\n"
           "  --daily-limits LIST    what a user may send out per currency per UTC day, in minor\n"
           "                         units, by verification tier: tier:amount,... (0: no limit)\n"
-          "                         [PLAZA_DAILY_LIMITS] (default " PZ_WALLET_DAILY_LIMITS_DEFAULT ")\n"
+          "                         [PLAZA_DAILY_LIMITS] (default " PZ_WALLET_DAILY_LIMITS_DEFAULT
+          ")\n"
           "  --event-retention-days N  how long the events of the users' streams are kept for\n"
           "                         devices to catch up on; one offline for longer reloads its\n"
           "                         lists; 0 keeps them forever [PLAZA_EVENT_RETENTION_DAYS] (default 30)\n"
@@ -114,7 +115,9 @@ static void usage(FILE *out) {
           "\n"
           "wallet funding runs on the sandbox provider; PLAZA_SANDBOX_DELAY_MS=N makes it\n"
           "answer after N ms, PLAZA_SANDBOX_FAIL=1 makes it fail. PLAZA_TEST_TRANSFER_TTL_MS\n"
-          "shortens the 24 h after which a pending transfer is refunded: for tests only.\n"
+          "shortens the 24 h after which a pending transfer is refunded, and\n"
+          "PLAZA_TEST_FAIL_TRANSFER_AMOUNT=N fails every transfer of N minor units after\n"
+          "its writes, as a failing disk would: for tests only.\n"
           "PLAZA_TEST_SENDLOG_BYTES makes a new send log that small (at least 1 MiB), and\n"
           "PLAZA_TEST_APPLY_DELAY_MS holds messages in it that long before the database\n"
           "has them: for tests only.\n"
@@ -339,6 +342,13 @@ static int wallet_setup(daemon_t *d, const options_t *o, pz_err_t *err) {
                         (long long)PZ_WALLET_TRANSFER_TTL_MS);
     w->transfer_ttl_ms = (int64_t)v;
     PZ_LOG(PZ_LOG_WARN, NULL, "test setting: pending transfers expire early", "ttl_ms=%lu", v);
+  }
+  const char *fail_amount = env_or("PLAZA_TEST_FAIL_TRANSFER_AMOUNT", NULL);
+  if (fail_amount) {
+    if (parse_uint(fail_amount, (unsigned long)INT32_MAX, &v) < 0 || v == 0)
+      return pz_err_set(err, PZ_EINVAL, NULL, "PLAZA_TEST_FAIL_TRANSFER_AMOUNT wants a positive amount");
+    w->test_fail_amount = (int64_t)v;
+    PZ_LOG(PZ_LOG_WARN, NULL, "test setting: transfers of one amount fail after their writes", "amount=%lu", v);
   }
   const char *delay = env_or("PLAZA_SANDBOX_DELAY_MS", NULL);
   v = 0;

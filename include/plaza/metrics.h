@@ -17,6 +17,9 @@ void pz_metrics_websockets(int delta);
 void pz_metrics_commit(unsigned jobs, uint64_t fsync_ns);
 /* One append of the send log: its records and the time of its write and fdatasync. Log thread. */
 void pz_metrics_sendlog(unsigned records, uint64_t ns);
+/* A group of rerunnable write jobs was rolled back and run again job by
+ * job, as one of them failed after it wrote (any thread). */
+void pz_metrics_job_group_rerun(void);
 /* Records of the send log the writer applied to the database (any thread). */
 void pz_metrics_sendlog_applied(uint64_t records);
 /* A named counter (e.g. "login_failures"); at most 32 names. Loop thread. */

@@ -37,6 +37,7 @@ typedef struct pz_wallet_config_s {
   pz_wallet_currencies_t currencies;
   uint8_t pin_secret[PZ_WALLET_SECRET_LEN]; /* never logged, never stored in the database */
   int64_t transfer_ttl_ms;                  /* PZ_WALLET_TRANSFER_TTL_MS but in tests */
+  int64_t test_fail_amount;                 /* tests only: a transfer of this amount fails after its writes; 0 none */
   const pz_wallet_provider_t *provider;     /* borrowed; outlives every request */
 } pz_wallet_config_t;
 

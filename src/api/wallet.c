@@ -397,6 +397,10 @@ static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
     rc = pz__api_money_keep(db, &c->m, 201, answer, stored.id, &job->err);
   }
   free(tj);
+  /* Tests only (PLAZA_TEST_FAIL_TRANSFER_AMOUNT): a failure after every
+   * write, which no rule makes, so that the writer's rerun is tried. */
+  if (rc == 0 && c->transfer.amount == c->m.cfg->test_fail_amount)
+    rc = pz_err_set(&job->err, PZ_EIO, NULL, "test: this transfer fails after its writes");
   return rc;
 }
 

@@ -43,7 +43,7 @@ static _Atomic uint64_t batch_buckets[N_BATCH + 1];
 static _Atomic uint64_t batch_count, batch_sum;
 static _Atomic uint64_t fsync_buckets[N_FSYNC + 1];
 static _Atomic uint64_t fsync_count, fsync_sum_ns;
-static _Atomic uint64_t sendlog_records, sendlog_appends, sendlog_ns, sendlog_applied;
+static _Atomic uint64_t sendlog_records, sendlog_appends, sendlog_ns, sendlog_applied, job_group_reruns;
 
 int pz_metrics_route(const char *method, const char *pattern) {
   if (n_routes >= MAX_ROUTES) return 0;
@@ -80,6 +80,8 @@ void pz_metrics_sendlog(unsigned records, uint64_t ns) {
   atomic_fetch_add_explicit(&sendlog_appends, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&sendlog_ns, ns, memory_order_relaxed);
 }
+
+void pz_metrics_job_group_rerun(void) { atomic_fetch_add_explicit(&job_group_reruns, 1, memory_order_relaxed); }
 
 void pz_metrics_sendlog_applied(uint64_t records) {
   atomic_fetch_add_explicit(&sendlog_applied, records, memory_order_relaxed);
@@ -194,9 +196,13 @@ void pz_metrics_render(pz_buf_t *out) {
                 "# HELP plaza_sendlog_append_seconds_total Time spent writing and syncing the send log.\n"
                 "# TYPE plaza_sendlog_append_seconds_total counter\nplaza_sendlog_append_seconds_total %.6f\n"
                 "# HELP plaza_sendlog_applied_total Messages of the send log applied to the database since start.\n"
-                "# TYPE plaza_sendlog_applied_total counter\nplaza_sendlog_applied_total %llu\n",
+                "# TYPE plaza_sendlog_applied_total counter\nplaza_sendlog_applied_total %llu\n"
+                "# HELP plaza_job_group_reruns_total Groups of write jobs rolled back and run again job by job, "
+                "because one failed after it wrote.\n"
+                "# TYPE plaza_job_group_reruns_total counter\nplaza_job_group_reruns_total %llu\n",
                 (unsigned long long)atomic_load(&sendlog_records), (unsigned long long)atomic_load(&sendlog_appends),
-                (double)atomic_load(&sendlog_ns) / 1e9, (unsigned long long)atomic_load(&sendlog_applied));
+                (double)atomic_load(&sendlog_ns) / 1e9, (unsigned long long)atomic_load(&sendlog_applied),
+                (unsigned long long)atomic_load(&job_group_reruns));
   for (unsigned i = 0; i < n_counters; i++)
     pz_buf_printf(out, "# TYPE plaza_%s_total counter\nplaza_%s_total %llu\n", counters[i].name, counters[i].name,
                   (unsigned long long)counters[i].n);

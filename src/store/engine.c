@@ -452,6 +452,7 @@ static pz_store_job_t *run_group(pz_db_t *db, pz_store_job_t *first, int *rc, pz
     step_once(db, SQL_ROLLBACK_TO_GROUP, NULL);
     pz__db_forget_writes(db);
     step_once(db, SQL_RELEASE_GROUP, NULL);
+    pz_metrics_job_group_rerun();
     for (job = first; job != ran_end; job = job->next)
       job->rerun(job);
     for (job = first; job != end; job = job->next) {
