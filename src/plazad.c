@@ -95,8 +95,7 @@ static void usage(FILE *out) {
           "                         public addresses only [PLAZA_PRIVATE_WEBHOOKS=1]\n"
           "  --daily-limits LIST    what a user may send out per currency per UTC day, in minor\n"
           "                         units, by verification tier: tier:amount,... (0: no limit)\n"
-          "                         [PLAZA_DAILY_LIMITS] (default " PZ_WALLET_DAILY_LIMITS_DEFAULT
-          ")\n"
+          "                         [PLAZA_DAILY_LIMITS] (default " PZ_WALLET_DAILY_LIMITS_DEFAULT ")\n"
           "  --event-retention-days N  how long the events of the users' streams are kept for\n"
           "                         devices to catch up on; one offline for longer reloads its\n"
           "                         lists; 0 keeps them forever [PLAZA_EVENT_RETENTION_DAYS] (default 30)\n"
