@@ -24,8 +24,7 @@ void *pz__api_money_new(pz_req_t *req, size_t size, pz_store_run_fn run) {
 
 void pz__api_money_rerun(pz_store_job_t *job) {
   pz__api_money_t *m = job->data;
-  free(m->answer);
-  m->answer = NULL;
+  money_release(m); /* the answer and the events */
   m->answer_len = 0;
   m->answer_status = 0;
   m->failed = false;
@@ -33,7 +32,6 @@ void pz__api_money_rerun(pz_store_job_t *job) {
   m->retry_after_s = 0;
   json_decref(m->base.out);
   m->base.out = NULL;
-  pz__api_events_release(&m->events);
 }
 
 int pz__api_money_keep(pz_db_t *db, pz__api_money_t *m, int status, char *text, int64_t ref_id, pz_err_t *err) {

@@ -391,6 +391,14 @@ static void check_rolled_back(pz_db_t *db, int *rc, pz_err_t *err) {
   if (sqlite3_get_autocommit(db->sql)) *rc = pz_err_set(err, PZ_EIO, NULL, NULL);
 }
 
+/* Runs job (in whatever savepoint the caller opened): job->rc, and
+ * job->err filled whenever it failed. */
+static void run_job(pz_db_t *db, pz_store_job_t *job) {
+  job->rc = job->run(db, job);
+  reset_busy(db);
+  if (job->rc < 0 && job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
+}
+
 /* Runs job in a savepoint of its own: if it fails, what it wrote is
  * rolled back, and the batch's other jobs are not touched. */
 static void run_alone(pz_db_t *db, pz_store_job_t *job, int *rc, pz_err_t *err) {
@@ -399,10 +407,8 @@ static void run_alone(pz_db_t *db, pz_store_job_t *job, int *rc, pz_err_t *err) 
     job->rc = job->err.code;
     return;
   }
-  job->rc = job->run(db, job);
-  reset_busy(db);
+  run_job(db, job);
   if (job->rc < 0) {
-    if (job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
     step_once(db, SQL_ROLLBACK_TO, NULL);
     pz__db_forget_writes(db);
   }
@@ -442,9 +448,7 @@ static pz_store_job_t *run_group(pz_db_t *db, pz_store_job_t *first, int *rc, pz
   for (job = first; job != end && !failed; job = job->next) {
     memset(&job->err, 0, sizeof(job->err));
     sqlite3_int64 changes = sqlite3_total_changes64(db->sql);
-    job->rc = job->run(db, job);
-    reset_busy(db);
-    if (job->rc < 0 && job->err.code == 0) pz_err_set(&job->err, job->rc, NULL, NULL);
+    run_job(db, job);
     failed = job->rc < 0 && (sqlite3_total_changes64(db->sql) != changes || sqlite3_get_autocommit(db->sql));
   }
   if (failed && !sqlite3_get_autocommit(db->sql)) {
