@@ -165,9 +165,8 @@ int pz_store_wallet_system_account_id(pz_db_t *db, int kind, const char *currenc
 int pz_store_wallet_account_insert(pz_db_t *db, const pz_wallet_account_rec_t *a, int64_t now, pz_err_t *err);
 /* user_id's accounts, in currency order. */
 int pz_store_wallet_accounts_of(pz_db_t *db, int64_t user_id, pz_store_wallet_account_cb cb, void *arg, pz_err_t *err);
-/* Inserts the n (1 or 2) ledger transactions txn_ids[i] of kinds[i], about ref_id, in one statement. Writer. */
-int pz_store_wallet_txns_insert(pz_db_t *db, unsigned n, const int64_t *txn_ids, const int *kinds, int64_t ref_id,
-                                int64_t now, pz_err_t *err);
+/* Inserts the ledger transaction txn_id of kind, about ref_id. Writer. */
+int pz_store_wallet_txn_insert(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, int64_t now, pz_err_t *err);
 /* One entry of a ledger transaction: amount (signed) to account_id, owned by user_id (0 for system accounts). */
 typedef struct pz_wallet_entry_rec_s {
   int64_t txn_id;
@@ -175,9 +174,9 @@ typedef struct pz_wallet_entry_rec_s {
   int64_t user_id;
   int64_t amount;
 } pz_wallet_entry_rec_t;
-/* Inserts the n entries e (n is 2 or 4), in one statement; balances are
+/* Inserts a movement's two entries e, in one statement; balances are
  * pz_store_wallet_balance_move's. Writer. */
-int pz_store_wallet_entries_insert(pz_db_t *db, const pz_wallet_entry_rec_t *e, unsigned n, pz_err_t *err);
+int pz_store_wallet_entries_insert(pz_db_t *db, const pz_wallet_entry_rec_t e[2], pz_err_t *err);
 /* Moves the cached balance of account_id by amount. A user account that
  * would go below zero is PZ_ECONFLICT (the schema's CHECK: the balance
  * check of every debit), an unknown account PZ_ENOTFOUND. Writer. */

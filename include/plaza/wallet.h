@@ -134,13 +134,6 @@ int pz_wallet_idem_save(pz_db_t *db, int64_t user_id, pz_str_t key, const uint8_
  * job keeps come before, as in pz_wallet_spend_check). */
 int pz_wallet_move(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, const pz_wallet_account_rec_t *from,
                    const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err);
-/* pz_wallet_move from `from` to system account via (txn_ids[0] of
- * kinds[0]), then from via to `to` (txn_ids[1] of kinds[1]), in one go:
- * the same two transactions and four entries, and via's cached balance,
- * which ends where it started, is left unwritten. */
-int pz_wallet_move_through(pz_db_t *db, const int64_t txn_ids[2], const int kinds[2], int64_t ref_id,
-                           const pz_wallet_account_rec_t *from, const pz_wallet_account_rec_t *via,
-                           const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err);
 /* The account of (user_id, kind, currency), created (balance 0) if
  * missing. Of a system account, only id, kind and currency are filled:
  * its balance is not read. */

@@ -137,50 +137,38 @@ int pz_store_wallet_accounts_of(pz_db_t *db, int64_t user_id, pz_store_wallet_ac
   return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
 }
 
-/* The statements of two or more rows below are INSERT OR FAIL: a row
- * that fails ends the statement without undoing the rows before it, which
+static const char SQL_TXN_INSERT[] = "INSERT INTO wallet_txns (id, kind, ref_id, created_at) VALUES (?1, ?2, ?3, ?4)";
+
+int pz_store_wallet_txn_insert(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, int64_t now, pz_err_t *err) {
+  PZ_ASSERT(kind >= 0 && kind < PZ_TXN__COUNT);
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_TXN_INSERT, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, txn_id);
+  if (rc < 0) return rc;
+  if ((rc = sqlite3_bind_text(st, 2, txn_kinds[kind], -1, SQLITE_STATIC)) != SQLITE_OK ||
+      (rc = sqlite3_bind_int64(st, 3, ref_id)) != SQLITE_OK || (rc = sqlite3_bind_int64(st, 4, now)) != SQLITE_OK)
+    return pz__db_fail(db, rc, err);
+  return pz__db_step_done(db, st, err);
+}
+
+/* A movement's two entries in one statement: a statement per row cost
+ * half again as much, in its own start and end. INSERT OR FAIL: a row
+ * that fails ends the statement without undoing the row before it, which
  * spares SQLite a statement journal. With ABORT, the default, such a
  * statement copies every page it changes into one, and at its end cuts
  * the journal back with a walk from its start, as long as all that the
  * enclosing savepoint has copied: under a savepoint that spans many
  * transfers (engine.c, run_group), 43 % of the writer's time. A job whose
  * insert fails fails, and its savepoint undoes the rows anyway. */
-static const char SQL_TXN_INSERT[] = "INSERT INTO wallet_txns (id, kind, ref_id, created_at) VALUES (?1, ?2, ?3, ?4)";
-static const char SQL_TXN_INSERT_2[] =
-    "INSERT OR FAIL INTO wallet_txns (id, kind, ref_id, created_at) VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?3, ?4)";
-
-int pz_store_wallet_txns_insert(pz_db_t *db, unsigned n, const int64_t *txn_ids, const int *kinds, int64_t ref_id,
-                                int64_t now, pz_err_t *err) {
-  PZ_ASSERT(n == 1 || n == 2);
-  sqlite3_stmt *st = pz__db_stmt(db, n == 1 ? SQL_TXN_INSERT : SQL_TXN_INSERT_2, err);
-  if (st == NULL) return err->code;
-  int rc = SQLITE_OK;
-  for (unsigned i = 0; i < n && rc == SQLITE_OK; i++) {
-    PZ_ASSERT(kinds[i] >= 0 && kinds[i] < PZ_TXN__COUNT);
-    int at = i ? 5 : 1;
-    if ((rc = sqlite3_bind_int64(st, at, txn_ids[i])) == SQLITE_OK)
-      rc = sqlite3_bind_text(st, at + 1, txn_kinds[kinds[i]], -1, SQLITE_STATIC);
-  }
-  if (rc == SQLITE_OK && (rc = sqlite3_bind_int64(st, 3, ref_id)) == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, now);
-  return rc != SQLITE_OK ? pz__db_fail(db, rc, err) : pz__db_step_done(db, st, err);
-}
-
-/* Two entries (one movement) or four (two movements through an
- * intermediate account) in one statement: a statement per row cost half
- * again as much, in its own start and end. */
-static const char SQL_ENTRIES_INSERT_2[] =
+static const char SQL_ENTRIES_INSERT[] =
     "INSERT OR FAIL INTO wallet_entries (txn_id, account_id, user_id, amount) VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?7, "
     "?8)";
-static const char SQL_ENTRIES_INSERT_4[] =
-    "INSERT OR FAIL INTO wallet_entries (txn_id, account_id, user_id, amount)"
-    " VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?7, ?8), (?9, ?10, ?11, ?12), (?13, ?14, ?15, ?16)";
 
-int pz_store_wallet_entries_insert(pz_db_t *db, const pz_wallet_entry_rec_t *e, unsigned n, pz_err_t *err) {
-  PZ_ASSERT(n == 2 || n == 4);
-  sqlite3_stmt *st = pz__db_stmt(db, n == 2 ? SQL_ENTRIES_INSERT_2 : SQL_ENTRIES_INSERT_4, err);
+int pz_store_wallet_entries_insert(pz_db_t *db, const pz_wallet_entry_rec_t e[2], pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_ENTRIES_INSERT, err);
   if (st == NULL) return err->code;
   int rc = SQLITE_OK;
-  for (unsigned i = 0; i < n && rc == SQLITE_OK; i++) {
+  for (unsigned i = 0; i < 2 && rc == SQLITE_OK; i++) {
     int at = (int)i * 4;
     if ((rc = sqlite3_bind_int64(st, at + 1, e[i].txn_id)) == SQLITE_OK &&
         (rc = sqlite3_bind_int64(st, at + 2, e[i].account_id)) == SQLITE_OK &&
@@ -203,7 +191,8 @@ int pz_store_wallet_balance_move(pz_db_t *db, int64_t account_id, int64_t amount
 
 /* The counterparty of a transfer entry is the other user of the transfer. */
 static const char SQL_ENTRIES_LIST[] =
-    "SELECT e.txn_id, t.kind, t.ref_id, a.currency, e.amount, t.created_at,"
+    "SELECT e.txn_id, " PZ__DB_ENTRY_KIND
+    ", t.ref_id, a.currency, e.amount, t.created_at,"
     "  CASE WHEN tr.from_user_id = ?1 THEN tr.to_user_id ELSE coalesce(tr.from_user_id, 0) END"
     " FROM wallet_entries e"
     " JOIN wallet_txns t ON t.id = e.txn_id"

@@ -111,7 +111,9 @@ int pz_store_wallet_daily_charge(pz_db_t *db, int64_t user_id, const char *curre
  * prepared statement serves every combination of filters. The walk goes
  * down the (user_id, txn_id) index, newest first. */
 static const char SQL_HISTORY[] =
-    "SELECT e.txn_id, t.kind, t.ref_id, a.currency, e.amount, t.created_at, coalesce(p.cp, 0), coalesce(p.note, ''),"
+    "SELECT e.txn_id, " PZ__DB_ENTRY_KIND
+    ", t.ref_id, a.currency, e.amount, t.created_at, coalesce(p.cp, 0),"
+    "  coalesce(p.note, ''),"
     "  coalesce(u.username, ''), coalesce(u.display_name, '')"
     " FROM wallet_entries e"
     " JOIN wallet_txns t ON t.id = e.txn_id"
@@ -121,7 +123,8 @@ static const char SQL_HISTORY[] =
     " LEFT JOIN users u ON u.id = p.cp"
     " WHERE e.user_id = ?1 AND e.txn_id < ?2"
     "  AND (?3 = '' OR a.currency = ?3)"
-    "  AND (?4 = '' OR instr(?4, ',' || t.kind || ',') > 0)"
+    "  AND (?4 = '' OR instr(?4, ',' || " PZ__DB_ENTRY_KIND
+    " || ',') > 0)"
     "  AND t.created_at >= ?5 AND t.created_at < ?6"
     " ORDER BY e.txn_id DESC LIMIT ?7";
 

@@ -37,27 +37,16 @@ static int insufficient(pz_err_t *err) {
   return pz_err_set(err, PZ_EUNPROCESSABLE, "insufficient_funds", "your balance is too low for this");
 }
 
-/* n movements of amount: from -> to (n 1), or from -> via -> to (n 2,
- * via a system account), as ledger transactions txn_ids[i] of kinds[i],
- * all about ref_id. Every entry is written, but only the balances that
- * change: via's goes up and down by the same amount within this job. */
-static int move(pz_db_t *db, unsigned n, const int64_t *txn_ids, const int *kinds, int64_t ref_id,
-                const pz_wallet_account_rec_t *from, const pz_wallet_account_rec_t *via,
-                const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err) {
-  /* Every leg is built here, from one amount: a transaction cannot be
+int pz_wallet_move(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, const pz_wallet_account_rec_t *from,
+                   const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err) {
+  /* Both legs are built here, from one amount: a transaction cannot be
    * unbalanced or mix currencies whatever its caller does. */
   PZ_ASSERT(amount > 0 && from->id != to->id && strcmp(from->currency, to->currency) == 0);
-  PZ_ASSERT(n == 1 || (n == 2 && via->kind != PZ_ACCT_USER && via->id != from->id && via->id != to->id &&
-                       strcmp(via->currency, to->currency) == 0 && txn_ids[0] < txn_ids[1]));
-  pz_wallet_entry_rec_t e[4] = {
-      {txn_ids[0], from->id, from->user_id, -amount},
-      {txn_ids[0], n == 1 ? to->id : via->id, n == 1 ? to->user_id : via->user_id, amount},
+  const pz_wallet_entry_rec_t e[2] = {
+      {txn_id, from->id, from->user_id, -amount},
+      {txn_id, to->id, to->user_id, amount},
   };
-  if (n == 2) {
-    e[2] = (pz_wallet_entry_rec_t){txn_ids[1], via->id, via->user_id, -amount};
-    e[3] = (pz_wallet_entry_rec_t){txn_ids[1], to->id, to->user_id, amount};
-  }
-  int rc = pz_store_wallet_txns_insert(db, n, txn_ids, kinds, ref_id, now, err);
+  int rc = pz_store_wallet_txn_insert(db, txn_id, kind, ref_id, now, err);
   /* The debit goes first and is its own balance check: a user account
    * that would go below zero fails the schema's CHECK (PZ_ECONFLICT), on
    * the balance as it stands in this job, whatever the caller's copy
@@ -68,22 +57,11 @@ static int move(pz_db_t *db, unsigned n, const int64_t *txn_ids, const int *kind
   /* The daily limit is enforced here, where every debit passes, rather
    * than by each rule that makes one. A refusal fails the job, which takes
    * the debit back with it. */
-  if (rc == 0 && from->kind == PZ_ACCT_USER && pz_wallet_limit_counts(kinds[0]))
+  if (rc == 0 && from->kind == PZ_ACCT_USER && pz_wallet_limit_counts(kind))
     rc = pz_wallet_limit_charge(db, from->user_id, from->currency, amount, now, err);
-  if (rc == 0) rc = pz_store_wallet_entries_insert(db, e, 2 * n, err);
+  if (rc == 0) rc = pz_store_wallet_entries_insert(db, e, err);
   if (rc == 0) rc = pz_store_wallet_balance_move(db, to->id, amount, err);
   return rc == PZ_ECONFLICT ? insufficient(err) : rc;
-}
-
-int pz_wallet_move(pz_db_t *db, int64_t txn_id, int kind, int64_t ref_id, const pz_wallet_account_rec_t *from,
-                   const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err) {
-  return move(db, 1, &txn_id, &kind, ref_id, from, NULL, to, amount, now, err);
-}
-
-int pz_wallet_move_through(pz_db_t *db, const int64_t txn_ids[2], const int kinds[2], int64_t ref_id,
-                           const pz_wallet_account_rec_t *from, const pz_wallet_account_rec_t *via,
-                           const pz_wallet_account_rec_t *to, int64_t amount, int64_t now, pz_err_t *err) {
-  return move(db, 2, txn_ids, kinds, ref_id, from, via, to, amount, now, err);
 }
 
 typedef struct {

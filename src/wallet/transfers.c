@@ -1,4 +1,5 @@
-/* Transfers between users inside write jobs: sender to escrow, then escrow to the receiver, or back to the sender. */
+/* Transfers between users inside write jobs: sender to escrow, then escrow to the receiver or back to the sender; or,
+ * to a receiver who accepts automatically, sender to receiver. */
 #include <string.h>
 #include "plaza/id.h"
 #include "plaza/wallet.h"
@@ -51,33 +52,31 @@ int pz_wallet_transfer_create(pz_db_t *db, const pz_wallet_config_t *cfg, const 
   if (payee.blocked) return pz_err_set(err, PZ_EFORBIDDEN, "blocked", "one of you blocked the other");
   /* Checked before anything moves, so that the refusal is kept as the
    * key's answer; pz_wallet_move enforces balance and limit again. */
-  pz_wallet_account_rec_t from, escrow;
+  pz_wallet_account_rec_t from;
   rc = pz_wallet_spend_check(db, cfg, t->from_id, t->currency, t->amount, pin, now, &from, retry_after_s, err);
   if (rc < 0) return rc;
   *keep = false;
 
   *out = *t;
-  /* A receiver who accepts automatically gets a transfer that is
-   * completed from its first row; its money still passes through escrow:
-   * every transfer has the same two movements, whoever accepts it and when. */
   out->status = payee.auto_accept ? PZ_TRANSFER_COMPLETED : PZ_TRANSFER_PENDING;
   out->created_at = out->updated_at = now;
   out->expires_at = now + cfg->transfer_ttl_ms;
-  if ((rc = pz_store_wallet_transfer_insert(db, out, err)) < 0 ||
-      (rc = pz_wallet_account(db, 0, PZ_ACCT_ESCROW, t->currency, now, &escrow, err)) < 0)
-    return rc;
-  if (!payee.auto_accept)
+  if ((rc = pz_store_wallet_transfer_insert(db, out, err)) < 0) return rc;
+  if (!payee.auto_accept) {
+    /* Held in escrow until the receiver accepts or returns it, or it expires. */
+    pz_wallet_account_rec_t escrow;
+    if ((rc = pz_wallet_account(db, 0, PZ_ACCT_ESCROW, t->currency, now, &escrow, err)) < 0) return rc;
     return pz_wallet_move(db, pz_id_next(), PZ_TXN_TRANSFER, out->id, &from, &escrow, t->amount, now, err);
+  }
+  /* A receiver who accepts automatically gets a transfer that is
+   * completed from its first row, and the money at once: one movement from
+   * sender to receiver, with nothing to hold. (Older ledgers hold such
+   * transfers as two movements through escrow; the history tells both
+   * alike: the receiver's credit is a transfer_accept.) */
   pz_wallet_account_rec_t to = {.id = payee.account_id, .user_id = t->to_id, .kind = PZ_ACCT_USER};
   memcpy(to.currency, t->currency, sizeof(to.currency));
   if (to.id == 0 && (rc = pz_wallet_account(db, t->to_id, PZ_ACCT_USER, t->currency, now, &to, err)) < 0) return rc;
-  /* In this order: entries go in the order of their transactions' ids
-   * (ledger verify reads them so), and an initializer's are unsequenced. */
-  int64_t txns[2];
-  txns[0] = pz_id_next();
-  txns[1] = pz_id_next();
-  const int kinds[2] = {PZ_TXN_TRANSFER, PZ_TXN_TRANSFER_ACCEPT};
-  return pz_wallet_move_through(db, txns, kinds, out->id, &from, &escrow, &to, t->amount, now, err);
+  return pz_wallet_move(db, pz_id_next(), PZ_TXN_TRANSFER, out->id, &from, &to, t->amount, now, err);
 }
 
 /* Loads transfer id for its receiver me. */

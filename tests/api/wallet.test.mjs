@@ -175,9 +175,20 @@ describe('transfers', () => {
     assert.equal(p.status, 200, p.text);
     assert.deepEqual(p.json, { auto_accept_transfers: true });
     expectError(assert, await srv.call('PATCH', '/v1/wallet/settings', { token: b.token, body: { auto_accept_transfers: 'yes' } }), 400, 'invalid_request');
-    const res = await send(srv, a, b, 125);
+    const res = await send(srv, a, b, 125, { note: 'lunch' });
     assert.equal(res.json.transfer.status, 'completed');
     assert.equal(await balance(srv, b), 125);
+    assert.equal(await balance(srv, a), 375);
+    // Each history tells it as with a transfer accepted by hand: sent, and received.
+    const history = async (u, query = '') =>
+      (await srv.call('GET', `/v1/wallet/transactions${query}`, { token: u.token })).json.transactions.map((x) => [
+        x.type, x.amount, x.counterparty_id, x.note, x.ref_id]);
+    const t = res.json.transfer.id;
+    assert.deepEqual(await history(b), [['transfer_accept', 125, a.user.id, 'lunch', t]]);
+    assert.deepEqual(await history(b, '?type=transfer_accept'), [['transfer_accept', 125, a.user.id, 'lunch', t]]);
+    assert.deepEqual(await history(b, '?type=transfer'), []);
+    assert.deepEqual(await history(a, '?type=transfer'), [['transfer', -125, b.user.id, 'lunch', t]]);
+    assert.deepEqual(await history(a, '?type=transfer_accept'), []);
   });
 
   test('insufficient funds, oneself, unknown users and blocks are refused and move nothing', async () => {
