@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One quick round of wallet transfers against a fresh plazad, with what each thread and the machine spent on it: the
+# probe behind docs/PERFORMANCE.md's A/B comparisons (bench/wallet.sh gives the recorded figures beside PostgreSQL).
+# usage: bench/wallet/round.sh [BUILD]   (BUILD: a directory with a release plazad, default build-wbench)
+#   env: CONNS=800 AUTO=1 (0: transfers stay pending) SECONDS_=8 PORT=18311
+#        PERF=1 THREAD=pz-writer PERF_ARGS=: perf record -g $PERF_ARGS that thread for 4 s into $PERF_OUT
+#        (default /tmp/wallet-round.perf)
+# Prints one line over the middle of the round (from its 2nd second, SECONDS_-2 long): the WAL and socket bytes plazad
+# wrote per transfer (wchar), jobs per fsync and the fsync's mean time (/metrics), the machine's busy share
+# (/proc/stat), wrk's rate, and CPU µs per transfer by thread; then the WAL's size at the end.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. bench/lib.sh
+B=${1:-build-wbench}
+CONNS=${CONNS:-800}
+AUTO=${AUTO:-1}
+SECS=${SECONDS_:-8}
+PORT=${PORT:-18311}
+PIN=482913
+D=$(mktemp -d)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$D"
+}
+trap cleanup EXIT
+setsid "$B/plazad" --listen "127.0.0.1:$PORT" --data-dir "$D/data" --web-dir web --log-level warn \
+  --daily-limits 0:0 2>"$D/log" &
+pid=$!
+bench_wait_plazad "$PORT" "$pid" "$D/log"
+bench/wallet/setup.sh "http://127.0.0.1:$PORT" 100 "$D/users" "$PIN" "$AUTO" >/dev/null
+metrics() { curl -fsS "http://127.0.0.1:$PORT/metrics"; }
+made() { metrics | awk '/^plaza_http_requests_total\{method="POST",route="\/v1\/wallet\/transfers",status="201"\}/ {print $2}'; }
+commits() { metrics | grep -E '^plaza_commit_(batch_jobs|fsync_seconds)_(sum|count)'; }
+wchar() { awk '/^wchar/ {print $2}' "/proc/$pid/io"; }
+snap() { # CPU ticks by thread, 201s, bytes written, commit metrics, the machine's CPU line
+  bench_cpu_ticks "$pid" loop
+  bench_cpu_ticks "$w" wrk all
+  echo "made $(made)"
+  echo "wchar $(wchar)"
+  commits
+  head -1 /proc/stat
+}
+wrk -t2 -c"$CONNS" -d$((SECS + 2))s -s bench/wallet/transfers.lua "http://127.0.0.1:$PORT" -- \
+  "$D/users" "$SECS" r "$PIN" 2 >"$D/wrk.out" 2>&1 &
+w=$!
+sleep 1
+a=$(snap)
+if [ "${PERF:-0}" = 1 ]; then
+  tid=$(grep -l "${THREAD:-pz-writer}" /proc/"$pid"/task/*/comm | head -1 | xargs dirname | xargs basename)
+  # shellcheck disable=SC2086 # PERF_ARGS is words: -e sched:sched_switch
+  perf record ${PERF_ARGS:-} -g -t "$tid" -o "${PERF_OUT:-/tmp/wallet-round.perf}" -- sleep 4 >/dev/null 2>&1
+  sleep $((SECS - 6))
+else
+  sleep $((SECS - 2))
+fi
+b=$(snap)
+wait "$w"
+field() { awk -v k="$1" '$1 == k {print $2}' <<<"$2"; }
+n=$(($(field made "$b") - $(field made "$a")))
+[ "$n" -gt 0 ] || { echo "bench: no transfer was made: $(cat "$D/wrk.out")" >&2; exit 1; }
+ticks() { grep -v -E '^(made|wchar|plaza_|cpu )' <<<"$1"; }
+cpu=$(bench_cpu_per "$(ticks "$a")" "$(ticks "$b")" "$n")
+commit=$(paste <(grep '^plaza_' <<<"$a") <(grep '^plaza_' <<<"$b") | awk '{d[$1] = $4 - $2} END {
+  printf "jobs/fsync=%.0f fsync=%.2fms", d["plaza_commit_batch_jobs_sum"] / d["plaza_commit_batch_jobs_count"],
+    1000 * d["plaza_commit_fsync_seconds_sum"] / d["plaza_commit_fsync_seconds_count"] }')
+busy=$(paste <(grep '^cpu ' <<<"$a") <(grep '^cpu ' <<<"$b") | awk '{
+  busy = ($13 + $14 + $15 + $18 + $19) - ($2 + $3 + $4 + $7 + $8); idle = ($16 + $17) - ($5 + $6)
+  printf "busy=%.0f%%", 100 * busy / (busy + idle) }')
+kb=$((($(field wchar "$b") - $(field wchar "$a")) / n / 1024))
+echo "written=${kb}KB/transfer $commit $busy $(grep -o 'rate=[0-9]*' "$D/wrk.out") $cpu"
+echo "wal=$(($(stat -c %s "$D/data/plaza.db-wal") / 1048576))MB"
