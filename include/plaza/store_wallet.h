@@ -119,7 +119,6 @@ typedef struct pz_wallet_idem_rec_s {
 } pz_wallet_idem_rec_t;
 
 typedef int (*pz_store_wallet_account_cb)(void *arg, const pz_wallet_account_rec_t *a, pz_err_t *err);
-typedef int (*pz_store_wallet_entry_cb)(void *arg, const pz_wallet_entry_view_t *e, pz_err_t *err);
 typedef int (*pz_store_wallet_transfer_cb)(void *arg, const pz_wallet_transfer_rec_t *t, pz_err_t *err);
 
 /* A broken invariant found by pz_store_wallet_ledger_verify (store_wallet_verify.h). */
@@ -181,9 +180,6 @@ int pz_store_wallet_entries_insert(pz_db_t *db, const pz_wallet_entry_rec_t e[2]
  * would go below zero is PZ_ECONFLICT (the schema's CHECK: the balance
  * check of every debit), an unknown account PZ_ENOTFOUND. Writer. */
 int pz_store_wallet_balance_move(pz_db_t *db, int64_t account_id, int64_t amount, pz_err_t *err);
-/* user_id's entries with txn_id < before (0: from the newest), newest first, at most limit. */
-int pz_store_wallet_entries_list(pz_db_t *db, int64_t user_id, int64_t before, unsigned limit,
-                                 pz_store_wallet_entry_cb cb, void *arg, pz_err_t *err);
 
 /* ---- wallet users: PIN and settings ---- */
 

@@ -189,39 +189,6 @@ int pz_store_wallet_balance_move(pz_db_t *db, int64_t account_id, int64_t amount
   return rc;
 }
 
-/* The counterparty of a transfer entry is the other user of the transfer. */
-static const char SQL_ENTRIES_LIST[] =
-    "SELECT e.txn_id, " PZ__DB_ENTRY_KIND
-    ", t.ref_id, a.currency, e.amount, t.created_at,"
-    "  CASE WHEN tr.from_user_id = ?1 THEN tr.to_user_id ELSE coalesce(tr.from_user_id, 0) END"
-    " FROM wallet_entries e"
-    " JOIN wallet_txns t ON t.id = e.txn_id"
-    " JOIN wallet_accounts a ON a.id = e.account_id"
-    " LEFT JOIN wallet_transfers tr ON tr.id = t.ref_id AND t.kind LIKE 'transfer%'"
-    " WHERE e.user_id = ?1 AND e.txn_id < ?2"
-    " ORDER BY e.txn_id DESC LIMIT ?3";
-
-int pz_store_wallet_entries_list(pz_db_t *db, int64_t user_id, int64_t before, unsigned limit,
-                                 pz_store_wallet_entry_cb cb, void *arg, pz_err_t *err) {
-  sqlite3_stmt *st = pz__db_stmt(db, SQL_ENTRIES_LIST, err);
-  if (st == NULL) return err->code;
-  int rc = PZ__DB_BIND(db, st, err, user_id, before > 0 ? before : INT64_MAX, (int64_t)limit);
-  if (rc < 0) return rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    pz_wallet_entry_view_t e;
-    e.txn_id = sqlite3_column_int64(st, 0);
-    e.kind = pz__db_col_enum(st, 1, txn_kinds, PZ_TXN__COUNT, PZ_TXN_TOPUP);
-    e.ref_id = sqlite3_column_int64(st, 2);
-    pz__db_col_text(st, 3, e.currency, sizeof(e.currency));
-    e.amount = sqlite3_column_int64(st, 4);
-    e.created_at = sqlite3_column_int64(st, 5);
-    e.counterparty_id = sqlite3_column_int64(st, 6);
-    int cb_rc = cb(arg, &e, err);
-    if (cb_rc < 0) return cb_rc;
-  }
-  return rc == SQLITE_DONE ? 0 : pz__db_fail(db, rc, err);
-}
-
 /* ---- wallet users ---- */
 
 #define USER_COLS(u) u "pin_hash, " u "pin_failures, " u "pin_locked_until, " u "auto_accept, " u "tier"
