@@ -8,40 +8,25 @@
 # it) by the 201s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-. bench/lib.sh
 B=${1:-build-wbench}
 OUT=${2:-}
 PORT=${PORT:-18313}
 SECS=${SECONDS_:-20}
-PIN=482913
-D=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$D"
-}
-trap cleanup EXIT
-args=(--listen "127.0.0.1:$PORT" --data-dir "$D/data" --web-dir web --log-level warn --daily-limits 0:0)
-"$B/plazad" "${args[@]}" 2>"$D/log" &
-pid=$!
+. bench/wallet/probe.sh
+# shellcheck disable=SC2119 # no command words: plazad itself
+probe_start
 bench_wait_plazad "$PORT" "$pid" "$D/log"
-bench/wallet/setup.sh "http://127.0.0.1:$PORT" 100 "$D/users" "$PIN" 1 >/dev/null
-kill "$pid"
-wait "$pid" || true
-valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$D/cg.out" "$B/plazad" "${args[@]}" \
-  2>"$D/vg.log" &
-pid=$!
+probe_users 1
+probe_stop
+probe_start valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$D/cg.out"
 for _ in $(seq 600); do
   curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
   sleep 0.1
 done
 wrk -t1 -c100 -d$((SECS + 5))s -s bench/wallet/transfers.lua "http://127.0.0.1:$PORT" -- "$D/users" "$SECS" c "$PIN" 1 \
   >"$D/wrk.out" 2>&1
-n=$(curl -fsS "http://127.0.0.1:$PORT/metrics" |
-  awk '/^plaza_http_requests_total\{method="POST",route="\/v1\/wallet\/transfers",status="201"\}/ {print $2}')
-kill "$pid"
-wait "$pid" || true
-pid=
+n=$(probe_made)
+probe_stop
 f=$(grep -l "run_batch" "$D"/cg.out-* | head -1)
 total=$(grep -E '^(summary|totals):' "$f" | head -1 | awk '{print $2}')
 [ "${n:-0}" -gt 0 ] || { echo "bench: no transfer was made: $(cat "$D/wrk.out")" >&2; exit 1; }

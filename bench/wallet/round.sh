@@ -10,33 +10,23 @@
 # (/proc/stat), wrk's rate, and CPU µs per transfer by thread; then the WAL's size at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-. bench/lib.sh
 B=${1:-build-wbench}
 CONNS=${CONNS:-800}
 AUTO=${AUTO:-1}
 SECS=${SECONDS_:-8}
 PORT=${PORT:-18311}
-PIN=482913
-D=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$D"
-}
-trap cleanup EXIT
-setsid "$B/plazad" --listen "127.0.0.1:$PORT" --data-dir "$D/data" --web-dir web --log-level warn \
-  --daily-limits 0:0 2>"$D/log" &
-pid=$!
+. bench/wallet/probe.sh
+# shellcheck disable=SC2119 # no command words: plazad itself
+probe_start
 bench_wait_plazad "$PORT" "$pid" "$D/log"
-bench/wallet/setup.sh "http://127.0.0.1:$PORT" 100 "$D/users" "$PIN" "$AUTO" >/dev/null
+probe_users "$AUTO"
 metrics() { curl -fsS "http://127.0.0.1:$PORT/metrics"; }
-made() { metrics | awk '/^plaza_http_requests_total\{method="POST",route="\/v1\/wallet\/transfers",status="201"\}/ {print $2}'; }
 commits() { metrics | grep -E '^plaza_commit_(batch_jobs|fsync_seconds)_(sum|count)'; }
 wchar() { awk '/^wchar/ {print $2}' "/proc/$pid/io"; }
 snap() { # CPU ticks by thread, 201s, bytes written, commit metrics, the machine's CPU line
   bench_cpu_ticks "$pid" loop
   bench_cpu_ticks "$w" wrk all
-  echo "made $(made)"
+  echo "made $(probe_made)"
   echo "wchar $(wchar)"
   commits
   head -1 /proc/stat
