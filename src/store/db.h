@@ -167,15 +167,15 @@ static inline int pz__db_bind_str(sqlite3_stmt *st, int idx, pz_str_t s) {
   return sqlite3_bind_text(st, idx, s.ptr ? s.ptr : "", (int)s.len, SQLITE_STATIC);
 }
 
-/* A list of ids kept in one text column: decimal ids, one space apart
- * (msgops.c). Format writes at most PZ__STORE_IDS_TEXT_MAX(n) bytes with
- * the NUL; parse reads at most max ids and skips anything malformed. */
 /* The kind a user's entry e of ledger transaction t is in their history.
  * A transfer credits a user only when it went to them in one movement,
  * auto-accepted: that credit is their transfer_accept, as the movement
  * out of escrow is when they accept by hand. */
 #define PZ__DB_ENTRY_KIND "(CASE WHEN t.kind = 'transfer' AND e.amount > 0 THEN 'transfer_accept' ELSE t.kind END)"
 
+/* A list of ids kept in one text column: decimal ids, one space apart
+ * (msgops.c). Format writes at most PZ__STORE_IDS_TEXT_MAX(n) bytes with
+ * the NUL; parse reads at most max ids and skips anything malformed. */
 #define PZ__STORE_IDS_TEXT_MAX(n) ((size_t)(n) * 21 + 1)
 void pz__store_ids_format(const int64_t *ids, unsigned n, char *out);
 unsigned pz__store_ids_parse(const char *text, int64_t *ids, unsigned max);
