@@ -14,11 +14,11 @@ bench_ports_free() {
   done
 }
 
-# Waits up to 10 s for plazad (pid PID, log LOG) to answer /healthz on 127.0.0.1:PORT; exits with its log if not.
-# usage: bench_wait_plazad PORT PID LOG
+# Waits up to SECONDS (default 10) for plazad (pid PID, log LOG) to answer /healthz on 127.0.0.1:PORT; exits with its
+# log if not. usage: bench_wait_plazad PORT PID LOG [SECONDS]
 bench_wait_plazad() {
   local _
-  for _ in $(seq 100); do
+  for _ in $(seq $((${4:-10} * 10))); do
     curl -fsS "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && break
     sleep 0.1
   done
@@ -27,6 +27,13 @@ bench_wait_plazad() {
     cat "$3" >&2
     exit 1
   fi
+}
+
+# The 201s that plazad on 127.0.0.1:PORT has answered to POST /v1/wallet/transfers so far.
+# usage: bench_transfers_made PORT
+bench_transfers_made() {
+  curl -fsS "http://127.0.0.1:$1/metrics" |
+    awk '/^plaza_http_requests_total\{method="POST",route="\/v1\/wallet\/transfers",status="201"\}/ {print $2}'
 }
 
 # The median of the numbers on stdin, one per line (the mean of the middle two for an even count, as an integer).

@@ -91,10 +91,6 @@ pg_money=$(psql_ -Atc "SELECT sum(balance) FROM accounts")
 
 # ---- rounds: every Plaza connection count, then every PostgreSQL client count, ROUNDS times ----
 
-transfers_made() { # the 201s plazad has answered to POST /v1/wallet/transfers so far
-  curl -fsS "http://127.0.0.1:$PZ_PORT/metrics" |
-    awk '/^plaza_http_requests_total\{method="POST",route="\/v1\/wallet\/transfers",status="201"\}/ {print $2}'
-}
 plaza_round() { # connections round -> "rate ok other codes cpu..."
   local out line wrk_pid cpu="" a b n_a n_b
   wrk -t"$THREADS" -c"$1" -d"$((DURATION + GRACE))s" -s bench/wallet/transfers.lua \
@@ -104,9 +100,9 @@ plaza_round() { # connections round -> "rate ok other codes cpu..."
   # opening) and the last (then the drain, which sends /healthz as fast as it is answered) are left out.
   if [ "$DURATION" -ge 4 ]; then
     sleep 1
-    a=$(bench_cpu_ticks "$pz_pid" loop; bench_cpu_ticks "$wrk_pid" wrk all) n_a=$(transfers_made)
+    a=$(bench_cpu_ticks "$pz_pid" loop; bench_cpu_ticks "$wrk_pid" wrk all) n_a=$(bench_transfers_made "$PZ_PORT")
     sleep $((DURATION - 2))
-    b=$(bench_cpu_ticks "$pz_pid" loop; bench_cpu_ticks "$wrk_pid" wrk all) n_b=$(transfers_made)
+    b=$(bench_cpu_ticks "$pz_pid" loop; bench_cpu_ticks "$wrk_pid" wrk all) n_b=$(bench_transfers_made "$PZ_PORT")
     cpu=$(bench_cpu_per "$a" "$b" $((n_b - n_a)))
   fi
   wait "$wrk_pid" || { echo "bench: wrk failed: $(cat "$tmp/wrk.out")" >&2; exit 1; }

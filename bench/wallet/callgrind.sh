@@ -19,13 +19,10 @@ bench_wait_plazad "$PORT" "$pid" "$D/log"
 probe_users 1
 probe_stop
 probe_start valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$D/cg.out"
-for _ in $(seq 600); do
-  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+bench_wait_plazad "$PORT" "$pid" "$D/log" 60 # valgrind starts slowly
 wrk -t1 -c100 -d$((SECS + 5))s -s bench/wallet/transfers.lua "http://127.0.0.1:$PORT" -- "$D/users" "$SECS" c "$PIN" 1 \
   >"$D/wrk.out" 2>&1
-n=$(probe_made)
+n=$(bench_transfers_made "$PORT")
 probe_stop
 f=$(grep -l "run_batch" "$D"/cg.out-* | head -1)
 total=$(grep -E '^(summary|totals):' "$f" | head -1 | awk '{print $2}')

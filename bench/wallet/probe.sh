@@ -31,9 +31,3 @@ probe_stop() {
 probe_users() {
   bench/wallet/setup.sh "http://127.0.0.1:$PORT" 100 "$D/users" "$PIN" "$1" >/dev/null
 }
-
-# The transfers made so far (201s of POST /v1/wallet/transfers).
-probe_made() {
-  curl -fsS "http://127.0.0.1:$PORT/metrics" |
-    awk '/^plaza_http_requests_total\{method="POST",route="\/v1\/wallet\/transfers",status="201"\}/ {print $2}'
-}

@@ -26,7 +26,7 @@ wchar() { awk '/^wchar/ {print $2}' "/proc/$pid/io"; }
 snap() { # CPU ticks by thread, 201s, bytes written, commit metrics, the machine's CPU line
   bench_cpu_ticks "$pid" loop
   bench_cpu_ticks "$w" wrk all
-  echo "made $(probe_made)"
+  echo "made $(bench_transfers_made "$PORT")"
   echo "wchar $(wchar)"
   commits
   head -1 /proc/stat
