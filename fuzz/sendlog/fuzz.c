@@ -1,6 +1,6 @@
 /* libFuzzer: arbitrary bytes as a send log file: recovery follows only whole records with the next lsn, stays inside
- * the file, and a record appended after it is found by the next recovery; and as a message record, which decodes
- * within its bounds or not at all. */
+ * the file, and a record appended after it is found by the next recovery; and as a message record and a transfer
+ * record, each of which decodes within its bounds or not at all. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +51,29 @@ static void decode_message(const uint8_t *data, size_t size) {
   }
 }
 
+static pz_wallet_transfer_log_t transfer;
+
+static void decode_transfer(const uint8_t *data, size_t size) {
+  pz_str_t type, event, answer;
+  if (pz__store_transfer_log_decode(data, (uint32_t)size, &transfer, &type, &event, &answer) != 0) return;
+  const pz_wallet_transfer_rec_t *t = &transfer.t;
+  if (t->amount <= 0 || t->from_id == t->to_id || transfer.from_account == transfer.to_account ||
+      strlen(t->currency) > PZ_WALLET_CURRENCY_LEN || strlen(t->note) > PZ_WALLET_NOTE_MAX_BYTES ||
+      strlen(t->idem_key) > PZ_WALLET_KEY_MAX || t->idem_key[0] == '\0' || answer.len > PZ_WALLET_BODY_MAX ||
+      type.len == 0 || type.len + event.len + answer.len > size || t->status != PZ_TRANSFER_COMPLETED ||
+      t->conversation_id != 0)
+    abort();
+  /* It encodes again, to a record no longer than the one it came from. */
+  pz_buf_t again = {0};
+  if (pz_store_wallet_transfer_log_encode(&transfer, type, event, answer, &again) != PZ__LOG_TRANSFER ||
+      again.len == 0 || again.len > size)
+    abort();
+  pz_buf_free(&again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   decode_message(data, size);
+  decode_transfer(data, size);
   /* The first 8 bytes choose where recovery starts; the rest is the file,
    * padded with zeros to the smallest log. */
   if (size < 8 || size > (1u << 20)) return 0;

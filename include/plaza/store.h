@@ -32,8 +32,9 @@ struct pz_store_job_s {
   pz_err_t err;
   /* Optional: a write that may be made durable in the send log instead
    * (engine.c). Called on the log thread, inside a read transaction,
-   * while no other write claims event seqs: 1 when it appended the
-   * record to log to rec (pz_store_msg_log_encode); the job is then done
+   * while no other write claims event seqs: when it appended a record to
+   * rec, the record's type, 1 for a message (pz_store_msg_log_encode) or
+   * what pz_store_wallet_transfer_log_encode returned; the job is then done
    * once that record is durable, and run is never called. 0 leaves the
    * job to the writer (run), as if log were NULL; a negative PZ_E code
    * with err filled ends the job with it, nothing written. */

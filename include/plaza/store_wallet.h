@@ -237,6 +237,39 @@ int pz_store_wallet_idem_put(pz_db_t *db, int64_t user_id, pz_str_t key, const p
 
 /* ---- transfers ---- */
 
+/* A transfer decided on the send log's thread (pz_wallet_transfer_log),
+ * with what the writer needs to apply it later without reading anything:
+ * completed from its first row, the receiver accepting automatically. */
+typedef struct pz_wallet_transfer_log_s {
+  pz_wallet_transfer_rec_t t;
+  int64_t txn_id;                   /* the ledger transaction */
+  int64_t from_account, to_account; /* the two user accounts */
+  int64_t day;                      /* the sender's daily counter's day */
+  uint8_t fp[PZ_WALLET_FP_LEN];     /* the request's, for its idempotency record */
+  int64_t seqs[2];                  /* the sender's and the receiver's event seqs */
+} pz_wallet_transfer_log_t;
+
+/* What the send log's thread knows of the transfers it logged that the
+ * writer may not have applied yet, since everything logged was last
+ * applied (engine.c empties it then, and a write job always applies
+ * everything logged first). An account it does not know has its balance
+ * in the database; a receiver's is only known once it sent money. Log
+ * thread, inside a pz_store_job_t log callback. */
+bool pz_store_wallet_log_balance(pz_db_t *db, int64_t account_id, int64_t *balance);
+void pz_store_wallet_log_balance_set(pz_db_t *db, int64_t account_id, int64_t balance);
+/* The daily counter of the user whose account (in the counter's currency) is account_id. */
+bool pz_store_wallet_log_daily(pz_db_t *db, int64_t account_id, pz_wallet_daily_rec_t *d);
+void pz_store_wallet_log_daily_set(pz_db_t *db, int64_t account_id, const pz_wallet_daily_rec_t *d);
+/* Whether a transfer under (user_id, key) was logged; a hash shared by two
+ * keys only sends the second transfer to the writer. */
+bool pz_store_wallet_log_key_pending(pz_db_t *db, int64_t user_id, pz_str_t key);
+void pz_store_wallet_log_key_claim(pz_db_t *db, int64_t user_id, pz_str_t key);
+/* Appends to rec the send log record of l, with its events' type and
+ * payload and the 201 answer kept under its key; returns the record's type
+ * for the log callback to return. Log thread. */
+int pz_store_wallet_transfer_log_encode(const pz_wallet_transfer_log_t *l, pz_str_t event_type, pz_str_t event,
+                                        pz_str_t answer, pz_buf_t *rec);
+
 int pz_store_wallet_transfer_insert(pz_db_t *db, const pz_wallet_transfer_rec_t *t, pz_err_t *err);
 int pz_store_wallet_transfer_get(pz_db_t *db, int64_t id, pz_wallet_transfer_rec_t *out, pz_err_t *err);
 /* Moves transfer id from pending to status; *changed is false when it was

@@ -144,6 +144,24 @@ int pz_wallet_account(pz_db_t *db, int64_t user_id, int kind, const char *curren
 int pz_wallet_balances(pz_db_t *db, const pz_wallet_config_t *cfg, int64_t user_id,
                        int64_t out[PZ_WALLET_CURRENCIES_MAX], pz_err_t *err);
 
+/* Whether pin is u's PIN with nothing about the PIN to write: set, not
+ * locked, no wrong try counted since the last right one. Any thread. */
+bool pz_wallet_pin_clean_match(const pz_wallet_config_t *cfg, const pz_wallet_user_rec_t *u, pz_str_t pin);
+
+/* Decides transfer t (as for pz_wallet_transfer_create, the idempotency
+ * key in t->idem_key) on the send log's thread, counting the transfers
+ * logged and not yet applied (pz_store_wallet_log_*): 1 with *out filled
+ * and the sender's balance, daily counter, key and both event seqs
+ * claimed, when it can be made at once and completed, with nothing but
+ * its own rows to write. 0 for everything else, which the writer does as
+ * before: a transfer in a chat, to a receiver who accepts by hand or has
+ * no account in the currency yet, a wrong PIN or one with wrong tries to
+ * forget, too little money (as far as the log knows), the daily limit,
+ * a key already used, a block, an unknown receiver, any error reading.
+ * Log thread. */
+int pz_wallet_transfer_log(pz_db_t *db, const pz_wallet_config_t *cfg, const pz_wallet_transfer_rec_t *t, pz_str_t pin,
+                           int64_t now, pz_wallet_transfer_log_t *out);
+
 /* A transfer as asked: id, from_id, to_id, amount, currency, note,
  * conversation_id and idem_key filled and checked by the caller. */
 /* Creates it: the money goes from the sender to escrow, pending until the

@@ -472,6 +472,11 @@ char *pz__api_transfer_text(const pz_wallet_transfer_rec_t *t);
 /* In the job that made transfer t: its card, a transfer message with id
  * msg_id, in t->conversation_id (when not 0), and transfer.updated to
  * both parties; tj is pz__api_transfer_text(t). Writer. */
+/* The send log's way for a transfer (store.h, the job's log callback):
+ * when pz_wallet_transfer_log decides t alone, appends its record to rec,
+ * sets m's answer and events as transfer_run would, and returns the
+ * record's type; else 0, and the writer makes it. Log thread. */
+int pz__api_transfer_log(pz_db_t *db, pz__api_money_t *m, const pz_wallet_transfer_rec_t *t, pz_buf_t *rec);
 int pz__api_transfer_made(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, const char *tj,
                           int64_t msg_id, int64_t now, pz_err_t *err);
 /* transfer.updated {"transfer"} to both parties of t. Writer. */

@@ -104,14 +104,19 @@ out:
   return rc;
 }
 
+/* The transfer.updated payload of the transfer whose JSON is tj. */
+static void transfer_updated_payload(pz_buf_t *b, const char *tj) {
+  pz_buf_append_c(b, "{\"type\":\"" EVENT_TRANSFER_UPDATED "\",\"transfer\":");
+  pz_buf_append_c(b, tj);
+  pz_buf_append_c(b, "}");
+}
+
 /* The transfer's JSON is written once and spliced into both events (the
  * same bytes json_pack would give: members in insertion order). */
 static int transfer_updated_text(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_transfer_rec_t *t, const char *tj,
                                  int64_t now, pz_err_t *err) {
   pz_buf_t b = {0};
-  pz_buf_append_c(&b, "{\"type\":\"" EVENT_TRANSFER_UPDATED "\",\"transfer\":");
-  pz_buf_append_c(&b, tj);
-  pz_buf_append_c(&b, "}");
+  transfer_updated_payload(&b, tj);
   /* Both sides see every change: the sender's card turns "accepted" or
    * "returned" as the receiver's does. */
   int rc = 0;
@@ -144,6 +149,33 @@ int pz__api_transfer_made(pz_db_t *db, pz__api_events_t *ev, const pz_wallet_tra
     if (rc < 0) return rc;
   }
   return transfer_updated_text(db, ev, t, tj, now, err);
+}
+
+int pz__api_transfer_log(pz_db_t *db, pz__api_money_t *m, const pz_wallet_transfer_rec_t *t, pz_buf_t *rec) {
+  pz_wallet_transfer_log_t l;
+  if (pz_wallet_transfer_log(db, m->cfg, t, m->pin, m->now, &l) == 0) return 0;
+  memcpy(l.fp, m->fp, sizeof(l.fp));
+  /* The same answer, events and kept record as transfer_run's. The
+   * seqs and the money are claimed: from here on nothing may fail, and
+   * running out of memory stops plazad, as pz_malloc does. */
+  char *tj = pz__api_transfer_text(&l.t);
+  pz_buf_t answer = {0}, payload = {0};
+  if (tj == NULL) abort();
+  pz_buf_append_c(&answer, "{\"transfer\":");
+  pz_buf_append_c(&answer, tj);
+  pz_buf_append_c(&answer, "}");
+  transfer_updated_payload(&payload, tj);
+  free(tj);
+  pz_str_t event = pz_str_n(payload.data, payload.len);
+  int type = pz_store_wallet_transfer_log_encode(&l, PZ_STR(EVENT_TRANSFER_UPDATED), event,
+                                                 pz_str_n(answer.data, answer.len), rec);
+  events_add(&m->events, l.t.from_id, l.seqs[0], event);
+  events_add(&m->events, l.t.to_id, l.seqs[1], event);
+  pz_buf_free(&payload);
+  m->answer_status = 201;
+  m->answer_len = answer.len;
+  if ((m->answer = pz__api_buf_take(&answer)) == NULL) abort();
+  return type;
 }
 
 /* ---- encoding ---- */

@@ -404,6 +404,15 @@ static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
   return rc;
 }
 
+/* A transfer the log thread can decide alone is durable in the send log,
+ * and answered, before the writer has applied it (engine.c). */
+static int transfer_log(pz_db_t *db, pz_store_job_t *job, pz_buf_t *rec) {
+  wallet_ctx_t *c = job->data;
+  /* Tests only: the failure after every write is the writer's to make. */
+  if (!c->m.has_key || c->transfer.amount == c->m.cfg->test_fail_amount) return 0;
+  return pz__api_transfer_log(db, &c->m, &c->transfer, rec);
+}
+
 static void transfer_authed(pz_req_t *req) {
   pz_err_t err = {0};
   json_t *body;
@@ -444,6 +453,7 @@ static void transfer_authed(pz_req_t *req) {
   /* transfer_run checks the PIN, the balance and the limit before it
    * writes, and keeps nothing in c but what pz__api_money_rerun resets. */
   c->m.base.job.rerun = pz__api_money_rerun;
+  c->m.base.job.log = transfer_log;
   pz__api_write(&c->m.base);
   return;
 fail:

@@ -189,13 +189,13 @@ void pz_metrics_render(pz_buf_t *out) {
                 (double)atomic_load(&fsync_sum_ns) / 1e9, (unsigned long long)atomic_load(&fsync_count));
 
   pz_buf_printf(out,
-                "# HELP plaza_sendlog_records_total Messages made durable in the send log.\n"
+                "# HELP plaza_sendlog_records_total Records (messages, transfers) made durable in the send log.\n"
                 "# TYPE plaza_sendlog_records_total counter\nplaza_sendlog_records_total %llu\n"
                 "# HELP plaza_sendlog_appends_total Appends to the send log, one fdatasync each.\n"
                 "# TYPE plaza_sendlog_appends_total counter\nplaza_sendlog_appends_total %llu\n"
                 "# HELP plaza_sendlog_append_seconds_total Time spent writing and syncing the send log.\n"
                 "# TYPE plaza_sendlog_append_seconds_total counter\nplaza_sendlog_append_seconds_total %.6f\n"
-                "# HELP plaza_sendlog_applied_total Messages of the send log applied to the database since start.\n"
+                "# HELP plaza_sendlog_applied_total Records of the send log applied to the database since start.\n"
                 "# TYPE plaza_sendlog_applied_total counter\nplaza_sendlog_applied_total %llu\n"
                 "# HELP plaza_job_group_reruns_total Groups of write jobs rolled back and run again job by job, "
                 "because one failed after it wrote.\n"

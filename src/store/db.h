@@ -6,6 +6,7 @@
 #include <string.h>
 #include "plaza/store.h"
 #include "plaza/store_chat.h"
+#include "plaza/store_wallet.h"
 
 typedef struct pz__log_pending_s pz__log_pending_t;
 
@@ -65,7 +66,8 @@ int pz__store_event_put(pz_db_t *db, int64_t user_id, int64_t seq, pz_str_t type
 /* ---- the send log (engine.c, msglog.c) ---- */
 
 /* Record types of the send log. */
-#define PZ__LOG_MSG 1u /* a new message with its events (msglog.c) */
+#define PZ__LOG_MSG 1u      /* a new message with its events (msglog.c) */
+#define PZ__LOG_TRANSFER 2u /* a completed transfer with its ledger rows, key and events (msglog.c) */
 
 /* What the log thread has claimed and not yet seen applied: each stream's
  * last seq claimed, and the client ids of messages logged. Owned by the log
@@ -87,6 +89,17 @@ int pz__store_msg_log_apply(pz_db_t *db, const void *rec, uint32_t len, pz_err_t
  * fuzz target. */
 int pz__store_msg_log_decode(const void *rec, uint32_t len, pz_msg_rec_t *m, pz_str_t *event, pz_store_user_seq_t **fan,
                              unsigned *n_fan);
+
+/* Applies a PZ__LOG_TRANSFER record inside the writer's transaction: the
+ * transfer, its ledger transaction, entries and balances, the daily
+ * counter, the idempotency record and both parties' events. PZ_EINVAL for
+ * a record that does not decode, PZ_ECONFLICT for one the schema refuses
+ * (a balance below zero: only through a bug). Writer. */
+int pz__store_transfer_log_apply(pz_db_t *db, const void *rec, uint32_t len, pz_err_t *err);
+/* Decodes a PZ__LOG_TRANSFER record into l (the strings borrowed from
+ * rec): 0, or PZ_EINVAL. For apply and the fuzz target. */
+int pz__store_transfer_log_decode(const void *rec, uint32_t len, pz_wallet_transfer_log_t *l, pz_str_t *event_type,
+                                  pz_str_t *event, pz_str_t *answer);
 
 /* Returns the cached prepared statement for the static string sql, reset
  * and with its bindings cleared; NULL with err filled (PZ_EIO) when it does

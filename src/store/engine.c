@@ -309,6 +309,7 @@ typedef struct apply_s {
   unsigned n;
   uint64_t first_lsn;
   pz_buf_t *recs;              /* n records */
+  uint16_t *types;             /* n: their types (PZ__LOG_*) */
   pz__sendlog_pos_t *next_pos; /* n: where the chain goes on after each */
 } apply_t;
 
@@ -318,6 +319,7 @@ static void apply_free(apply_t *a) {
     for (unsigned i = 0; i < a->n; i++)
       pz_buf_free(&a->recs[i]);
     pz_free(a->recs);
+    pz_free(a->types);
     pz_free(a->next_pos);
     pz_free(a);
     a = next;
@@ -338,10 +340,11 @@ static const char SQL_SENDLOG_MOVE[] = "UPDATE sendlog_state SET next_lsn = ?1, 
  * a record touched into the savepoint's journal, a tenth of its time under
  * load. Anything else wrong with the database stops plazad, which applies
  * the record again at start: it is durable and answered. */
-static bool apply_one(pz_db_t *db, uint64_t lsn, const void *rec, uint32_t len, bool careful) {
+static bool apply_one(pz_db_t *db, uint64_t lsn, uint16_t type, const void *rec, uint32_t len, bool careful) {
   pz_err_t err = {0};
   if (careful && step_once(db, SQL_SAVEPOINT, &err) < 0) goto fatal;
-  int rc = pz__store_msg_log_apply(db, rec, len, &err);
+  int rc = type == PZ__LOG_TRANSFER ? pz__store_transfer_log_apply(db, rec, len, &err)
+                                    : pz__store_msg_log_apply(db, rec, len, &err);
   if (careful) reset_busy(db);
   if (rc == PZ_ECONFLICT || rc == PZ_EINVAL) {
     if (!careful) return false;
@@ -367,7 +370,7 @@ static bool apply_records(pz_db_t *db, const apply_t *applies, bool careful) {
   bool ok = true;
   for (const apply_t *a = applies; a && ok; a = a->next)
     for (unsigned i = 0; i < a->n && ok; i++)
-      ok = apply_one(db, a->first_lsn + i, a->recs[i].data, (uint32_t)a->recs[i].len, careful);
+      ok = apply_one(db, a->first_lsn + i, a->types[i], a->recs[i].data, (uint32_t)a->recs[i].len, careful);
   reset_busy(db);
   return ok;
 }
@@ -869,6 +872,9 @@ static void log_append(pz_store_t *st, const pz__sendlog_rec_t *recs, pz_buf_t *
   pz_metrics_sendlog(n, pz_mono_ns() - t0);
   a->recs = pz_malloc(n * sizeof(*a->recs));
   memcpy(a->recs, bufs, n * sizeof(*a->recs));
+  a->types = pz_malloc(n * sizeof(*a->types));
+  for (unsigned i = 0; i < n; i++)
+    a->types[i] = recs[i].type;
   uv_mutex_lock(&st->lock);
   atomic_store(&st->log_durable, first + n - 1);
   while (atomic_load(&st->durable) < horizon)
@@ -915,6 +921,8 @@ static void log_batch(pz_store_t *st, pz_store_job_t *jobs) {
     job->next = NULL;
     int rc = began < 0 ? 0 : log_checked(st, job);
     if (rc > 0) {
+      PZ_ASSERT(rc == PZ__LOG_MSG || rc == PZ__LOG_TRANSFER);
+      job->rc = rc; /* the record's type, until it is appended */
       list_append(&logged, &logged_tail, job, job);
       n++;
     } else {
@@ -933,7 +941,7 @@ static void log_batch(pz_store_t *st, pz_store_job_t *jobs) {
   pz_buf_t *bufs = n ? pz_malloc(n * sizeof(*bufs)) : NULL;
   unsigned i = 0;
   for (pz_store_job_t *job = logged; job; job = job->next, i++) {
-    recs[i] = (pz__sendlog_rec_t){PZ__LOG_MSG, job->rec.data, (uint32_t)job->rec.len};
+    recs[i] = (pz__sendlog_rec_t){(uint16_t)job->rc, job->rec.data, (uint32_t)job->rec.len};
     bufs[i] = job->rec; /* the writer frees them once applied */
     job->rec = (pz_buf_t){0};
     job->rc = 0;
@@ -1356,10 +1364,10 @@ typedef struct {
 static int recover_one(void *arg, uint64_t lsn, uint16_t type, const void *data, uint32_t len, pz__sendlog_pos_t next,
                        pz_err_t *err) {
   recover_t *r = arg;
-  if (type != PZ__LOG_MSG)
+  if (type != PZ__LOG_MSG && type != PZ__LOG_TRANSFER)
     return pz_err_set(err, PZ_EIO, NULL, "record %llu of the send log has an unknown type %u", (unsigned long long)lsn,
                       type);
-  apply_one(r->db, lsn, data, len, true);
+  apply_one(r->db, lsn, type, data, len, true);
   r->next = next;
   r->n++;
   return 0;

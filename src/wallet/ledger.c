@@ -97,6 +97,14 @@ static unsigned seconds_until(int64_t until, int64_t now) {
   return ms <= 0 ? 1 : (unsigned)((ms + 999) / 1000);
 }
 
+bool pz_wallet_pin_clean_match(const pz_wallet_config_t *cfg, const pz_wallet_user_rec_t *u, pz_str_t pin) {
+  if (!u->pin_set || u->pin_failures != 0 || u->pin_locked_until != 0) return false;
+  uint8_t hash[PZ_WALLET_PIN_HASH_LEN];
+  pz_wallet_pin_hash(cfg->pin_secret, u->user_id, pin, hash);
+  /* Constant time: how far a guess matched must not show in the timing. */
+  return sodium_memcmp(hash, u->pin_hash, sizeof(hash)) == 0;
+}
+
 /* pz_wallet_pin_verify against u, user_id's PIN state as read in this job. */
 static int pin_verify(pz_db_t *db, const pz_wallet_config_t *cfg, const pz_wallet_user_rec_t *u, pz_str_t pin,
                       int64_t now, unsigned *retry_after_s, pz_err_t *err) {

@@ -2,6 +2,7 @@
  * to a receiver who accepts automatically, sender to receiver. */
 #include <string.h>
 #include "plaza/id.h"
+#include "plaza/store_chat.h"
 #include "plaza/wallet.h"
 
 static int not_found(pz_err_t *err) { return pz_err_set(err, PZ_ENOTFOUND, NULL, "no such transfer"); }
@@ -77,6 +78,66 @@ int pz_wallet_transfer_create(pz_db_t *db, const pz_wallet_config_t *cfg, const 
   memcpy(to.currency, t->currency, sizeof(to.currency));
   if (to.id == 0 && (rc = pz_wallet_account(db, t->to_id, PZ_ACCT_USER, t->currency, now, &to, err)) < 0) return rc;
   return pz_wallet_move(db, pz_id_next(), PZ_TXN_TRANSFER, out->id, &from, &to, t->amount, now, err);
+}
+
+int pz_wallet_transfer_log(pz_db_t *db, const pz_wallet_config_t *cfg, const pz_wallet_transfer_rec_t *t, pz_str_t pin,
+                           int64_t now, pz_wallet_transfer_log_t *out) {
+  pz_str_t key = pz_str(t->idem_key);
+  if (t->conversation_id || t->from_id == t->to_id || key.len == 0 ||
+      pz_store_wallet_log_key_pending(db, t->from_id, key))
+    return 0;
+  /* Reads alone: whatever fails here is the writer's to tell. */
+  pz_err_t err = {0};
+  pz_wallet_idem_rec_t *idem = pz_malloc(sizeof(*idem));
+  int rc = pz_store_wallet_idem_get(db, t->from_id, key, idem, &err);
+  pz_free(idem);
+  if (rc != PZ_ENOTFOUND) return 0; /* a retry, replayed by the writer */
+  pz_wallet_payee_rec_t payee;
+  pz_wallet_payer_rec_t p;
+  if (pz_store_wallet_payee_get(db, t->from_id, t->to_id, t->currency, &payee, &err) < 0 || payee.blocked ||
+      !payee.auto_accept || payee.account_id == 0 ||
+      pz_store_wallet_payer_get(db, t->from_id, t->currency, &p, &err) < 0 || !p.has_account ||
+      !pz_wallet_pin_clean_match(cfg, &p.user, pin))
+    return 0;
+  int64_t balance = p.account.balance;
+  pz_store_wallet_log_balance(db, p.account.id, &balance);
+  pz_wallet_daily_rec_t d = p.daily;
+  pz_store_wallet_log_daily(db, p.account.id, &d);
+  if (balance < t->amount || pz_wallet_limit_check_counter(p.user.tier, &d, t->currency, t->amount, now, &err) < 0)
+    return 0;
+
+  if (pz_store_event_claim(db, t->from_id, &out->seqs[0], &err) < 0) return 0;
+  if (pz_store_event_claim(db, t->to_id, &out->seqs[1], &err) < 0) {
+    pz_store_event_unclaim(db, t->from_id);
+    return 0;
+  }
+  pz_store_wallet_log_key_claim(db, t->from_id, key);
+  pz_store_wallet_log_balance_set(db, p.account.id, balance - t->amount);
+  /* A receiver the log does not know yet keeps the balance the database
+   * gives when it first sends: short of what was logged to it, never more
+   * than it has. */
+  int64_t to_balance;
+  if (pz_store_wallet_log_balance(db, payee.account_id, &to_balance))
+    pz_store_wallet_log_balance_set(db, payee.account_id, to_balance + t->amount);
+  /* The counter moves as pz_store_wallet_daily_add moves it. */
+  int64_t day = now / PZ_WALLET_DAY_MS;
+  if (day <= d.day) {
+    d.amount += t->amount;
+  } else {
+    d.day = day;
+    d.amount = t->amount;
+  }
+  pz_store_wallet_log_daily_set(db, p.account.id, &d);
+
+  out->t = *t;
+  out->t.status = PZ_TRANSFER_COMPLETED;
+  out->t.created_at = out->t.updated_at = now;
+  out->t.expires_at = now + cfg->transfer_ttl_ms;
+  out->txn_id = pz_id_next();
+  out->from_account = p.account.id;
+  out->to_account = payee.account_id;
+  out->day = day;
+  return 1;
 }
 
 /* Loads transfer id for its receiver me. */

@@ -1,10 +1,12 @@
 /* Tests of the send log: records come back in order after a reopen, the ring wraps without losing a wanted record,
- * and a torn or stale record ends the chain. */
+ * and a torn or stale record ends the chain; a transfer's record decodes to what was encoded, and nothing shorter
+ * decodes. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "store/db.h"
 #include "store/sendlog.h"
 #include "test.h"
 
@@ -308,6 +310,59 @@ static void test_max_epoch_across_reads(void) {
   free(path);
 }
 
+static void test_transfer_record(void) {
+  pz_wallet_transfer_log_t l = {.txn_id = 77, .from_account = 5, .to_account = 6, .day = 20717, .seqs = {3, 9}};
+  l.t = (pz_wallet_transfer_rec_t){.id = 101,
+                                   .from_id = 11,
+                                   .to_id = 12,
+                                   .amount = 2350,
+                                   .status = PZ_TRANSFER_COMPLETED,
+                                   .created_at = 1790000000000,
+                                   .updated_at = 1790000000000,
+                                   .expires_at = 1790086400000};
+  strcpy(l.t.currency, "EUR");
+  strcpy(l.t.note, "lunch \xe2\x9c\x93");
+  strcpy(l.t.idem_key, "key-1");
+  for (int i = 0; i < PZ_WALLET_FP_LEN; i++)
+    l.fp[i] = (uint8_t)(i * 7);
+  pz_buf_t rec = {0};
+  CHECK_EQ_INT(pz_store_wallet_transfer_log_encode(&l, PZ_STR("transfer.updated"), PZ_STR("{\"e\":1}"),
+                                                   PZ_STR("{\"transfer\":{}}"), &rec),
+               PZ__LOG_TRANSFER);
+  pz_wallet_transfer_log_t back;
+  pz_str_t type, event, answer;
+  CHECK_EQ_INT(pz__store_transfer_log_decode(rec.data, (uint32_t)rec.len, &back, &type, &event, &answer), 0);
+  CHECK(memcmp(&back.t, &l.t, offsetof(pz_wallet_transfer_rec_t, currency)) == 0);
+  CHECK_EQ_STR(back.t.currency, "EUR");
+  CHECK_EQ_STR(back.t.note, l.t.note);
+  CHECK_EQ_STR(back.t.idem_key, "key-1");
+  CHECK(back.t.status == PZ_TRANSFER_COMPLETED && back.t.conversation_id == 0);
+  CHECK(back.t.created_at == l.t.created_at && back.t.updated_at == l.t.created_at &&
+        back.t.expires_at == l.t.expires_at);
+  CHECK(back.txn_id == 77 && back.from_account == 5 && back.to_account == 6 && back.day == 20717);
+  CHECK(back.seqs[0] == 3 && back.seqs[1] == 9);
+  CHECK(memcmp(back.fp, l.fp, PZ_WALLET_FP_LEN) == 0);
+  CHECK(pz_str_eq(type, PZ_STR("transfer.updated")) && pz_str_eq(event, PZ_STR("{\"e\":1}")) &&
+        pz_str_eq(answer, PZ_STR("{\"transfer\":{}}")));
+  /* Every shorter record, and one with a byte more, is refused. */
+  for (size_t n = 0; n < rec.len; n++)
+    CHECK_EQ_INT(pz__store_transfer_log_decode(rec.data, (uint32_t)n, &back, &type, &event, &answer), PZ_EINVAL);
+  pz_buf_append(&rec, "x", 1);
+  CHECK_EQ_INT(pz__store_transfer_log_decode(rec.data, (uint32_t)rec.len, &back, &type, &event, &answer), PZ_EINVAL);
+  pz_buf_free(&rec);
+  /* A record that would move nothing, or money from an account to itself, does not decode. */
+  pz_wallet_transfer_log_t bad = l;
+  bad.t.amount = 0;
+  pz_store_wallet_transfer_log_encode(&bad, PZ_STR("t"), PZ_STR(""), PZ_STR(""), &rec);
+  CHECK_EQ_INT(pz__store_transfer_log_decode(rec.data, (uint32_t)rec.len, &back, &type, &event, &answer), PZ_EINVAL);
+  pz_buf_free(&rec);
+  bad = l;
+  bad.to_account = bad.from_account;
+  pz_store_wallet_transfer_log_encode(&bad, PZ_STR("t"), PZ_STR(""), PZ_STR(""), &rec);
+  CHECK_EQ_INT(pz__store_transfer_log_decode(rec.data, (uint32_t)rec.len, &back, &type, &event, &answer), PZ_EINVAL);
+  pz_buf_free(&rec);
+}
+
 int main(void) {
   RUN(test_decode);
   RUN(test_new_log_and_reopen);
@@ -315,5 +370,6 @@ int main(void) {
   RUN(test_torn_record);
   RUN(test_stale_tail_after_restart);
   RUN(test_max_epoch_across_reads);
+  RUN(test_transfer_record);
   TEST_EXIT();
 }
