@@ -422,7 +422,17 @@ static int ledger_main(int argc, char **argv) {
   long holder = 0;
   pz_err_t cerr = {0};
   int rc;
+  uint64_t applied = 0;
   if (pz_store_claim(st, &holder, &cerr) == 0) {
+    /* What a crash left answered in the send log is part of the ledger:
+     * applied first, as a start of plazad would. */
+    rc = pz_store_apply_log(st, &applied, &cerr);
+    if (rc < 0) {
+      fprintf(stderr, "plazad: cannot apply the send log: %s\n", pz_err_message(&cerr));
+      pz_store_close(st);
+      return 2;
+    }
+    if (applied) fprintf(stderr, "plazad: applied %llu records of the send log first\n", (unsigned long long)applied);
     rc = pz_store_run_sync(st, &v.job);
   } else if (cerr.code == PZ_ECONFLICT) {
     fprintf(stderr, "plazad: a plazad (pid %ld) is running on %s: checking a snapshot of the ledger\n", holder,

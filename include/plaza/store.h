@@ -107,5 +107,11 @@ int pz_store_run_sync_read(pz_store_t *st, pz_store_job_t *job);
  * holds it, with *holder (may be NULL) its pid as it wrote it (0 if
  * unknown). Kept until pz_store_close. */
 int pz_store_claim(pz_store_t *st, long *holder, pz_err_t *err);
+/* Applies what the send log (DATA_DIR/sendlog, if there is one) holds
+ * beyond the database, as pz_store_open does at start: the messages and
+ * transfers a crash left answered but unapplied. *n is how many. For a
+ * store opened with pz_store_open_sync that holds its directory
+ * (pz_store_claim). */
+int pz_store_apply_log(pz_store_t *st, uint64_t *n, pz_err_t *err);
 
 #endif

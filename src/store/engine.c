@@ -1376,23 +1376,20 @@ static int recover_one(void *arg, uint64_t lsn, uint16_t type, const void *data,
 #define SENDLOG_DEFAULT_BYTES (64u << 20)
 #define SENDLOG_MIN_BYTES (1u << 20)
 
-/* Opens DATA_DIR/sendlog and applies, in one transaction, every record
- * durable there and not yet in the database: those a crash or kill -9
- * left unapplied. Then appends go on after the last whole record. */
-static int log_open(pz_store_t *st, const pz_store_config_t *cfg, pz_err_t *err) {
+/* DATA_DIR/sendlog, malloc'd. */
+static char *log_path(const pz_store_t *st) {
   size_t n = strlen(st->path) + 1;
   char *path = pz_malloc(n);
   snprintf(path, n, "%.*ssendlog", (int)(strlen(st->path) - strlen("plaza.db")), st->path);
-  uint64_t bytes = cfg->sendlog_bytes ? cfg->sendlog_bytes : SENDLOG_DEFAULT_BYTES;
-  /* A record is at most a few hundred KiB (a message of the longest text
-   * and body, its JSON, 500 members' seqs): a ring of a MiB holds any. */
-  if (bytes < SENDLOG_MIN_BYTES || bytes % 8) {
-    pz_free(path);
-    return pz_err_set(err, PZ_EINVAL, NULL, "the send log wants a multiple of 8 bytes from %u", SENDLOG_MIN_BYTES);
-  }
-  int rc = pz__sendlog_open(&st->log, path, bytes, err);
-  pz_free(path);
-  if (rc < 0) return rc;
+  return path;
+}
+
+/* Applies, in one transaction, every record durable in st->log and not
+ * yet in the database (those a crash or kill -9 left unapplied), and
+ * gives this process the next epoch: *n records, *end where appends go
+ * on. */
+static int log_recover(pz_store_t *st, uint64_t *n, pz__sendlog_pos_t *end, pz_err_t *err) {
+  int rc;
   pz_db_t *db = &st->writer;
   pz__sendlog_pos_t start = {1, 0};
   sqlite3_stmt *q = pz__db_stmt(db, SQL_SENDLOG_STATE, err);
@@ -1405,9 +1402,8 @@ static int log_open(pz_store_t *st, const pz_store_config_t *cfg, pz_err_t *err)
   uint32_t in_file = pz__sendlog_max_epoch(st->log);
   epoch = (in_file > epoch ? in_file : epoch) + 1;
   recover_t r = {db, start, 0};
-  pz__sendlog_pos_t end;
   if ((rc = step_once(db, SQL_BEGIN, err)) < 0) return rc;
-  rc = pz__sendlog_recover(st->log, start, recover_one, &r, &end, err);
+  rc = pz__sendlog_recover(st->log, start, recover_one, &r, end, err);
   if (rc == 0 && r.n) {
     apply_moved(db, r.next);
     if (db->batch_pending) rc = pz__store_batch_end(db, err);
@@ -1424,7 +1420,25 @@ static int log_open(pz_store_t *st, const pz_store_config_t *cfg, pz_err_t *err)
     return rc;
   }
   pz__sendlog_set_epoch(st->log, epoch);
-  if (r.n) PZ_LOG(PZ_LOG_INFO, NULL, "send log records applied at start", "records=%llu", (unsigned long long)r.n);
+  *n = r.n;
+  return 0;
+}
+
+/* Opens DATA_DIR/sendlog, applies what it holds beyond the database
+ * (log_recover), and appends go on after the last whole record. */
+static int log_open(pz_store_t *st, const pz_store_config_t *cfg, pz_err_t *err) {
+  uint64_t bytes = cfg->sendlog_bytes ? cfg->sendlog_bytes : SENDLOG_DEFAULT_BYTES;
+  /* A record is at most a few hundred KiB (a message of the longest text
+   * and body, its JSON, 500 members' seqs): a ring of a MiB holds any. */
+  if (bytes < SENDLOG_MIN_BYTES || bytes % 8)
+    return pz_err_set(err, PZ_EINVAL, NULL, "the send log wants a multiple of 8 bytes from %u", SENDLOG_MIN_BYTES);
+  char *path = log_path(st);
+  int rc = pz__sendlog_open(&st->log, path, bytes, err);
+  pz_free(path);
+  uint64_t n = 0;
+  pz__sendlog_pos_t end;
+  if (rc < 0 || (rc = log_recover(st, &n, &end, err)) < 0) return rc;
+  if (n) PZ_LOG(PZ_LOG_INFO, NULL, "send log records applied at start", "records=%llu", (unsigned long long)n);
   st->free_from = end;
   atomic_store(&st->log_claimed, end.lsn - 1);
   atomic_store(&st->log_durable, end.lsn - 1);
@@ -1536,6 +1550,7 @@ static void finish_close(pz_store_t *st) { uv_close((uv_handle_t *)&st->lazy_tim
 void pz_store_close(pz_store_t *st) {
   if (st == NULL) return;
   if (st->sync_only) {
+    pz__sendlog_close(st->log); /* pz_store_apply_log's */
     db_close(&st->writer);
     if (st->lock_fd >= 0) close(st->lock_fd);
     pz_free(st->path);
@@ -1565,6 +1580,18 @@ void pz_store_close(pz_store_t *st) {
 }
 
 const char *pz_store_path(const pz_store_t *st) { return st->path; }
+
+int pz_store_apply_log(pz_store_t *st, uint64_t *n, pz_err_t *err) {
+  *n = 0;
+  PZ_ASSERT(st->sync_only && st->lock_fd >= 0 && st->log == NULL);
+  char *path = log_path(st);
+  /* An existing log keeps its size: the one given is only for a new file. */
+  int rc = access(path, F_OK) != 0 ? 0 : pz__sendlog_open(&st->log, path, SENDLOG_MIN_BYTES, err);
+  pz_free(path);
+  pz__sendlog_pos_t end;
+  if (rc == 0 && st->log) rc = log_recover(st, n, &end, err);
+  return rc;
+}
 
 int pz_store_open_sync(pz_store_t **out, const char *data_dir, pz_err_t *err) {
   int rc = open_common(out, data_dir, false, err);
