@@ -231,6 +231,9 @@ int pz_store_wallet_payee_get(pz_db_t *db, int64_t from_id, int64_t to_id, const
 /* ---- idempotency ---- */
 
 int pz_store_wallet_idem_get(pz_db_t *db, int64_t user_id, pz_str_t key, pz_wallet_idem_rec_t *out, pz_err_t *err);
+/* 0 when (user_id, key) has a record, PZ_ENOTFOUND when not: the look-up
+ * alone, without the record. */
+int pz_store_wallet_idem_exists(pz_db_t *db, int64_t user_id, pz_str_t key, pz_err_t *err);
 /* Inserts or replaces the record of (user_id, key). Writer. */
 int pz_store_wallet_idem_put(pz_db_t *db, int64_t user_id, pz_str_t key, const pz_wallet_idem_rec_t *rec, int64_t now,
                              pz_err_t *err);
@@ -260,6 +263,9 @@ void pz_store_wallet_log_balance_set(pz_db_t *db, int64_t account_id, int64_t ba
 /* The daily counter of the user whose account (in the counter's currency) is account_id. */
 bool pz_store_wallet_log_daily(pz_db_t *db, int64_t account_id, pz_wallet_daily_rec_t *d);
 void pz_store_wallet_log_daily_set(pz_db_t *db, int64_t account_id, const pz_wallet_daily_rec_t *d);
+/* pz_store_wallet_payee_get, remembered until a write job commits. */
+int pz_store_wallet_log_payee(pz_db_t *db, int64_t from_id, int64_t to_id, const char *currency,
+                              pz_wallet_payee_rec_t *out, pz_err_t *err);
 /* Whether a transfer under (user_id, key) was logged; a hash shared by two
  * keys only sends the second transfer to the writer. */
 bool pz_store_wallet_log_key_pending(pz_db_t *db, int64_t user_id, pz_str_t key);

@@ -76,8 +76,10 @@ int pz__store_event_put(pz_db_t *db, int64_t user_id, int64_t seq, pz_str_t type
 void pz__log_pending_clear(pz__log_pending_t *p);
 /* The log thread, before a batch's checks: what it remembers of
  * conversations (pz_store_send_facts) is forgotten unless gen, the count
- * of committed write jobs, is the one it was read at. */
-void pz__log_memo_begin(pz_db_t *db, uint64_t gen);
+ * of committed write jobs, is the one it was read at; no record of the
+ * batch will have an lsn above lsn_bound; the database has every record up
+ * to applied (what was claimed for them may be forgotten). */
+void pz__log_batch_begin(pz_db_t *db, uint64_t gen, uint64_t lsn_bound, uint64_t applied);
 void pz__log_pending_free(pz__log_pending_t *p);
 
 /* Applies a PZ__LOG_MSG record inside the writer's transaction: the

@@ -910,10 +910,13 @@ static void log_batch(pz_store_t *st, pz_store_job_t *jobs) {
   unsigned n = 0;
   uv_mutex_lock(&st->seq_mu);
   uint64_t horizon = atomic_load(&st->jobs_committed);
-  pz__log_memo_begin(&st->logdb, horizon);
   pz__sendlog_pos_t end = pz__sendlog_end(st->log);
+  uint64_t applied = atomic_load(&st->log_applied), n_jobs = 0;
+  for (pz_store_job_t *job = jobs; job; job = job->next)
+    n_jobs++;
+  pz__log_batch_begin(&st->logdb, horizon, end.lsn + n_jobs, applied);
   /* Everything logged is in the database: the claims start afresh from it. */
-  if (atomic_load(&st->log_applied) + 1 == end.lsn) pz__log_pending_clear(st->logdb.pending);
+  if (applied + 1 == end.lsn) pz__log_pending_clear(st->logdb.pending);
   pz_err_t err = {0};
   int began = step_once(&st->logdb, SQL_BEGIN_READ, &err);
   for (pz_store_job_t *job = jobs, *next; job; job = next) {

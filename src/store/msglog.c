@@ -22,17 +22,28 @@ typedef struct {
   bool *blocked; /* per member as the sender: the other member of a direct chat blocks them */
 } memo_t;
 
+/* A receiver as pz_store_wallet_payee_get read it for a sender. */
+typedef struct {
+  int64_t from_id, to_id;
+  char currency[PZ_WALLET_CURRENCY_LEN + 1];
+  pz_wallet_payee_rec_t facts;
+} payee_memo_t;
+
 struct pz__log_pending_s {
   map_t heads;   /* user id -> last seq claimed */
-  map_t clients; /* hash of (conversation, sender, client id) -> 1 */
+  map_t clients; /* hash of (conversation, sender, client id) -> lsn_bound when logged */
   /* Transfers (pz_store_wallet_log_*): an account's balance with every
    * transfer logged since the maps were last emptied; the day and amount
    * of the daily counter of the user the account belongs to; hashes of
-   * (user, idempotency key) of transfers logged. */
+   * (user, idempotency key) of transfers logged -> lsn_bound then. */
   map_t balances, daily_day, daily_amount, keys;
+  uint64_t lsn_bound; /* no record of this batch has a higher lsn */
   map_t convs;   /* conversation id -> index in memo */
   memo_t *memo;
   size_t n_memo, cap_memo;
+  map_t payees; /* hash of (sender, receiver, currency) -> index in payee */
+  payee_memo_t *payee;
+  size_t n_payee, cap_payee;
   uint64_t memo_gen;
 };
 
@@ -67,6 +78,24 @@ static void map_put(map_t *m, uint64_t key, int64_t val) {
   m->vals[i] = val;
 }
 
+/* Entries of the maps that grow with every record (clients, keys) past
+ * which those of records the database has are dropped: the maps are only
+ * emptied once everything logged is applied, which a steady load may not
+ * let happen for hours. What stays is within LOG_MAX_BEHIND (engine.c). */
+#define PRUNE_AT 65536
+
+static void map_prune(map_t *m, uint64_t applied) {
+  if (m->n < PRUNE_AT) return;
+  map_t old = *m;
+  m->keys = pz_calloc(m->cap, sizeof(*m->keys));
+  m->vals = pz_calloc(m->cap, sizeof(*m->vals));
+  m->n = 0;
+  for (size_t i = 0; i < old.cap; i++)
+    if (old.keys[i] && (uint64_t)old.vals[i] > applied) map_put(m, old.keys[i], old.vals[i]);
+  pz_free(old.keys);
+  pz_free(old.vals);
+}
+
 static void map_clear(map_t *m) {
   if (m->n == 0) return;
   memset(m->keys, 0, m->cap * sizeof(*m->keys));
@@ -90,6 +119,8 @@ static void memo_clear(pz__log_pending_t *p) {
   }
   p->n_memo = 0;
   map_clear(&p->convs);
+  p->n_payee = 0;
+  map_clear(&p->payees);
 }
 
 void pz__log_pending_free(pz__log_pending_t *p) {
@@ -98,6 +129,9 @@ void pz__log_pending_free(pz__log_pending_t *p) {
   pz_free(p->memo);
   pz_free(p->convs.keys);
   pz_free(p->convs.vals);
+  pz_free(p->payee);
+  pz_free(p->payees.keys);
+  pz_free(p->payees.vals);
   pz_free(p->heads.keys);
   pz_free(p->heads.vals);
   pz_free(p->clients.keys);
@@ -154,7 +188,7 @@ bool pz_store_msg_log_claim_client(pz_db_t *db, int64_t conv_id, int64_t sender_
   if (h == 0) h = 1;
   /* A hash shared by two client ids only sends the second to the writer. */
   if (map_get(&p->clients, h)) return false;
-  map_put(&p->clients, h, 1);
+  map_put(&p->clients, h, (int64_t)p->lsn_bound);
   return true;
 }
 
@@ -197,7 +231,8 @@ bool pz_store_wallet_log_key_pending(pz_db_t *db, int64_t user_id, pz_str_t key)
 }
 
 void pz_store_wallet_log_key_claim(pz_db_t *db, int64_t user_id, pz_str_t key) {
-  map_put(&pending(db)->keys, key_hash(user_id, key), 1);
+  pz__log_pending_t *p = pending(db);
+  map_put(&p->keys, key_hash(user_id, key), (int64_t)p->lsn_bound);
 }
 
 /* ---- what the log thread read ---- */
@@ -205,10 +240,13 @@ void pz_store_wallet_log_key_claim(pz_db_t *db, int64_t user_id, pz_str_t key) {
 /* Conversations remembered at most; then all are forgotten at once. */
 #define MEMO_MAX 4096
 
-void pz__log_memo_begin(pz_db_t *db, uint64_t gen) {
+void pz__log_batch_begin(pz_db_t *db, uint64_t gen, uint64_t lsn_bound, uint64_t applied) {
   pz__log_pending_t *p = pending(db);
   if (p->memo_gen != gen) memo_clear(p);
   p->memo_gen = gen;
+  p->lsn_bound = lsn_bound;
+  map_prune(&p->clients, applied);
+  map_prune(&p->keys, applied);
 }
 
 static int collect(void *arg, int64_t user_id, pz_err_t *err) {
@@ -262,6 +300,40 @@ int pz_store_send_facts(pz_db_t *db, int64_t conv_id, int64_t sender_id, pz_stor
       out->is_member = true;
       out->blocked = e->blocked[i];
     }
+  return 0;
+}
+
+/* Only write jobs change blocks, the auto-accept setting and accounts:
+ * what was read stays true while no write job committed (memo_gen). */
+int pz_store_wallet_log_payee(pz_db_t *db, int64_t from_id, int64_t to_id, const char *currency,
+                              pz_wallet_payee_rec_t *out, pz_err_t *err) {
+  pz__log_pending_t *p = pending(db);
+  uint64_t h = fnv(0xcbf29ce484222325ull, &from_id, sizeof(from_id));
+  h = fnv(h, &to_id, sizeof(to_id));
+  h = fnv(h, currency, strlen(currency));
+  if (h == 0) h = 1;
+  int64_t *at = map_get(&p->payees, h);
+  if (at) {
+    const payee_memo_t *e = &p->payee[*at];
+    if (e->from_id == from_id && e->to_id == to_id && strcmp(e->currency, currency) == 0) {
+      *out = e->facts;
+      return 0;
+    }
+  }
+  int rc = pz_store_wallet_payee_get(db, from_id, to_id, currency, out, err);
+  if (rc < 0 || at || strlen(currency) > PZ_WALLET_CURRENCY_LEN) return rc; /* a hash shared: not remembered */
+  if (p->n_payee == MEMO_MAX) {
+    p->n_payee = 0;
+    map_clear(&p->payees);
+  }
+  if (p->n_payee == p->cap_payee) {
+    p->cap_payee = p->cap_payee ? p->cap_payee * 2 : 64;
+    p->payee = pz_realloc(p->payee, p->cap_payee * sizeof(*p->payee));
+  }
+  payee_memo_t *e = &p->payee[p->n_payee];
+  *e = (payee_memo_t){.from_id = from_id, .to_id = to_id, .facts = *out};
+  memcpy(e->currency, currency, strlen(currency) + 1);
+  map_put(&p->payees, h, (int64_t)p->n_payee++);
   return 0;
 }
 

@@ -320,6 +320,16 @@ int pz_store_wallet_payee_get(pz_db_t *db, int64_t from_id, int64_t to_id, const
 static const char SQL_IDEM_GET[] =
     "SELECT fingerprint, status, ref_id, body FROM wallet_idempotency WHERE user_id = ?1 AND key = ?2";
 
+static const char SQL_IDEM_EXISTS[] = "SELECT 1 FROM wallet_idempotency WHERE user_id = ?1 AND key = ?2";
+
+int pz_store_wallet_idem_exists(pz_db_t *db, int64_t user_id, pz_str_t key, pz_err_t *err) {
+  sqlite3_stmt *st = pz__db_stmt(db, SQL_IDEM_EXISTS, err);
+  if (st == NULL) return err->code;
+  int rc = PZ__DB_BIND(db, st, err, user_id);
+  if (rc == 0 && (rc = pz__db_bind_str(st, 2, key)) != SQLITE_OK) rc = pz__db_fail(db, rc, err);
+  return rc < 0 ? rc : pz__db_step_row(db, st, err);
+}
+
 int pz_store_wallet_idem_get(pz_db_t *db, int64_t user_id, pz_str_t key, pz_wallet_idem_rec_t *out, pz_err_t *err) {
   sqlite3_stmt *st = pz__db_stmt(db, SQL_IDEM_GET, err);
   if (st == NULL) return err->code;

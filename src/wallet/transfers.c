@@ -88,13 +88,11 @@ int pz_wallet_transfer_log(pz_db_t *db, const pz_wallet_config_t *cfg, const pz_
     return 0;
   /* Reads alone: whatever fails here is the writer's to tell. */
   pz_err_t err = {0};
-  pz_wallet_idem_rec_t *idem = pz_malloc(sizeof(*idem));
-  int rc = pz_store_wallet_idem_get(db, t->from_id, key, idem, &err);
-  pz_free(idem);
-  if (rc != PZ_ENOTFOUND) return 0; /* a retry, replayed by the writer */
+  if (pz_store_wallet_idem_exists(db, t->from_id, key, &err) != PZ_ENOTFOUND)
+    return 0; /* a retry: the writer replays it */
   pz_wallet_payee_rec_t payee;
   pz_wallet_payer_rec_t p;
-  if (pz_store_wallet_payee_get(db, t->from_id, t->to_id, t->currency, &payee, &err) < 0 || payee.blocked ||
+  if (pz_store_wallet_log_payee(db, t->from_id, t->to_id, t->currency, &payee, &err) < 0 || payee.blocked ||
       !payee.auto_accept || payee.account_id == 0 ||
       pz_store_wallet_payer_get(db, t->from_id, t->currency, &p, &err) < 0 || !p.has_account ||
       !pz_wallet_pin_clean_match(cfg, &p.user, pin))

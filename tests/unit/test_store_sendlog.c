@@ -363,6 +363,31 @@ static void test_transfer_record(void) {
   pz_buf_free(&rec);
 }
 
+/* What the log thread claims per record (client ids, idempotency keys) is
+ * forgotten once the database has the record, when there is much of it:
+ * a steady load never lets everything be applied at once. */
+static void test_claims_pruned(void) {
+  pz_db_t db = {0};
+  enum { N = 70000 };
+  char id[32];
+  pz__log_batch_begin(&db, 0, 100, 0);
+  for (int i = 0; i < N; i++) {
+    snprintf(id, sizeof(id), "c%d", i);
+    CHECK(pz_store_msg_log_claim_client(&db, 1, 2, pz_str(id)));
+  }
+  pz_store_wallet_log_key_claim(&db, 2, PZ_STR("k"));
+  /* Records up to lsn 99 applied: a claim of lsn up to 100 may not go. */
+  pz__log_batch_begin(&db, 0, 200, 99);
+  CHECK(!pz_store_msg_log_claim_client(&db, 1, 2, PZ_STR("c0")));
+  CHECK(pz_store_wallet_log_key_pending(&db, 2, PZ_STR("k")));
+  /* Applied up to 100: all of them go (the keys' map is small: it waits). */
+  pz__log_batch_begin(&db, 0, 300, 100);
+  CHECK(pz_store_msg_log_claim_client(&db, 1, 2, PZ_STR("c0")));
+  CHECK(!pz_store_msg_log_claim_client(&db, 1, 2, PZ_STR("c0")));
+  CHECK(pz_store_wallet_log_key_pending(&db, 2, PZ_STR("k")));
+  pz__log_pending_free(db.pending);
+}
+
 int main(void) {
   RUN(test_decode);
   RUN(test_new_log_and_reopen);
@@ -371,5 +396,6 @@ int main(void) {
   RUN(test_stale_tail_after_restart);
   RUN(test_max_epoch_across_reads);
   RUN(test_transfer_record);
+  RUN(test_claims_pruned);
   TEST_EXIT();
 }
