@@ -271,8 +271,9 @@ int pz_store_wallet_log_payee(pz_db_t *db, int64_t from_id, int64_t to_id, const
 bool pz_store_wallet_log_key_pending(pz_db_t *db, int64_t user_id, pz_str_t key);
 void pz_store_wallet_log_key_claim(pz_db_t *db, int64_t user_id, pz_str_t key);
 /* Appends to rec the send log record of l, with its events' type and
- * payload and the 201 answer kept under its key; returns the record's type
- * for the log callback to return. Log thread. */
+ * payload and the body its idempotency record keeps (may be empty: a
+ * retry then rebuilds the 201 from the transfer); returns the record's
+ * type for the log callback to return. Log thread. */
 int pz_store_wallet_transfer_log_encode(const pz_wallet_transfer_log_t *l, pz_str_t event_type, pz_str_t event,
                                         pz_str_t answer, pz_buf_t *rec);
 

@@ -469,6 +469,8 @@ void pz__api_events_release(pz__api_events_t *ev);
 json_t *pz__api_transfer_json(const pz_wallet_transfer_rec_t *t);
 /* pz__api_transfer_json(t) as compact JSON text; NULL when out of memory. Caller free()s. Any thread. */
 char *pz__api_transfer_text(const pz_wallet_transfer_rec_t *t);
+/* {"transfer":tj}, malloc'd (NULL: out of memory): a transfer's 201. */
+char *pz__api_transfer_answer(const char *tj);
 /* In the job that made transfer t: its card, a transfer message with id
  * msg_id, in t->conversation_id (when not 0), and transfer.updated to
  * both parties; tj is pz__api_transfer_text(t). Writer. */

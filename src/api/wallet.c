@@ -367,12 +367,42 @@ static void withdraw_authed(pz_req_t *req) { funding_post(req, PZ_FUNDING_WITHDR
 
 /* ---- POST /v1/wallet/transfers ---- */
 
+char *pz__api_transfer_answer(const char *tj) {
+  static const char head[] = "{\"transfer\":";
+  size_t len = strlen(tj);
+  char *answer = malloc(sizeof(head) - 1 + len + 2);
+  if (answer) {
+    memcpy(answer, head, sizeof(head) - 1);
+    memcpy(answer + sizeof(head) - 1, tj, len);
+    memcpy(answer + sizeof(head) - 1 + len, "}", 2);
+  }
+  return answer;
+}
+
+/* The first answer to a transfer made in the send log, which keeps none
+ * under its key: the transfer as it is, completed from its first row and
+ * never changed since, gives the same bytes. */
+static int transfer_replay(pz_db_t *db, wallet_ctx_t *c, int64_t id, pz_err_t *err) {
+  pz_wallet_transfer_rec_t t;
+  int rc = pz_store_wallet_transfer_get(db, id, &t, err);
+  if (rc < 0) return rc;
+  char *tj = pz__api_transfer_text(&t);
+  char *answer = tj ? pz__api_transfer_answer(tj) : NULL;
+  free(tj);
+  if (answer == NULL) return pz_err_set(err, PZ_ENOMEM, NULL, NULL);
+  c->m.answer = answer;
+  c->m.answer_len = strlen(answer);
+  c->m.answer_status = 201;
+  return 0;
+}
+
 static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
   wallet_ctx_t *c = job->data;
   bool found = false, keep = false;
   pz_wallet_idem_rec_t idem;
   int rc = pz_wallet_idem_lookup(db, c->m.me, c->m.key, c->m.fp, &idem, &found, &job->err);
   if (rc < 0) return rc;
+  if (found && idem.status == 201 && idem.body_len == 0) return transfer_replay(db, c, idem.ref_id, &job->err);
   if (found) return pz__api_money_replay(&c->m, &idem, &job->err);
   pz_wallet_transfer_rec_t stored;
   if (c->transfer.conversation_id &&
@@ -385,17 +415,8 @@ static int transfer_run(pz_db_t *db, pz_store_job_t *job) {
    * money; the transfer's JSON is written once for them and the answer. */
   char *tj = pz__api_transfer_text(&stored);
   if (tj == NULL) return pz_err_set(&job->err, PZ_ENOMEM, NULL, NULL);
-  if ((rc = pz__api_transfer_made(db, &c->m.events, &stored, tj, c->card_msg_id, c->m.now, &job->err)) == 0) {
-    static const char head[] = "{\"transfer\":";
-    size_t len = strlen(tj);
-    char *answer = malloc(sizeof(head) - 1 + len + 2);
-    if (answer) {
-      memcpy(answer, head, sizeof(head) - 1);
-      memcpy(answer + sizeof(head) - 1, tj, len);
-      memcpy(answer + sizeof(head) - 1 + len, "}", 2);
-    }
-    rc = pz__api_money_keep(db, &c->m, 201, answer, stored.id, &job->err);
-  }
+  if ((rc = pz__api_transfer_made(db, &c->m.events, &stored, tj, c->card_msg_id, c->m.now, &job->err)) == 0)
+    rc = pz__api_money_keep(db, &c->m, 201, pz__api_transfer_answer(tj), stored.id, &job->err);
   free(tj);
   /* Tests only (PLAZA_TEST_FAIL_TRANSFER_AMOUNT): a failure after every
    * write, which no rule makes, so that the writer's rerun is tried. */

@@ -477,8 +477,9 @@ int pz__store_msg_log_apply(pz_db_t *db, const void *rec, uint32_t len, pz_err_t
  * u16 and the idempotency key; i64 ledger transaction, sender's account,
  * receiver's account, the daily counter's day; the request's fingerprint
  * (PZ_WALLET_FP_LEN bytes); u8 and the event type; u32 and the event
- * payload; u32 and the answer; i64 the sender's seq and the receiver's.
- * The transfer is completed from its first row, and answered 201. */
+ * payload; u32 and the idempotency record's body; i64 the sender's seq and
+ * the receiver's. The transfer is completed from its first row, and
+ * answered 201. */
 
 int pz_store_wallet_transfer_log_encode(const pz_wallet_transfer_log_t *l, pz_str_t event_type, pz_str_t event,
                                         pz_str_t answer, pz_buf_t *rec) {
