@@ -6,8 +6,9 @@
 #        PERF=1 THREAD=pz-writer PERF_ARGS=: perf record -g $PERF_ARGS that thread for 4 s into $PERF_OUT
 #        (default /tmp/wallet-round.perf)
 # Prints one line over the middle of the round (from its 2nd second, SECONDS_-2 long): the WAL and socket bytes plazad
-# wrote per transfer (wchar), jobs per fsync and the fsync's mean time (/metrics), the machine's busy share
-# (/proc/stat), wrk's rate, and CPU µs per transfer by thread; then the WAL's size at the end.
+# wrote per transfer (wchar), jobs per fsync and the fsync's mean time, records per send log append and its mean
+# time (/metrics), the machine's busy share (/proc/stat), wrk's rate, and CPU µs per transfer by thread; then the
+# WAL's size at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${1:-build-wbench}
@@ -21,7 +22,7 @@ probe_start
 bench_wait_plazad "$PORT" "$pid" "$D/log"
 probe_users "$AUTO"
 metrics() { curl -fsS "http://127.0.0.1:$PORT/metrics"; }
-commits() { metrics | grep -E '^plaza_commit_(batch_jobs|fsync_seconds)_(sum|count)'; }
+commits() { metrics | grep -E '^plaza_(commit_(batch_jobs|fsync_seconds)_(sum|count)|sendlog_(records|appends|append_seconds)_total) '; }
 wchar() { awk '/^wchar/ {print $2}' "/proc/$pid/io"; }
 snap() { # CPU ticks by thread, 201s, bytes written, commit metrics, the machine's CPU line
   bench_cpu_ticks "$pid" loop
@@ -51,9 +52,16 @@ n=$(($(field made "$b") - $(field made "$a")))
 [ "$n" -gt 0 ] || { echo "bench: no transfer was made: $(cat "$D/wrk.out")" >&2; exit 1; }
 ticks() { grep -v -E '^(made|wchar|plaza_|cpu )' <<<"$1"; }
 cpu=$(bench_cpu_per "$(ticks "$a")" "$(ticks "$b")" "$n")
-commit=$(paste <(grep '^plaza_' <<<"$a") <(grep '^plaza_' <<<"$b") | awk '{d[$1] = $4 - $2} END {
-  printf "jobs/fsync=%.0f fsync=%.2fms", d["plaza_commit_batch_jobs_sum"] / d["plaza_commit_batch_jobs_count"],
-    1000 * d["plaza_commit_fsync_seconds_sum"] / d["plaza_commit_fsync_seconds_count"] }')
+# Write jobs per commit and its fsync (transfers the writer makes), records per send log append and its write and
+# fdatasync (transfers made in the send log): "-" where there were none.
+commit=$(paste <(grep '^plaza_' <<<"$a") <(grep '^plaza_' <<<"$b") | awk '{d[$1] = $4 - $2}
+  function per(a, b, f) { return b > 0 ? sprintf(f, a / b) : "-" }
+  END {
+  printf "jobs/fsync=%s fsync=%sms log/append=%s append=%sms",
+    per(d["plaza_commit_batch_jobs_sum"], d["plaza_commit_batch_jobs_count"], "%.0f"),
+    per(1000 * d["plaza_commit_fsync_seconds_sum"], d["plaza_commit_fsync_seconds_count"], "%.2f"),
+    per(d["plaza_sendlog_records_total"], d["plaza_sendlog_appends_total"], "%.0f"),
+    per(1000 * d["plaza_sendlog_append_seconds_total"], d["plaza_sendlog_appends_total"], "%.2f") }')
 busy=$(paste <(grep '^cpu ' <<<"$a") <(grep '^cpu ' <<<"$b") | awk '{
   busy = ($13 + $14 + $15 + $18 + $19) - ($2 + $3 + $4 + $7 + $8); idle = ($16 + $17) - ($5 + $6)
   printf "busy=%.0f%%", 100 * busy / (busy + idle) }')
