@@ -127,19 +127,12 @@ void pz__log_pending_free(pz__log_pending_t *p) {
   if (p == NULL) return;
   memo_clear(p);
   pz_free(p->memo);
-  pz_free(p->convs.keys);
-  pz_free(p->convs.vals);
   pz_free(p->payee);
-  pz_free(p->payees.keys);
-  pz_free(p->payees.vals);
-  pz_free(p->heads.keys);
-  pz_free(p->heads.vals);
-  pz_free(p->clients.keys);
-  pz_free(p->clients.vals);
-  map_t *money[] = {&p->balances, &p->daily_day, &p->daily_amount, &p->keys};
-  for (size_t i = 0; i < sizeof(money) / sizeof(money[0]); i++) {
-    pz_free(money[i]->keys);
-    pz_free(money[i]->vals);
+  map_t *maps[] = {&p->heads,        &p->clients, &p->balances, &p->daily_day,
+                   &p->daily_amount, &p->keys,    &p->convs,    &p->payees};
+  for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+    pz_free(maps[i]->keys);
+    pz_free(maps[i]->vals);
   }
   pz_free(p);
 }
@@ -557,41 +550,36 @@ int pz__store_transfer_log_decode(const void *rec, uint32_t len, pz_wallet_trans
 }
 
 int pz__store_transfer_log_apply(pz_db_t *db, const void *rec, uint32_t len, pz_err_t *err) {
-  pz_wallet_transfer_log_t *l = pz_malloc(sizeof(*l));
-  pz_wallet_idem_rec_t *idem = pz_malloc(sizeof(*idem));
+  /* On the writer's stack, as transfer_run's: no allocation per record. */
+  pz_wallet_transfer_log_t l;
   pz_str_t type, event, answer;
-  int rc = pz__store_transfer_log_decode(rec, len, l, &type, &event, &answer);
-  if (rc < 0) {
-    rc = pz_err_set(err, PZ_EINVAL, NULL, "a transfer record of the send log does not decode");
-    goto out;
-  }
+  if (pz__store_transfer_log_decode(rec, len, &l, &type, &event, &answer) < 0)
+    return pz_err_set(err, PZ_EINVAL, NULL, "a transfer record of the send log does not decode");
   /* As pz_wallet_transfer_create and pz_wallet_move write it, less the
    * checks the log thread made against the same state. */
-  const pz_wallet_transfer_rec_t *t = &l->t;
+  const pz_wallet_transfer_rec_t *t = &l.t;
   const pz_wallet_entry_rec_t e[2] = {
-      {l->txn_id, l->from_account, t->from_id, -t->amount},
-      {l->txn_id, l->to_account, t->to_id, t->amount},
+      {l.txn_id, l.from_account, t->from_id, -t->amount},
+      {l.txn_id, l.to_account, t->to_id, t->amount},
   };
-  rc = pz_store_wallet_transfer_insert(db, t, err);
-  if (rc == 0) rc = pz_store_wallet_txn_insert(db, l->txn_id, PZ_TXN_TRANSFER, t->id, t->created_at, err);
-  if (rc == 0) rc = pz_store_wallet_balance_move(db, l->from_account, -t->amount, err);
-  if (rc == 0) rc = pz_store_wallet_daily_add(db, t->from_id, t->currency, l->day, t->amount, err);
+  int rc = pz_store_wallet_transfer_insert(db, t, err);
+  if (rc == 0) rc = pz_store_wallet_txn_insert(db, l.txn_id, PZ_TXN_TRANSFER, t->id, t->created_at, err);
+  if (rc == 0) rc = pz_store_wallet_balance_move(db, l.from_account, -t->amount, err);
+  if (rc == 0) rc = pz_store_wallet_daily_add(db, t->from_id, t->currency, l.day, t->amount, err);
   if (rc == 0) rc = pz_store_wallet_entries_insert(db, e, err);
-  if (rc == 0) rc = pz_store_wallet_balance_move(db, l->to_account, t->amount, err);
+  if (rc == 0) rc = pz_store_wallet_balance_move(db, l.to_account, t->amount, err);
   if (rc == 0) {
-    memcpy(idem->fingerprint, l->fp, PZ_WALLET_FP_LEN);
-    idem->status = 201;
-    idem->ref_id = t->id;
-    idem->body_len = answer.len;
-    memcpy(idem->body, answer.ptr, answer.len);
-    idem->body[answer.len] = '\0';
-    rc = pz_store_wallet_idem_put(db, t->from_id, pz_str(t->idem_key), idem, t->created_at, err);
+    pz_wallet_idem_rec_t idem; /* not zeroed: its 4 KiB body is only read up to body_len */
+    idem.status = 201;
+    idem.ref_id = t->id;
+    idem.body_len = answer.len;
+    memcpy(idem.fingerprint, l.fp, PZ_WALLET_FP_LEN);
+    if (answer.len) memcpy(idem.body, answer.ptr, answer.len);
+    idem.body[answer.len] = '\0';
+    rc = pz_store_wallet_idem_put(db, t->from_id, pz_str(t->idem_key), &idem, t->created_at, err);
   }
   const int64_t users[2] = {t->from_id, t->to_id};
   for (int i = 0; rc == 0 && i < 2; i++)
-    rc = pz__store_event_put(db, users[i], l->seqs[i], type, 0, event, t->created_at, err);
-out:
-  pz_free(idem);
-  pz_free(l);
+    rc = pz__store_event_put(db, users[i], l.seqs[i], type, 0, event, t->created_at, err);
   return rc;
 }

@@ -97,12 +97,16 @@ static unsigned seconds_until(int64_t until, int64_t now) {
   return ms <= 0 ? 1 : (unsigned)((ms + 999) / 1000);
 }
 
-bool pz_wallet_pin_clean_match(const pz_wallet_config_t *cfg, const pz_wallet_user_rec_t *u, pz_str_t pin) {
-  if (!u->pin_set || u->pin_failures != 0 || u->pin_locked_until != 0) return false;
+/* Whether pin is u's, whatever its state. */
+static bool pin_matches(const pz_wallet_config_t *cfg, const pz_wallet_user_rec_t *u, pz_str_t pin) {
   uint8_t hash[PZ_WALLET_PIN_HASH_LEN];
   pz_wallet_pin_hash(cfg->pin_secret, u->user_id, pin, hash);
   /* Constant time: how far a guess matched must not show in the timing. */
   return sodium_memcmp(hash, u->pin_hash, sizeof(hash)) == 0;
+}
+
+bool pz_wallet_pin_clean_match(const pz_wallet_config_t *cfg, const pz_wallet_user_rec_t *u, pz_str_t pin) {
+  return u->pin_set && u->pin_failures == 0 && u->pin_locked_until == 0 && pin_matches(cfg, u, pin);
 }
 
 /* pz_wallet_pin_verify against u, user_id's PIN state as read in this job. */
@@ -114,10 +118,7 @@ static int pin_verify(pz_db_t *db, const pz_wallet_config_t *cfg, const pz_walle
     return pz_err_set(err, PZ_ELOCKED, "pin_locked", "too many wrong PINs; payments are locked for %u more seconds",
                       *retry_after_s);
   }
-  uint8_t hash[PZ_WALLET_PIN_HASH_LEN];
-  pz_wallet_pin_hash(cfg->pin_secret, u->user_id, pin, hash);
-  /* Constant time: how far a guess matched must not show in the timing. */
-  if (sodium_memcmp(hash, u->pin_hash, sizeof(hash)) == 0) {
+  if (pin_matches(cfg, u, pin)) {
     if (u->pin_failures == 0 && u->pin_locked_until == 0) return 0;
     return pz_store_wallet_user_set_pin_state(db, u->user_id, 0, 0, now, err);
   }
